@@ -1,0 +1,99 @@
+//! The HTTP port: the requests an HTTP backend asks a transport to send. Paths are relative to
+//! the host's base URL, which only the transport knows.
+
+use std::fmt;
+use std::future::Future;
+
+use secrecy::SecretString;
+
+use crate::Failure;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+}
+
+/// One request. Its body may carry a password, so `Debug` shows the method and path only.
+pub struct Request {
+    pub method: Method,
+    pub path: String,
+    pub body: Option<serde_json::Value>,
+    pub bearer: Option<SecretString>,
+}
+
+impl Request {
+    pub fn get(path: impl Into<String>) -> Self {
+        Request {
+            method: Method::Get,
+            path: path.into(),
+            body: None,
+            bearer: None,
+        }
+    }
+
+    pub fn post(path: impl Into<String>, body: serde_json::Value) -> Self {
+        Request {
+            method: Method::Post,
+            path: path.into(),
+            body: Some(body),
+            bearer: None,
+        }
+    }
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} {}", self.method, self.path)?;
+        if self.body.is_some() {
+            f.write_str(" (body withheld)")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The Matrix error code and message of an error answer, when it has that shape.
+    pub fn matrix_error(&self) -> (String, String) {
+        let json = self.json();
+        let field = |k: &str| {
+            json.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_owned()
+        };
+        let mut error = field("error");
+        if error.is_empty() {
+            // Dendrite answers some internal errors with {"message": ...}.
+            error = field("message");
+        }
+        (field("errcode"), error)
+    }
+
+    /// A one-line description of an unexpected answer, for error messages.
+    pub fn describe(&self) -> String {
+        let (errcode, error) = self.matrix_error();
+        match (errcode.is_empty(), error.is_empty()) {
+            (true, true) => format!("HTTP {}", self.status),
+            (true, false) => format!("HTTP {}: {error}", self.status),
+            (false, _) => format!("HTTP {}: {errcode}: {error}", self.status),
+        }
+    }
+}
+
+/// Something that can send a request to one host and return its answer. A transport
+/// error means nothing (usable) came back: the request may be retried.
+pub trait Http {
+    fn send(&self, request: Request) -> impl Future<Output = Result<Response, Failure>> + Send;
+}

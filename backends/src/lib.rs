@@ -1,0 +1,12 @@
+//! What provision knows about Matrix: how each homeserver tool or API registers a user and
+//! what its answers mean. Nothing here knows SSH, Docker or which machine a request goes to:
+//! a backend builds requests (see [`http`]) and a transport from the `provision` crate sends them.
+
+pub mod http;
+pub mod outcome;
+pub mod shared_secret;
+pub mod user_id;
+
+pub use outcome::{Failure, Outcome};
+pub use secrecy::{ExposeSecret, SecretString};
+pub use user_id::UserId;

@@ -1,0 +1,57 @@
+//! What a backend reports back: an outcome the runner files as ok or changed, or a failure.
+
+use std::fmt;
+
+/// The result of one request on one host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The user did not exist and now does.
+    Created { admin: bool },
+    /// The user already existed; nothing was changed.
+    Exists,
+    /// `--check`: the user does not exist and would be created.
+    WouldCreate { admin: bool },
+    /// `--check`: the server could not tell whether the user exists (for example because
+    /// public registration is disabled); a real run would try to register it.
+    WouldTryCreate { admin: bool, why: String },
+}
+
+impl Outcome {
+    /// Whether this outcome changes (or, under `--check`, would change) the server.
+    pub fn changed(&self) -> bool {
+        !matches!(self, Outcome::Exists)
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let role = |admin: &bool| if *admin { "admin" } else { "user" };
+        match self {
+            Outcome::Created { admin } => write!(f, "created ({})", role(admin)),
+            Outcome::Exists => f.write_str("exists"),
+            Outcome::WouldCreate { admin } => write!(f, "would create ({})", role(admin)),
+            Outcome::WouldTryCreate { admin, why } => {
+                write!(f, "would try to create ({}); {why}", role(admin))
+            }
+        }
+    }
+}
+
+/// Why a request did not succeed. The message never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The request could not be delivered (connection refused, timeout, no route). Safe to
+    /// retry: nothing reached the server.
+    Unreachable(String),
+    /// The server (or tool) ran and said no. Retrying the same request will not help.
+    Rejected(String),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Unreachable(m) => write!(f, "unreachable: {m}"),
+            Failure::Rejected(m) => f.write_str(m),
+        }
+    }
+}

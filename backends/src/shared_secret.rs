@@ -1,0 +1,419 @@
+//! Registration through the shared-secret admin API, `/_synapse/admin/v1/register`, served by
+//! Synapse (synapse/rest/admin/users.py, `UserRegisterServlet`) and by Dendrite
+//! (clientapi/routing/admin_register.go). Synapse does not serve it when accounts are
+//! delegated to MAS. Contract notes: shared/contracts/synapse.md.
+
+use std::time::Duration;
+
+use hmac::{Hmac, KeyInit, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use sha1::Sha1;
+
+use crate::http::{Http, Request, Response};
+use crate::{Failure, Outcome, UserId};
+
+const REGISTER: &str = "/_synapse/admin/v1/register";
+
+/// How often a 429 is waited out before the host is reported failed.
+const MAX_RATE_LIMIT_WAITS: u32 = 5;
+/// The longest single wait a 429 may ask for; a server asking for more is reported instead.
+const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+
+pub struct SharedSecret {
+    secret: SecretString,
+}
+
+/// One user to register.
+pub struct Registration<'a> {
+    pub user: &'a UserId,
+    pub password: &'a SecretString,
+    pub admin: bool,
+}
+
+impl SharedSecret {
+    pub fn new(secret: SecretString) -> Self {
+        SharedSecret { secret }
+    }
+
+    /// Registers the user. An existing user is [`Outcome::Exists`], not an error.
+    pub async fn register(
+        &self,
+        http: &impl Http,
+        reg: &Registration<'_>,
+    ) -> Result<Outcome, Failure> {
+        let mut fresh_nonce_retried = false;
+        let mut rate_limit_waits = 0;
+        loop {
+            let nonce = self.nonce(http).await?;
+            let body = json!({
+                "nonce": nonce,
+                "username": reg.user.localpart(),
+                "password": reg.password.expose_secret(),
+                "admin": reg.admin,
+                "mac": mac(&self.secret, &nonce, reg.user.localpart(), reg.password, reg.admin),
+                // No device or access token is needed: skipping them nearly doubles the
+                // server's throughput (shared/contracts/synapse.md).
+                "inhibit_login": true,
+            });
+            let resp = http.send(Request::post(REGISTER, body)).await?;
+            match classify(&resp) {
+                Answer::Created => {
+                    return check_user_id(&resp, reg.user)
+                        .map(|()| Outcome::Created { admin: reg.admin });
+                }
+                Answer::Exists => return Ok(Outcome::Exists),
+                Answer::BadNonce if !fresh_nonce_retried => fresh_nonce_retried = true,
+                Answer::RateLimited(wait) if rate_limit_waits < MAX_RATE_LIMIT_WAITS => {
+                    if wait > MAX_RATE_LIMIT_WAIT {
+                        return Err(Failure::Rejected(format!(
+                            "rate limited by the server for {}s",
+                            wait.as_secs()
+                        )));
+                    }
+                    rate_limit_waits += 1;
+                    tokio::time::sleep(wait).await;
+                }
+                Answer::BadNonce | Answer::RateLimited(_) | Answer::Other => {
+                    return Err(Failure::Rejected(explain(&resp)));
+                }
+            }
+        }
+    }
+
+    /// `--check`: what `register` would do, without registering. The nonce request proves the
+    /// endpoint is served; the public availability probe, or failing that the public profile,
+    /// tells whether the user exists. The secret itself cannot be tested without registering.
+    pub async fn plan(&self, http: &impl Http, reg: &Registration<'_>) -> Result<Outcome, Failure> {
+        self.nonce(http).await?;
+        let path = format!(
+            "/_matrix/client/v3/register/available?username={}",
+            encode(reg.user.localpart())
+        );
+        let available = http.send(Request::get(path)).await?;
+        if available.status == 200 {
+            return Ok(Outcome::WouldCreate { admin: reg.admin });
+        }
+        if available.matrix_error().0 == "M_USER_IN_USE" {
+            return Ok(Outcome::Exists);
+        }
+        // Servers with public registration off answer the probe with 403; the profile of a
+        // user is public unless `require_auth_for_profile_requests` is set.
+        let path = format!(
+            "/_matrix/client/v3/profile/{}",
+            encode(&reg.user.to_string())
+        );
+        let profile = http.send(Request::get(path)).await?;
+        match profile.status {
+            200 => Ok(Outcome::Exists),
+            404 => Ok(Outcome::WouldCreate { admin: reg.admin }),
+            _ => Ok(Outcome::WouldTryCreate {
+                admin: reg.admin,
+                why: format!(
+                    "the server did not say whether the user exists ({})",
+                    available.describe()
+                ),
+            }),
+        }
+    }
+
+    async fn nonce(&self, http: &impl Http) -> Result<String, Failure> {
+        let resp = http.send(Request::get(REGISTER)).await?;
+        match resp.status {
+            200 => resp.json()["nonce"]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    Failure::Rejected(format!("no nonce in the answer to GET {REGISTER}"))
+                }),
+            404 => Err(Failure::Rejected(format!(
+                "GET {REGISTER} answered 404: shared-secret registration is not served here \
+                 (is this a Matrix homeserver, or does it delegate accounts to MAS? then use \
+                 backend: mas-cli)"
+            ))),
+            _ => Err(Failure::Rejected(explain(&resp))),
+        }
+    }
+}
+
+enum Answer {
+    Created,
+    Exists,
+    BadNonce,
+    RateLimited(Duration),
+    Other,
+}
+
+fn classify(resp: &Response) -> Answer {
+    let (errcode, error) = resp.matrix_error();
+    match resp.status {
+        200 => Answer::Created,
+        400 if errcode == "M_USER_IN_USE" => Answer::Exists,
+        // Synapse: 400 "unrecognised nonce" (single use, 60 s). Dendrite: 500 with a message.
+        400 | 500 if error.contains("nonce") => Answer::BadNonce,
+        429 => {
+            let ms = resp.json()["retry_after_ms"].as_u64().unwrap_or(1000);
+            Answer::RateLimited(Duration::from_millis(ms))
+        }
+        _ => Answer::Other,
+    }
+}
+
+/// A message for an answer that ends the attempt, with a hint where we know the cause.
+fn explain(resp: &Response) -> String {
+    let (_, error) = resp.matrix_error();
+    let hint = if resp.status == 403 && error.contains("HMAC") {
+        "the shared secret is wrong: check this host's shared_secret"
+    } else if error.contains("not enabled") {
+        "the server has no registration_shared_secret configured"
+    } else {
+        ""
+    };
+    if hint.is_empty() {
+        format!("registration refused: {}", resp.describe())
+    } else {
+        format!("registration refused: {} ({hint})", resp.describe())
+    }
+}
+
+/// The server answers with the ID it created; a different server name means the inventory's
+/// `server_name` does not match the server, which the operator should hear about.
+fn check_user_id(resp: &Response, expected: &UserId) -> Result<(), Failure> {
+    match resp.json()["user_id"].as_str() {
+        Some(got) if got != expected.to_string() => Err(Failure::Rejected(format!(
+            "the server created {got}, not {expected}: fix this host's server_name"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters, for a path segment or
+/// query value.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// hex(HMAC-SHA1(secret, nonce NUL user NUL password NUL "admin"|"notadmin")), over the user
+/// name exactly as sent (Synapse lower-cases it only after checking the MAC).
+fn mac(
+    secret: &SecretString,
+    nonce: &str,
+    user: &str,
+    password: &SecretString,
+    admin: bool,
+) -> String {
+    let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(secret.expose_secret().as_bytes())
+        .expect("HMAC takes a key of any length");
+    for (i, part) in [
+        nonce.as_bytes(),
+        user.as_bytes(),
+        password.expose_secret().as_bytes(),
+        if admin {
+            b"admin".as_slice()
+        } else {
+            b"notadmin"
+        },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if i > 0 {
+            mac.update(b"\0");
+        }
+        mac.update(part);
+    }
+    hex::encode(mac.finalize().into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    /// Answers requests from a script and records what was asked.
+    struct Scripted {
+        answers: Mutex<VecDeque<(u16, serde_json::Value)>>,
+        seen: Mutex<Vec<(String, Option<serde_json::Value>)>>,
+    }
+
+    impl Scripted {
+        fn new(answers: Vec<(u16, serde_json::Value)>) -> Self {
+            Scripted {
+                answers: Mutex::new(answers.into()),
+                seen: Mutex::new(Vec::new()),
+            }
+        }
+    }
+
+    impl Http for Scripted {
+        async fn send(&self, request: Request) -> Result<Response, Failure> {
+            self.seen.lock().unwrap().push((
+                format!("{:?} {}", request.method, request.path),
+                request.body,
+            ));
+            let (status, body) = self
+                .answers
+                .lock()
+                .unwrap()
+                .pop_front()
+                .expect("a scripted answer");
+            Ok(Response {
+                status,
+                body: serde_json::to_vec(&body).unwrap(),
+            })
+        }
+    }
+
+    fn run(answers: Vec<(u16, serde_json::Value)>) -> (Result<Outcome, Failure>, Scripted) {
+        let http = Scripted::new(answers);
+        let user = UserId::new("john", "example.com").unwrap();
+        let password = SecretString::from("pw");
+        let backend = SharedSecret::new(SecretString::from("s3cret"));
+        let reg = Registration {
+            user: &user,
+            password: &password,
+            admin: true,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let out = rt.block_on(backend.register(&http, &reg));
+        (out, http)
+    }
+
+    #[test]
+    fn mac_matches_synapse_reference() {
+        // Computed with Python: hmac.new(b"s3cret", b"abc\x00john\x00pw\x00admin", sha1).hexdigest()
+        let got = mac(
+            &SecretString::from("s3cret"),
+            "abc",
+            "john",
+            &SecretString::from("pw"),
+            true,
+        );
+        assert_eq!(got, "09c755788f84cb0c17b767fba701c3b1945d39df");
+    }
+
+    #[test]
+    fn created_sends_mac_and_inhibits_login() {
+        let (out, http) = run(vec![
+            (200, json!({"nonce": "n1"})),
+            (200, json!({"user_id": "@john:example.com"})),
+        ]);
+        assert_eq!(out, Ok(Outcome::Created { admin: true }));
+        let seen = http.seen.lock().unwrap();
+        let body = seen[1].1.as_ref().unwrap();
+        assert_eq!(body["nonce"], "n1");
+        assert_eq!(body["inhibit_login"], true);
+        assert_eq!(body["admin"], true);
+        assert_eq!(
+            body["mac"],
+            mac(
+                &SecretString::from("s3cret"),
+                "n1",
+                "john",
+                &SecretString::from("pw"),
+                true
+            )
+        );
+    }
+
+    #[test]
+    fn user_in_use_is_exists() {
+        let (out, _) = run(vec![
+            (200, json!({"nonce": "n1"})),
+            (
+                400,
+                json!({"errcode": "M_USER_IN_USE", "error": "User ID already taken."}),
+            ),
+        ]);
+        assert_eq!(out, Ok(Outcome::Exists));
+    }
+
+    #[test]
+    fn expired_nonce_gets_one_fresh_attempt() {
+        let stale = (
+            400,
+            json!({"errcode": "M_UNKNOWN", "error": "unrecognised nonce"}),
+        );
+        let (out, http) = run(vec![
+            (200, json!({"nonce": "n1"})),
+            stale.clone(),
+            (200, json!({"nonce": "n2"})),
+            (200, json!({"user_id": "@john:example.com"})),
+        ]);
+        assert_eq!(out, Ok(Outcome::Created { admin: true }));
+        assert_eq!(http.seen.lock().unwrap().len(), 4);
+
+        let (out, _) = run(vec![
+            (200, json!({"nonce": "n1"})),
+            stale.clone(),
+            (200, json!({"nonce": "n2"})),
+            stale,
+        ]);
+        assert!(matches!(out, Err(Failure::Rejected(m)) if m.contains("unrecognised nonce")));
+    }
+
+    #[test]
+    fn rate_limit_waits_then_retries() {
+        let (out, http) = run(vec![
+            (200, json!({"nonce": "n1"})),
+            (
+                429,
+                json!({"errcode": "M_LIMIT_EXCEEDED", "retry_after_ms": 1500}),
+            ),
+            (200, json!({"nonce": "n2"})),
+            (200, json!({"user_id": "@john:example.com"})),
+        ]);
+        assert_eq!(out, Ok(Outcome::Created { admin: true }));
+        assert_eq!(http.seen.lock().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn wrong_secret_is_named_and_secret_free() {
+        let (out, _) = run(vec![
+            (200, json!({"nonce": "n1"})),
+            (
+                403,
+                json!({"errcode": "M_UNKNOWN", "error": "HMAC incorrect"}),
+            ),
+        ]);
+        let Err(Failure::Rejected(msg)) = out else {
+            panic!("{out:?}")
+        };
+        assert!(msg.contains("shared secret is wrong"), "{msg}");
+        assert!(!msg.contains("s3cret") && !msg.contains("pw"), "{msg}");
+    }
+
+    #[test]
+    fn not_served_points_to_mas() {
+        let (out, _) = run(vec![(404, json!({"errcode": "M_UNRECOGNIZED"}))]);
+        assert!(matches!(out, Err(Failure::Rejected(m)) if m.contains("MAS")));
+    }
+
+    #[test]
+    fn encode_escapes_user_ids() {
+        assert_eq!(encode("@a/b+c:x.org"), "%40a%2Fb%2Bc%3Ax.org");
+    }
+
+    #[test]
+    fn other_server_name_is_reported() {
+        let (out, _) = run(vec![
+            (200, json!({"nonce": "n1"})),
+            (200, json!({"user_id": "@john:other.org"})),
+        ]);
+        assert!(
+            matches!(out, Err(Failure::Rejected(m)) if m.contains("fix this host's server_name"))
+        );
+    }
+}

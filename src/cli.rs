@@ -1,0 +1,141 @@
+//! The command line, as clap sees it. Option names here are a contract: scripts rely on them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit status:
+  0    every selected host ended ok or changed
+  1    at least one host failed (the recap says which)
+  2    nothing was run: bad arguments, inventory, user ID or password source";
+
+#[derive(Parser)]
+#[command(
+    name = "provision",
+    version,
+    about = "Provision Matrix user accounts across a fleet of homeservers",
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options accepted before or after the subcommand.
+#[derive(Args)]
+pub struct Global {
+    /// Inventory file (YAML, Ansible layout: all / hosts / children / vars)
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "PROVISION_INVENTORY",
+        default_value = "inventory.yaml",
+        value_name = "PATH"
+    )]
+    pub inventory: PathBuf,
+
+    /// How results are printed: a table and recap, or one JSON document
+    #[arg(long, global = true, value_enum, default_value_t = Output::Human)]
+    pub output: Output,
+
+    /// More logging on stderr (-v info, -vv debug, -vvv trace); secrets are never logged
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Register a user on every selected host (an existing user is "ok", not an error)
+    #[command(after_help = REGISTER_EXAMPLES)]
+    Register(RegisterArgs),
+}
+
+const REGISTER_EXAMPLES: &str = "\
+Examples:
+  provision register john --admin --password-file john.pw
+  printf %s \"$PW\" | provision register @john:example.com --no-admin --password-stdin --output json
+  provision register ci-bot --random-password --password-out bot.pw --limit 'staging,!staging-old'
+  provision register john --check
+
+Exit status: 0 every selected host ended ok or changed; 1 a host failed; 2 nothing was run.";
+
+#[derive(Args)]
+pub struct RegisterArgs {
+    /// A localpart (john), placed on each host's server, or a full user ID (@john:example.com),
+    /// which selects the hosts serving that server name
+    pub user: String,
+
+    /// Make the new user a server admin
+    #[arg(long, conflicts_with = "no_admin")]
+    pub admin: bool,
+
+    /// Make the new user a regular user (the default)
+    #[arg(long)]
+    pub no_admin: bool,
+
+    #[command(flatten)]
+    pub password: PasswordArgs,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Where the password comes from. Without any of these, it is asked for on the terminal.
+#[derive(Args)]
+#[group(multiple = false)]
+pub struct PasswordArgs {
+    /// Read the password from a file (a trailing newline is dropped)
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+
+    /// Read the password from standard input (a trailing newline is dropped)
+    #[arg(long)]
+    pub password_stdin: bool,
+
+    /// Generate a strong password; it is printed once, or written to --password-out
+    #[arg(long)]
+    pub random_password: bool,
+
+    /// The password itself. Discouraged: it shows in `ps` and shell history
+    #[arg(long, value_name = "PASSWORD")]
+    pub password: Option<String>,
+
+    /// With --random-password: write the password to this file (mode 0600) instead of printing it
+    #[arg(long, value_name = "PATH", requires = "random_password")]
+    pub password_out: Option<PathBuf>,
+}
+
+/// How a run fans out over the inventory.
+#[derive(Args)]
+pub struct RunArgs {
+    /// Hosts to act on: host names, group names and globs, comma-separated; !pattern
+    /// excludes, &pattern intersects (as Ansible's --limit)
+    #[arg(short, long, value_name = "PATTERN")]
+    pub limit: Option<String>,
+
+    /// How many hosts are worked on at once
+    #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    pub forks: u16,
+
+    /// Give up on a host after this many seconds
+    #[arg(long, default_value_t = 120, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+
+    /// Say what would be done, change nothing
+    #[arg(short = 'C', long)]
+    pub check: bool,
+
+    /// Do not verify TLS certificates (for test servers only)
+    #[arg(long)]
+    pub insecure: bool,
+}

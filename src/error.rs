@@ -1,0 +1,93 @@
+//! Errors that stop provision before (or instead of) a run, and the exit codes of the tool.
+//! Per-host failures are not errors here: they end up in the recap.
+
+use std::fmt;
+use std::path::Path;
+
+/// Exit codes, documented in `--help` (cli.rs).
+pub const EXIT_HOST_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug)]
+pub enum Error {
+    /// Bad arguments, an unusable password source, an invalid user ID.
+    Usage(String),
+    /// A problem in the inventory, with the place it was found.
+    Inventory(Located),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) | Error::Inventory(_) => EXIT_USAGE,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(msg) => write!(f, "error: {msg}"),
+            Error::Inventory(located) => located.fmt(f),
+        }
+    }
+}
+
+/// An error at a place in a file, shown the way rustc and just show them:
+///
+/// ```text
+/// error: unknown key `urll` (did you mean `url`?)
+///   --> inventory.yaml:7:9
+///    |
+///  7 |         urll: http://localhost:8008
+///    |         ^
+/// ```
+#[derive(Debug)]
+pub struct Located {
+    pub message: String,
+    pub file: String,
+    pub line: u64,
+    pub column: u64,
+    pub source_line: Option<String>,
+}
+
+impl Located {
+    /// `line` and `column` count from 1; 0 means unknown.
+    pub fn new(
+        message: impl Into<String>,
+        file: &Path,
+        source: &str,
+        line: u64,
+        column: u64,
+    ) -> Self {
+        let source_line = (line > 0)
+            .then(|| source.lines().nth(line as usize - 1))
+            .flatten()
+            // Inventories may hold long inline values; the caret only needs the start.
+            .map(|l| l.chars().take(160).collect());
+        Located {
+            message: message.into(),
+            file: file.display().to_string(),
+            line,
+            column,
+            source_line,
+        }
+    }
+}
+
+impl fmt::Display for Located {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "error: {}", self.message)?;
+        if self.line == 0 {
+            return write!(f, "  --> {}", self.file);
+        }
+        write!(f, "  --> {}:{}:{}", self.file, self.line, self.column)?;
+        if let Some(src) = &self.source_line {
+            let width = self.line.to_string().len();
+            let pad = " ".repeat(width);
+            let caret = " ".repeat(self.column.saturating_sub(1) as usize);
+            write!(f, "\n{pad} |\n{} | {src}\n{pad} | {caret}^", self.line)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,191 @@
+//! The inventory: YAML in Ansible's layout turned into typed hosts, with errors that point at
+//! the file, line and key. Variables merge as in Ansible: `all` < parent groups < child groups
+//! < the host itself.
+
+mod host;
+mod limit;
+mod raw;
+
+use std::path::Path;
+
+use indexmap::IndexMap;
+use serde_saphyr::{Location, Spanned};
+
+pub use host::{Backend, Host};
+
+use crate::error::{Error, Located};
+
+/// Inventories are small; this bound keeps a hostile or mistaken file from eating memory.
+const MAX_INVENTORY_BYTES: u64 = 16 * 1024 * 1024;
+
+pub struct Inventory {
+    pub hosts: Vec<Host>,
+    /// Group name to the names of the hosts in it or in its children.
+    groups: IndexMap<String, Vec<String>>,
+}
+
+impl Inventory {
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let usage = |msg: String| Error::Usage(msg);
+        let meta = std::fs::metadata(path)
+            .map_err(|e| usage(format!("cannot read inventory {}: {e}", path.display())))?;
+        if meta.len() > MAX_INVENTORY_BYTES {
+            return Err(usage(format!(
+                "inventory {} is {} bytes; the limit is {MAX_INVENTORY_BYTES}",
+                path.display(),
+                meta.len()
+            )));
+        }
+        let source = std::fs::read_to_string(path)
+            .map_err(|e| usage(format!("cannot read inventory {}: {e}", path.display())))?;
+        Self::parse(path, &source)
+    }
+
+    pub fn parse(path: &Path, source: &str) -> Result<Self, Error> {
+        let file = File { path, source };
+        let doc: raw::Document = serde_saphyr::from_str(source).map_err(|e| file.yaml_error(&e))?;
+        let mut walk = Walk::default();
+        for (name, group) in &doc {
+            // Ansible treats every top-level group as a child of `all`.
+            let parents: &[&str] = if name.value == "all" { &[] } else { &["all"] };
+            walk.group(&file, name, group.as_ref(), parents)?;
+        }
+        if walk.host_vars.is_empty() {
+            return Err(file.at(
+                "the inventory defines no hosts (expected all: hosts: NAME: ...)",
+                1,
+                1,
+            ));
+        }
+        let mut hosts = Vec::new();
+        for (name, host_vars) in &walk.host_vars {
+            let mut groups: Vec<&String> = walk.host_groups[name].iter().collect();
+            groups.sort_by_key(|g| walk.depth[*g]);
+            let mut merged: IndexMap<&str, (&Spanned<String>, &Spanned<serde_json::Value>)> =
+                IndexMap::new();
+            for group in groups {
+                for vars in &walk.group_vars[group] {
+                    for (k, v) in *vars {
+                        merged.insert(&k.value, (k, v));
+                    }
+                }
+            }
+            for vars in &host_vars.1 {
+                for (k, v) in *vars {
+                    merged.insert(&k.value, (k, v));
+                }
+            }
+            hosts.push(Host::from_vars(&file, name, &host_vars.0, &merged, path)?);
+        }
+        let groups = walk
+            .group_hosts
+            .into_iter()
+            .map(|(g, hs)| (g, hs.into_iter().collect()))
+            .collect();
+        Ok(Inventory { hosts, groups })
+    }
+
+    /// The hosts a `--limit` selects (all of them without one), in inventory order.
+    pub fn select(&self, limit: Option<&str>) -> Result<Vec<&Host>, Error> {
+        limit::select(self, limit)
+    }
+}
+
+/// The state gathered while walking the group tree.
+#[derive(Default)]
+struct Walk<'a> {
+    /// Host name to (where it is first defined, each vars block given for it).
+    host_vars: IndexMap<String, (Location, Vec<&'a raw::Vars>)>,
+    host_groups: IndexMap<String, indexmap::IndexSet<String>>,
+    group_vars: IndexMap<String, Vec<&'a raw::Vars>>,
+    group_hosts: IndexMap<String, indexmap::IndexSet<String>>,
+    depth: IndexMap<String, usize>,
+}
+
+impl<'a> Walk<'a> {
+    fn group(
+        &mut self,
+        file: &File,
+        name: &'a Spanned<String>,
+        group: Option<&'a raw::Group>,
+        parents: &[&str],
+    ) -> Result<(), Error> {
+        if parents.contains(&name.value.as_str()) {
+            return Err(file.at_loc(
+                format!("group `{}` contains itself", name.value),
+                &name.referenced,
+            ));
+        }
+        let depth = parents.len();
+        let d = self.depth.entry(name.value.clone()).or_insert(depth);
+        *d = (*d).max(depth);
+        let vars = self.group_vars.entry(name.value.clone()).or_default();
+        self.group_hosts.entry(name.value.clone()).or_default();
+        let Some(group) = group else { return Ok(()) };
+        if let Some(v) = &group.vars {
+            host::check_keys(file, v)?;
+            vars.push(v);
+        }
+        let mut lineage: Vec<&str> = parents.to_vec();
+        lineage.push(&name.value);
+        for (host, host_vars) in group.hosts.iter().flatten() {
+            if host.value.is_empty() {
+                return Err(file.at_loc("empty host name", &host.referenced));
+            }
+            let entry = self
+                .host_vars
+                .entry(host.value.clone())
+                .or_insert_with(|| (host.referenced, Vec::new()));
+            if let Some(v) = host_vars {
+                host::check_keys(file, v)?;
+                entry.1.push(v);
+            }
+            for g in &lineage {
+                self.host_groups
+                    .entry(host.value.clone())
+                    .or_default()
+                    .insert(g.to_string());
+                self.group_hosts
+                    .entry(g.to_string())
+                    .or_default()
+                    .insert(host.value.clone());
+            }
+        }
+        for (child, child_group) in group.children.iter().flatten() {
+            self.group(file, child, child_group.as_ref(), &lineage)?;
+        }
+        Ok(())
+    }
+}
+
+/// The inventory's text and name, to turn a position into an error that shows the line.
+pub struct File<'a> {
+    pub path: &'a Path,
+    pub source: &'a str,
+}
+
+impl File<'_> {
+    pub fn at(&self, msg: impl Into<String>, line: u64, column: u64) -> Error {
+        Error::Inventory(Located::new(msg, self.path, self.source, line, column))
+    }
+
+    pub fn at_loc(&self, msg: impl Into<String>, loc: &Location) -> Error {
+        self.at(msg, loc.line(), loc.column())
+    }
+
+    fn yaml_error(&self, err: &serde_saphyr::Error) -> Error {
+        let loc = err.location().unwrap_or(Location::UNKNOWN);
+        let msg = err.without_snippet().to_string();
+        // The parser's message may end with its own "at line L column C"; we show a caret.
+        let msg = msg
+            .split(" at line ")
+            .next()
+            .unwrap_or(&msg)
+            .trim()
+            .to_owned();
+        self.at(msg, loc.line(), loc.column())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,84 @@
+//! Fans jobs out over hosts: at most `forks` at once, each bounded by a timeout, with a
+//! progress bar on a terminal. One host's failure never stops the others.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+pub type Job<T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send>>;
+
+pub struct Finished<T> {
+    pub host: String,
+    pub result: Result<T, String>,
+    pub elapsed: Duration,
+}
+
+/// Runs every job and returns their results in the order the jobs were given. `on_done` sees
+/// each result as it arrives (to print it), with the progress bar out of the way.
+pub async fn run<T: Send + 'static>(
+    jobs: Vec<(String, Job<T>)>,
+    forks: usize,
+    timeout: Duration,
+    mut on_done: impl FnMut(&Finished<T>),
+) -> Vec<Finished<T>> {
+    let bar = ProgressBar::new(jobs.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{pos}/{len}] {elapsed} {wide_msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let slots = Arc::new(Semaphore::new(forks));
+    let mut set = JoinSet::new();
+    let count = jobs.len();
+    for (index, (host, job)) in jobs.into_iter().enumerate() {
+        let slots = slots.clone();
+        set.spawn(async move {
+            // The semaphore is never closed, so acquiring only waits.
+            let _slot = slots.acquire_owned().await.ok();
+            let start = Instant::now();
+            let result = match tokio::time::timeout(timeout, job).await {
+                Ok(result) => result,
+                Err(_) => Err(format!("timed out after {}s", timeout.as_secs())),
+            };
+            (
+                index,
+                Finished {
+                    host,
+                    result,
+                    elapsed: start.elapsed(),
+                },
+            )
+        });
+    }
+    let mut done: Vec<Option<Finished<T>>> = (0..count).map(|_| None).collect();
+    while let Some(joined) = set.join_next().await {
+        let (index, finished) = match joined {
+            Ok(pair) => pair,
+            // A job that panicked: keep the run going; its slot stays empty and is reported below.
+            Err(e) => {
+                tracing::error!("a host task ended abnormally: {e}");
+                continue;
+            }
+        };
+        bar.inc(1);
+        bar.set_message(finished.host.clone());
+        bar.suspend(|| on_done(&finished));
+        done[index] = Some(finished);
+    }
+    bar.finish_and_clear();
+    done.into_iter()
+        .enumerate()
+        .map(|(i, f)| {
+            f.unwrap_or_else(|| Finished {
+                host: format!("#{i}"),
+                result: Err("internal error: the task for this host ended abnormally".into()),
+                elapsed: Duration::ZERO,
+            })
+        })
+        .collect()
+}

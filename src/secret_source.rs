@@ -1,0 +1,67 @@
+//! Where a secret comes from: a file, an environment variable, or (discouraged) the inventory
+//! itself. Only the source is kept until a host needs the secret, so `provision` can say where
+//! a secret comes from without ever holding or printing it.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use provision_backends::SecretString;
+
+#[derive(Clone)]
+pub enum SecretSource {
+    File(PathBuf),
+    Env(String),
+    Inline(SecretString),
+}
+
+impl SecretSource {
+    /// Reads the secret. Surrounding whitespace is dropped, as Synapse does for
+    /// `registration_shared_secret_path`. The error names the source, never the secret.
+    pub fn resolve(&self) -> Result<SecretString, String> {
+        let value = match self {
+            SecretSource::File(path) => {
+                warn_if_loose(path);
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+            }
+            SecretSource::Env(name) => std::env::var(name).map_err(|e| match e {
+                std::env::VarError::NotPresent => format!("environment variable {name} is not set"),
+                std::env::VarError::NotUnicode(_) => {
+                    format!("environment variable {name} is not UTF-8")
+                }
+            })?,
+            SecretSource::Inline(secret) => return Ok(secret.clone()),
+        };
+        let trimmed = value.trim();
+        if trimmed.is_empty() {
+            return Err(format!("{self} is empty"));
+        }
+        Ok(SecretString::from(trimmed))
+    }
+}
+
+/// A secret file others can read is worth a warning, not a refusal: the operator may have
+/// reasons (a group of admins), but should know.
+fn warn_if_loose(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            "secret file {} is readable by group or others (mode {:o}); chmod 600 it",
+            path.display(),
+            meta.permissions().mode() & 0o777
+        );
+    }
+}
+
+/// Says where the secret comes from, never what it is.
+impl fmt::Display for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretSource::File(path) => write!(f, "file {}", path.display()),
+            SecretSource::Env(name) => write!(f, "environment variable {name}"),
+            SecretSource::Inline(_) => f.write_str("inline value in the inventory"),
+        }
+    }
+}
