@@ -86,6 +86,10 @@ pub struct RegisterArgs {
     #[command(flatten)]
     pub password: PasswordArgs,
 
+    /// With --random-password: write the password to this file (mode 0600) instead of printing it
+    #[arg(long, value_name = "PATH", requires = "random_password")]
+    pub password_out: Option<PathBuf>,
+
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -109,10 +113,6 @@ pub struct PasswordArgs {
     /// The password itself. Discouraged: it shows in `ps` and shell history
     #[arg(long, value_name = "PASSWORD")]
     pub password: Option<String>,
-
-    /// With --random-password: write the password to this file (mode 0600) instead of printing it
-    #[arg(long, value_name = "PATH", requires = "random_password")]
-    pub password_out: Option<PathBuf>,
 }
 
 /// How a run fans out over the inventory.

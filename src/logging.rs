@@ -14,5 +14,6 @@ pub fn init(verbose: u8) {
         .with_writer(std::io::stderr)
         .without_time()
         .with_target(verbose >= 2)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }

@@ -26,7 +26,7 @@ pub enum Generated {
     Written(PathBuf),
 }
 
-pub fn obtain(args: &PasswordArgs) -> Result<Password, Error> {
+pub fn obtain(args: &PasswordArgs, out: Option<&Path>) -> Result<Password, Error> {
     let given = |secret| {
         Ok(Password {
             secret,
@@ -53,10 +53,10 @@ pub fn obtain(args: &PasswordArgs) -> Result<Password, Error> {
     }
     if args.random_password {
         let secret = random()?;
-        let generated = match &args.password_out {
+        let generated = match out {
             Some(path) => {
                 write_private(path, &secret)?;
-                Generated::Written(path.clone())
+                Generated::Written(path.to_owned())
             }
             None => Generated::Show,
         };

@@ -25,7 +25,10 @@ pub fn run(global: &Global, args: RegisterArgs) -> Result<u8, Error> {
     let password = if check {
         None
     } else {
-        Some(password::obtain(&args.password)?)
+        Some(password::obtain(
+            &args.password,
+            args.password_out.as_deref(),
+        )?)
     };
     let secret = password
         .as_ref()

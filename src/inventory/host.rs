@@ -47,8 +47,8 @@ pub fn check_keys(file: &File, vars: &raw::Vars) -> Result<(), Error> {
 fn suggest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
-        .map(|k| (strsim::jaro_winkler(word, k), *k))
-        .filter(|(score, _)| *score > 0.8)
+        .map(|k| (strsim::normalized_damerau_levenshtein(word, k), *k))
+        .filter(|(score, _)| *score >= 0.6)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, k)| k)
 }

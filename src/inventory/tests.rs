@@ -1,1 +1,170 @@
+use std::path::Path;
 
+use super::*;
+use crate::secret_source::SecretSource;
+
+fn parse(src: &str) -> Result<Inventory, Error> {
+    Inventory::parse(Path::new("/etc/provision/inventory.yaml"), src)
+}
+
+fn err(src: &str) -> String {
+    match parse(src) {
+        Ok(_) => panic!("expected an error for:\n{src}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+const FLEET: &str = "\
+all:
+  vars:
+    backend: shared-secret
+    shared_secret: {env: MATRIX_SECRET}
+  hosts:
+    solo:
+      server_name: solo.org
+      url: https://solo.org
+  children:
+    prod:
+      vars:
+        server_name: example.com
+      hosts:
+        matrix1:
+          url: https://m1.example.com
+        matrix2:
+          url: https://m2.example.com
+          shared_secret: {file: secrets/m2}
+    staging:
+      hosts:
+        stage1:
+          server_name: stage.example.com
+          url: http://127.0.0.1:8008
+";
+
+#[test]
+fn merges_vars_host_over_child_over_all() {
+    let inv = parse(FLEET).unwrap();
+    let names: Vec<&str> = inv.hosts.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["solo", "matrix1", "matrix2", "stage1"]);
+    let m2 = &inv.hosts[2];
+    assert_eq!(m2.server_name, "example.com");
+    let Backend::SharedSecret { url, shared_secret } = &m2.backend;
+    assert_eq!(url.as_str(), "https://m2.example.com/");
+    // Relative secret files are relative to the inventory's folder.
+    assert!(
+        matches!(shared_secret, SecretSource::File(p) if p == Path::new("/etc/provision/secrets/m2"))
+    );
+    let Backend::SharedSecret { shared_secret, .. } = &inv.hosts[1].backend;
+    assert!(matches!(shared_secret, SecretSource::Env(n) if n == "MATRIX_SECRET"));
+}
+
+#[test]
+fn limit_takes_hosts_groups_globs_exclusions_and_intersections() {
+    let inv = parse(FLEET).unwrap();
+    let names = |limit: &str| -> Vec<String> {
+        inv.select(Some(limit))
+            .unwrap()
+            .iter()
+            .map(|h| h.name.clone())
+            .collect()
+    };
+    assert_eq!(names("prod"), ["matrix1", "matrix2"]);
+    assert_eq!(names("matrix*,solo"), ["solo", "matrix1", "matrix2"]);
+    assert_eq!(names("all,!prod"), ["solo", "stage1"]);
+    assert_eq!(names("all:&prod:!matrix1"), ["matrix2"]);
+    assert!(inv.select(Some("nothing*")).is_err());
+    assert_eq!(inv.select(None).unwrap().len(), 4);
+}
+
+#[test]
+fn unknown_key_points_at_the_key_with_a_suggestion() {
+    let e = err("all:\n  hosts:\n    m1:\n      server_name: a.org\n      urll: http://x\n");
+    assert!(
+        e.contains("unknown key `urll` (did you mean `url`?)"),
+        "{e}"
+    );
+    assert!(e.contains("--> /etc/provision/inventory.yaml:5:7"), "{e}");
+    assert!(e.contains("5 |       urll: http://x"), "{e}");
+}
+
+#[test]
+fn unknown_group_field_is_located() {
+    let e = err("all:\n  hots:\n    m1: {}\n");
+    assert!(e.contains("hots") && e.contains("inventory.yaml:2:"), "{e}");
+}
+
+#[test]
+fn missing_key_names_the_host_and_where_it_is_defined() {
+    let e = err(
+        "all:\n  hosts:\n    m1:\n      server_name: a.org\n      backend: shared-secret\n      url: http://x\n",
+    );
+    assert!(e.contains("host `m1`: missing key `shared_secret`"), "{e}");
+    assert!(e.contains("inventory.yaml:3:5"), "{e}");
+}
+
+#[test]
+fn wrong_types_and_values_are_located() {
+    let base = "all:\n  vars:\n    backend: shared-secret\n    shared_secret: {env: S}\n  hosts:\n    m1:\n";
+    let e = err(&format!(
+        "{base}      server_name: 42\n      url: http://x\n"
+    ));
+    assert!(
+        e.contains("`server_name`: expected a string, found a number") && e.contains(":7:"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{base}      server_name: a.org\n      url: ftp://x\n"
+    ));
+    assert!(
+        e.contains("http:// or https://") && e.contains(":8:"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{base}      server_name: a.org\n      url: http://x\n      shared_secret: hunter2\n"
+    ));
+    assert!(e.contains("expected {file: PATH} or {env: NAME}"), "{e}");
+    assert!(
+        !e.contains("hunter2 "),
+        "the caret line may show it, the message must not: {e}"
+    );
+    let e = err(&format!(
+        "{base}      server_name: a.org\n      url: http://x\n      backend: shared-secrte\n"
+    ));
+    assert!(e.contains("did you mean `shared-secret`"), "{e}");
+    let e = err(&format!(
+        "{base}      server_name: 'bad name'\n      url: http://x\n"
+    ));
+    assert!(e.contains("invalid server name"), "{e}");
+}
+
+#[test]
+fn mas_hosts_are_refused_by_the_shared_secret_backend() {
+    let e = err(
+        "all:\n  hosts:\n    m1:\n      server_name: a.org\n      backend: shared-secret\n      url: http://x\n      shared_secret: {env: S}\n      mas: {url: http://mas, client_id: 01J, client_secret: {env: C}}\n",
+    );
+    assert!(e.contains("managed by MAS"), "{e}");
+}
+
+#[test]
+fn broken_yaml_is_located() {
+    let e = err("all:\n  hosts:\n    m1: {server_name: a.org\n");
+    assert!(
+        e.starts_with("error: ") && e.contains("inventory.yaml:"),
+        "{e}"
+    );
+    let e = err("");
+    assert!(e.starts_with("error: "), "{e}");
+    let e = err("all:\n  hosts: {}\n");
+    assert!(e.contains("defines no hosts"), "{e}");
+}
+
+#[test]
+fn alias_bomb_is_refused_quickly() {
+    let mut src = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        let prev = i - 1;
+        src.push_str(&format!("a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"));
+    }
+    let start = std::time::Instant::now();
+    let _ = err(&src);
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+}

@@ -1,0 +1,5 @@
+//! Integration tests: the built `provision` binary against real servers started by fixtures.
+//! One test binary, so each fixture starts once for the whole suite.
+
+mod fixtures;
+mod register;
