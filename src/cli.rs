@@ -26,6 +26,7 @@ pub struct Cli {
 
 /// Options accepted before or after the subcommand.
 #[derive(Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Inventory file (YAML, Ansible layout: all / hosts / children / vars)
     #[arg(

@@ -16,13 +16,13 @@ pub enum SecretSource {
 
 impl SecretSource {
     /// Reads the secret. Surrounding whitespace is dropped, as Synapse does for
-    /// `registration_shared_secret_path`. The error names the source, never the secret.
+    /// `registration_shared_secret_path`. The error says what went wrong; the caller names
+    /// the source (with `Display`) and the key.
     pub fn resolve(&self) -> Result<SecretString, String> {
         let value = match self {
             SecretSource::File(path) => {
                 warn_if_loose(path);
-                std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+                std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?
             }
             SecretSource::Env(name) => std::env::var(name).map_err(|e| match e {
                 std::env::VarError::NotPresent => format!("environment variable {name} is not set"),
@@ -34,7 +34,7 @@ impl SecretSource {
         };
         let trimmed = value.trim();
         if trimmed.is_empty() {
-            return Err(format!("{self} is empty"));
+            return Err("it is empty".to_owned());
         }
         Ok(SecretString::from(trimmed))
     }

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The demo: a throwaway Synapse on loopback, an admin and a normal user registered through
+# provision, proof that both can log in, then everything is stopped and removed.
+# Needs only this repository, cargo and python3; Synapse is installed into a cached venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+run() { printf '$ %s\n' "$*"; "$@"; }
+
+step "Building provision"
+cargo build --quiet
+provision="$PWD/target/debug/provision"
+
+work=$(mktemp -d)
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+
+step "Starting a throwaway Synapse on 127.0.0.1:$port (first run installs it, about a minute)"
+coproc SYNAPSE { python3 tests/support/synapse.py run "$work/synapse" "$port" --server-name demo.local; }
+synapse_out=${SYNAPSE[0]}
+synapse_in=${SYNAPSE[1]}
+synapse_pid=$SYNAPSE_PID
+stop() {
+  # Closing its stdin makes the fixture stop Synapse.
+  eval "exec ${synapse_in}>&-" 2>/dev/null || true
+  wait "$synapse_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap stop EXIT
+read -r ready url <&"$synapse_out"
+[ "$ready" = ready ] || { echo "Synapse did not start"; exit 1; }
+echo "Synapse answers at $url"
+
+step "An inventory in the shape of inventory.example.yaml"
+cat > "$work/inventory.yaml" <<YAML
+all:
+  vars:
+    backend: shared-secret
+  children:
+    demo:
+      hosts:
+        demo1:
+          server_name: demo.local
+          url: $url
+          shared_secret: {file: synapse/shared_secret}   # relative to this inventory
+YAML
+cat "$work/inventory.yaml"
+export PROVISION_INVENTORY="$work/inventory.yaml"
+
+step "Register an admin, password from a file"
+umask 077
+printf 'alice-demo-password\n' > "$work/alice.pw"
+run "$provision" register alice --admin --password-file "$work/alice.pw"
+
+step "Register a normal user with a generated password, written to a 0600 file"
+run "$provision" register bob --no-admin --random-password --password-out "$work/bob.pw"
+
+step "Run it again: existing users are ok, not errors"
+run "$provision" register alice --admin --password-file "$work/alice.pw" --output json
+
+step "Both can log in; Synapse's admin API reports their admin flags"
+python3 tests/support/synapse.py login "$work/synapse" "$url" alice < "$work/alice.pw"
+python3 tests/support/synapse.py login "$work/synapse" "$url" bob < "$work/bob.pw"
+
+step "Done: stopping Synapse and removing $work"

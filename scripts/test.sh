@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The full test suite, as CI runs it: formatting, lints, unit tests and the integration tests
+# against real servers. Installs what it needs and caches it (~/.cache/provision).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { command -v "$1" >/dev/null 2>&1; }
+apt_install() {
+  if ! need apt-get; then echo "missing $*: install them and re-run" >&2; exit 1; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq "$@" >/dev/null
+}
+
+need python3 || apt_install python3 python3-venv
+python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+
+echo "== format and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+echo "== Synapse for the integration tests"
+python3 tests/support/synapse.py venv
+
+echo "== tests"
+cargo test --workspace
