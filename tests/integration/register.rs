@@ -286,7 +286,7 @@ fn missing_secret_file_fails_that_host_with_its_source() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out).contains("cannot read /nonexistent/secret"),
+        text(&out).contains("shared_secret (file /nonexistent/secret): cannot read it"),
         "{}",
         text(&out)
     );
