@@ -84,6 +84,18 @@ pub struct RegisterArgs {
     #[arg(long)]
     pub no_admin: bool,
 
+    /// Display name for the new user (shared-secret API, mas-cli)
+    #[arg(long, value_name = "NAME")]
+    pub display_name: Option<String>,
+
+    /// Email address to attach to the new user (mas-cli; repeatable)
+    #[arg(long = "email", value_name = "ADDRESS")]
+    pub emails: Vec<String>,
+
+    /// Let MAS accept a password below its complexity policy (mas-cli)
+    #[arg(long)]
+    pub ignore_password_complexity: bool,
+
     #[command(flatten)]
     pub password: PasswordArgs,
 

@@ -9,6 +9,7 @@ mod password;
 mod report;
 mod runner;
 mod secret_source;
+mod target;
 mod transport;
 
 use std::process::ExitCode;

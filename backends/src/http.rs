@@ -16,6 +16,7 @@ pub enum Method {
 }
 
 /// One request. Its body may carry a password, so `Debug` shows the method and path only.
+#[derive(Clone)]
 pub struct Request {
     pub method: Method,
     pub path: String,

@@ -2,11 +2,20 @@
 //! what its answers mean. Nothing here knows SSH, Docker or which machine a request goes to:
 //! a backend builds requests (see [`http`]) and a transport from the `provision` crate sends them.
 
+pub mod dendrite_cli;
+pub mod exec;
 pub mod http;
+pub mod mas_cli;
 pub mod outcome;
+pub mod playbook_wrapper;
+mod registration;
 pub mod shared_secret;
+pub mod synapse_cli;
+#[cfg(test)]
+mod testing;
 pub mod user_id;
 
 pub use outcome::{Failure, Outcome};
+pub use registration::Registration;
 pub use secrecy::{ExposeSecret, SecretString};
 pub use user_id::UserId;

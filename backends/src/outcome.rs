@@ -11,6 +11,13 @@ pub enum Outcome {
     Exists,
     /// `--check`: the user does not exist and would be created.
     WouldCreate { admin: bool },
+    /// `--check` on a backend that runs a tool: the command that would run (secrets masked),
+    /// and a warning when the tool can only take the password on its command line.
+    WouldRun {
+        admin: bool,
+        command: String,
+        warning: Option<String>,
+    },
     /// `--check`: the server could not tell whether the user exists (for example because
     /// public registration is disabled); a real run would try to register it.
     WouldTryCreate { admin: bool, why: String },
@@ -30,6 +37,17 @@ impl fmt::Display for Outcome {
             Outcome::Created { admin } => write!(f, "created ({})", role(admin)),
             Outcome::Exists => f.write_str("exists"),
             Outcome::WouldCreate { admin } => write!(f, "would create ({})", role(admin)),
+            Outcome::WouldRun {
+                admin,
+                command,
+                warning,
+            } => {
+                write!(f, "would create ({}) by running: {command}", role(admin))?;
+                match warning {
+                    Some(w) => write!(f, " (warning: {w})"),
+                    None => Ok(()),
+                }
+            }
             Outcome::WouldTryCreate { admin, why } => {
                 write!(f, "would try to create ({}); {why}", role(admin))
             }

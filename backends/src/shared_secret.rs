@@ -11,7 +11,7 @@ use serde_json::json;
 use sha1::Sha1;
 
 use crate::http::{Http, Request, Response};
-use crate::{Failure, Outcome, UserId};
+use crate::{Failure, Outcome, Registration, UserId};
 
 const REGISTER: &str = "/_synapse/admin/v1/register";
 
@@ -22,13 +22,6 @@ const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
 pub struct SharedSecret {
     secret: SecretString,
-}
-
-/// One user to register.
-pub struct Registration<'a> {
-    pub user: &'a UserId,
-    pub password: &'a SecretString,
-    pub admin: bool,
 }
 
 impl SharedSecret {
@@ -46,7 +39,7 @@ impl SharedSecret {
         let mut rate_limit_waits = 0;
         loop {
             let nonce = self.nonce(http).await?;
-            let body = json!({
+            let mut body = json!({
                 "nonce": nonce,
                 "username": reg.user.localpart(),
                 "password": reg.password.expose_secret(),
@@ -56,6 +49,9 @@ impl SharedSecret {
                 // server's throughput (shared/contracts/synapse.md).
                 "inhibit_login": true,
             });
+            if let Some(name) = reg.display_name {
+                body["displayname"] = name.into();
+            }
             let resp = http.send(Request::post(REGISTER, body)).await?;
             match classify(&resp) {
                 Answer::Created => {
@@ -277,11 +273,7 @@ mod tests {
         let user = UserId::new("john", "example.com").unwrap();
         let password = SecretString::from("pw");
         let backend = SharedSecret::new(SecretString::from("s3cret"));
-        let reg = Registration {
-            user: &user,
-            password: &password,
-            admin: true,
-        };
+        let reg = Registration::new(&user, &password, true);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .start_paused(true)

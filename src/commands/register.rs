@@ -3,18 +3,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use provision_backends::shared_secret::{Registration, SharedSecret};
 use provision_backends::user_id::UserArg;
-use provision_backends::{ExposeSecret, Failure, Outcome, SecretString, UserId};
+use provision_backends::{ExposeSecret, Outcome, Registration, SecretString, UserId};
 use serde::Serialize;
 
 use crate::cli::{Global, Output, RegisterArgs};
 use crate::error::{EXIT_HOST_FAILED, Error};
-use crate::inventory::{Backend, Host, Inventory};
+use crate::inventory::{Host, Inventory};
 use crate::password::{self, Generated};
 use crate::report::{self, HostReport, Recap, Status};
 use crate::runner::{self, Finished, Job};
-use crate::transport::{HttpTransport, Retry};
+use crate::target::Target;
 
 pub fn run(global: &Global, args: RegisterArgs) -> Result<u8, Error> {
     let user = UserArg::parse(&args.user).map_err(Error::Usage)?;
@@ -37,10 +36,18 @@ pub fn run(global: &Global, args: RegisterArgs) -> Result<u8, Error> {
 
     let client = crate::transport::http_client(args.run.insecure).map_err(Error::Usage)?;
     let admin = args.admin;
+    let request = Arc::new(Request {
+        password: secret,
+        admin,
+        display_name: args.display_name.clone(),
+        emails: args.emails.clone(),
+        ignore_password_complexity: args.ignore_password_complexity,
+        check,
+    });
     let jobs: Vec<(String, Job<Done>)> = hosts
         .iter()
         .map(|host| {
-            let job = register_on(host, &user, secret.clone(), admin, check, client.clone());
+            let job = register_on(host, &user, request.clone(), &client);
             (host.name.clone(), job)
         })
         .collect();
@@ -161,40 +168,41 @@ struct Done {
     plan: Option<String>,
 }
 
+/// What every host is asked to do.
+struct Request {
+    password: SecretString,
+    admin: bool,
+    display_name: Option<String>,
+    emails: Vec<String>,
+    ignore_password_complexity: bool,
+    check: bool,
+}
+
 fn register_on(
     host: &Host,
     user: &UserArg,
-    password: SecretString,
-    admin: bool,
-    check: bool,
-    client: reqwest::Client,
+    request: Arc<Request>,
+    client: &reqwest::Client,
 ) -> Job<Done> {
     let user = user.on_server(&host.server_name);
-    let backend = match &host.backend {
-        Backend::SharedSecret { url, shared_secret } => (url.clone(), shared_secret.clone()),
-    };
+    let target = Target::new(host, client);
+    let via = target.as_ref().map(|t| t.via(host)).unwrap_or_default();
     Box::pin(async move {
         let user = user?;
-        let (url, source) = backend;
-        let secret = source
-            .resolve()
-            .map_err(|e| format!("shared_secret ({source}): {e}"))?;
-        let http = Arc::new(Retry::new(HttpTransport::new(client, &url)));
-        let api = SharedSecret::new(secret);
-        let reg = Registration {
-            user: &user,
-            password: &password,
-            admin,
-        };
-        let outcome = if check {
-            api.plan(&*http, &reg).await
+        let target = target?;
+        let mut reg = Registration::new(&user, &request.password, request.admin);
+        reg.display_name = request.display_name.as_deref();
+        reg.emails = &request.emails;
+        reg.ignore_password_complexity = request.ignore_password_complexity;
+        let outcome = if request.check {
+            target.plan(&reg).await
         } else {
-            api.register(&*http, &reg).await
+            target.register(&reg).await
         };
-        let outcome = outcome.map_err(|f: Failure| f.to_string())?;
-        // --check says how the change would be made, with where the secret comes from.
-        let plan =
-            check.then(|| format!("via the shared-secret API at {url}, secret from {source}"));
+        target.close().await;
+        let outcome = outcome.map_err(|f| f.to_string())?;
+        // --check says how the change would be made.
+        let plan = request.check.then_some(via);
         Ok(Done {
             user,
             outcome,
@@ -223,6 +231,7 @@ fn to_report(f: &Finished<Done>) -> HostReport {
                 Outcome::Exists => "exists",
                 Outcome::WouldCreate { .. } => "would_create",
                 Outcome::WouldTryCreate { .. } => "would_try_create",
+                Outcome::WouldRun { .. } => "would_create",
             }),
             message: match plan {
                 Some(plan) if outcome.changed() => format!("{outcome} {plan}"),

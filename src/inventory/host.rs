@@ -1,9 +1,10 @@
 //! One host's merged variables turned into a typed [`Host`]: which backend, reached how, with
 //! secrets from where. Every error names the key and the place it was set.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
+use serde::Deserialize;
 use serde_json::Value;
 use serde_saphyr::{Location, Spanned};
 
@@ -12,13 +13,32 @@ use crate::error::Error;
 use crate::secret_source::SecretSource;
 
 /// Every key a host or group may set. Anything else is a typo or a key of another tool.
-const KEYS: &[&str] = &["server_name", "backend", "url", "shared_secret", "mas"];
-const BACKENDS: &[&str] = &["shared-secret"];
+const KEYS: &[&str] = &[
+    "server_name",
+    "backend",
+    "url",
+    "shared_secret",
+    "mas",
+    "transport",
+    "config",
+    "command",
+    "ssh",
+    "docker",
+];
+const BACKENDS: &[&str] = &[
+    "shared-secret",
+    "synapse-cli",
+    "dendrite-cli",
+    "mas-cli",
+    "playbook-wrapper",
+];
+const TRANSPORTS: &[&str] = &["http", "local", "ssh", "docker"];
 
 pub struct Host {
     pub name: String,
     pub server_name: String,
     pub backend: Backend,
+    pub transport: Transport,
 }
 
 pub enum Backend {
@@ -27,6 +47,79 @@ pub enum Backend {
         url: reqwest::Url,
         shared_secret: SecretSource,
     },
+    /// `register_new_matrix_user -c CONFIG [URL]` on the target.
+    SynapseCli {
+        config: String,
+        url: Option<String>,
+        command: Option<String>,
+    },
+    /// `create-account -config CONFIG [-url URL]` on the target.
+    DendriteCli {
+        config: String,
+        url: Option<String>,
+        command: Option<String>,
+    },
+    /// `mas-cli [-c CONFIG] manage register-user` on the target.
+    MasCli {
+        config: Option<String>,
+        command: Option<String>,
+    },
+    /// matrix-docker-ansible-deploy's `/matrix/*/bin/register-user` scripts.
+    PlaybookWrapper { command: Option<String> },
+}
+
+/// Where a backend's requests or commands go.
+pub enum Transport {
+    /// The backend talks HTTP to its `url` (shared-secret).
+    Http,
+    /// A process on the machine provision runs on.
+    Local,
+    /// A process on a remote host; with `docker`, inside a container there (`docker exec`).
+    Ssh {
+        ssh: SshTarget,
+        container: Option<String>,
+    },
+    /// A process in a container of the local (or `DOCKER_HOST`) Docker Engine.
+    Docker { container: String },
+}
+
+pub struct SshTarget {
+    pub host: String,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub identity_file: Option<PathBuf>,
+    pub known_hosts: Option<PathBuf>,
+    /// Add an unknown host key to known_hosts instead of refusing (ssh's accept-new).
+    pub accept_new_host_key: bool,
+    pub sudo: Option<Become>,
+}
+
+/// Run commands through sudo as another user.
+pub struct Become {
+    pub user: String,
+    pub password: Option<SecretSource>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSsh {
+    host: Option<String>,
+    port: Option<u16>,
+    user: Option<String>,
+    identity_file: Option<String>,
+    known_hosts: Option<String>,
+    #[serde(default)]
+    accept_new_host_key: bool,
+    #[serde(default, rename = "become")]
+    become_: bool,
+    become_user: Option<String>,
+    become_password: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDocker {
+    container: String,
 }
 
 pub fn check_keys(file: &File, vars: &raw::Vars) -> Result<(), Error> {
@@ -172,22 +265,35 @@ impl Host {
         provision_backends::user_id::check_server_name(&server_name)
             .map_err(|e| vars.wrong("server_name", at, e))?;
 
-        let (backend_name, backend_at) = vars.string("backend", "one of: shared-secret")?;
-        if let Some(mas) = vars.get("mas") {
+        let (backend_name, backend_at) =
+            vars.string("backend", &format!("one of: {}", BACKENDS.join(", ")))?;
+        let mas = vars.get("mas");
+        if let Some(mas) = mas {
             check_mas(&vars, mas, base)?;
         }
+        let refuse_mas = |backend: &str| {
+            match mas {
+            Some(mas) => Err(vars.wrong(
+                "backend",
+                backend_at,
+                format!(
+                    "this host's accounts are managed by MAS (`mas` is set at line {}); Synapse does not serve shared-secret registration then, which {backend} relies on: use backend: mas-cli",
+                    mas.referenced.line()
+                ),
+            )),
+            None => Ok(()),
+        }
+        };
+        let optional = |key: &str| -> Result<Option<String>, Error> {
+            match vars.get(key) {
+                None => Ok(None),
+                Some(_) => vars.string(key, "").map(|(s, _)| Some(s)),
+            }
+        };
+        let config_why = "the server's config file on the target, e.g. /data/homeserver.yaml";
         let backend = match backend_name.as_str() {
             "shared-secret" => {
-                if let Some(mas) = vars.get("mas") {
-                    return Err(vars.wrong(
-                        "backend",
-                        backend_at,
-                        format!(
-                            "this host's accounts are managed by MAS (`mas` is set at line {}), and Synapse does not serve shared-secret registration then; use the MAS backends",
-                            mas.referenced.line()
-                        ),
-                    ));
-                }
+                refuse_mas("shared-secret")?;
                 let url = vars.url(
                     "url",
                     "the homeserver's base URL, e.g. https://matrix.example.com",
@@ -198,6 +304,26 @@ impl Host {
                 let shared_secret = vars.secret("shared_secret", secret_at, base)?;
                 Backend::SharedSecret { url, shared_secret }
             }
+            "synapse-cli" => {
+                refuse_mas("register_new_matrix_user")?;
+                Backend::SynapseCli {
+                    config: vars.string("config", config_why)?.0,
+                    url: optional("url")?,
+                    command: optional("command")?,
+                }
+            }
+            "dendrite-cli" => Backend::DendriteCli {
+                config: vars.string("config", config_why)?.0,
+                url: optional("url")?,
+                command: optional("command")?,
+            },
+            "mas-cli" => Backend::MasCli {
+                config: optional("config")?,
+                command: optional("command")?,
+            },
+            "playbook-wrapper" => Backend::PlaybookWrapper {
+                command: optional("command")?,
+            },
             other => {
                 let hint = suggest(other, BACKENDS)
                     .map(|b| format!(" (did you mean `{b}`?)"))
@@ -212,10 +338,12 @@ impl Host {
                 ));
             }
         };
+        let transport = transport(&vars, name, &backend, base)?;
         Ok(Host {
             name: name.to_owned(),
             server_name,
             backend,
+            transport,
         })
     }
 }
@@ -250,5 +378,121 @@ fn check_mas(vars: &Vars, mas: &Spanned<Value>, base: &Path) -> Result<(), Error
             vars.secret("mas.client_secret", &spanned, base).map(|_| ())
         }
         None => Err(vars.wrong("mas", mas, "missing `client_secret`")),
+    }
+}
+
+/// The host's transport, checked against what its backend needs before anything runs: the
+/// shared-secret backend speaks HTTP, the others run a program.
+fn transport(vars: &Vars, host: &str, backend: &Backend, base: &Path) -> Result<Transport, Error> {
+    let http_backend = matches!(backend, Backend::SharedSecret { .. });
+    let Some(at) = vars.get("transport") else {
+        if http_backend {
+            return Ok(Transport::Http);
+        }
+        return Err(vars.missing(
+            "transport",
+            "this backend runs a program: local, ssh or docker",
+        ));
+    };
+    let (name, _) = vars.string("transport", "")?;
+    let docker = match vars.get("docker") {
+        None => None,
+        Some(v) => Some(
+            serde_json::from_value::<RawDocker>(v.value.clone())
+                .map_err(|e| vars.wrong("docker", v, format!("{e}; expected {{container: NAME}}")))?
+                .container,
+        ),
+    };
+    let ssh = || -> Result<SshTarget, Error> {
+        let raw = match vars.get("ssh") {
+            None => None,
+            Some(v) => Some(
+                serde_json::from_value::<RawSsh>(v.value.clone())
+                    .map_err(|e| vars.wrong("ssh", v, e))?,
+            ),
+        };
+        let raw = raw.unwrap_or(RawSsh {
+            host: None,
+            port: None,
+            user: None,
+            identity_file: None,
+            known_hosts: None,
+            accept_new_host_key: false,
+            become_: false,
+            become_user: None,
+            become_password: None,
+        });
+        let path = |p: String| {
+            if p.starts_with('~') {
+                PathBuf::from(p)
+            } else {
+                base.join(p)
+            }
+        };
+        let sudo = if raw.become_ {
+            let password = match raw.become_password {
+                None => None,
+                Some(v) => {
+                    let at = vars.get("ssh").expect("ssh was given");
+                    let spanned = Spanned::new(v, at.referenced, at.defined);
+                    Some(vars.secret("ssh.become_password", &spanned, base)?)
+                }
+            };
+            Some(Become {
+                user: raw.become_user.unwrap_or_else(|| "root".into()),
+                password,
+            })
+        } else {
+            None
+        };
+        Ok(SshTarget {
+            // As in Ansible, the inventory name is the address unless told otherwise.
+            host: raw.host.unwrap_or_else(|| host.to_owned()),
+            port: raw.port,
+            user: raw.user,
+            identity_file: raw.identity_file.map(path),
+            known_hosts: raw.known_hosts.map(path),
+            accept_new_host_key: raw.accept_new_host_key,
+            sudo,
+        })
+    };
+    let transport = match name.as_str() {
+        "http" => Transport::Http,
+        "local" => Transport::Local,
+        "ssh" => Transport::Ssh {
+            ssh: ssh()?,
+            container: docker,
+        },
+        "docker" => Transport::Docker {
+            container: docker.ok_or_else(|| {
+                vars.missing("docker", "transport docker needs {container: NAME}")
+            })?,
+        },
+        other => {
+            let hint = suggest(other, TRANSPORTS)
+                .map(|t| format!(" (did you mean `{t}`?)"))
+                .unwrap_or_default();
+            return Err(vars.wrong(
+                "transport",
+                at,
+                format!(
+                    "unknown transport `{other}`{hint}; known: {}",
+                    TRANSPORTS.join(", ")
+                ),
+            ));
+        }
+    };
+    match (&transport, http_backend) {
+        (Transport::Http, false) => Err(vars.wrong(
+            "transport",
+            at,
+            "this backend runs a program: use local, ssh or docker (http is for backend: shared-secret)",
+        )),
+        (Transport::Local | Transport::Ssh { .. } | Transport::Docker { .. }, true) => Err(vars.wrong(
+            "transport",
+            at,
+            "backend shared-secret talks HTTP to `url`; local, ssh and docker are for the backends that run a tool (synapse-cli, dendrite-cli, mas-cli, playbook-wrapper)",
+        )),
+        _ => Ok(transport),
     }
 }

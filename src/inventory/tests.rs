@@ -47,13 +47,17 @@ fn merges_vars_host_over_child_over_all() {
     assert_eq!(names, ["solo", "matrix1", "matrix2", "stage1"]);
     let m2 = &inv.hosts[2];
     assert_eq!(m2.server_name, "example.com");
-    let Backend::SharedSecret { url, shared_secret } = &m2.backend;
+    let Backend::SharedSecret { url, shared_secret } = &m2.backend else {
+        panic!("matrix2 uses shared-secret")
+    };
     assert_eq!(url.as_str(), "https://m2.example.com/");
     // Relative secret files are relative to the inventory's folder.
     assert!(
         matches!(shared_secret, SecretSource::File(p) if p == Path::new("/etc/provision/secrets/m2"))
     );
-    let Backend::SharedSecret { shared_secret, .. } = &inv.hosts[1].backend;
+    let Backend::SharedSecret { shared_secret, .. } = &inv.hosts[1].backend else {
+        panic!("matrix1 uses shared-secret")
+    };
     assert!(matches!(shared_secret, SecretSource::Env(n) if n == "MATRIX_SECRET"));
 }
 
@@ -167,4 +171,97 @@ fn alias_bomb_is_refused_quickly() {
     let start = std::time::Instant::now();
     let _ = err(&src);
     assert!(start.elapsed() < std::time::Duration::from_secs(5));
+}
+
+const EXEC_FLEET: &str = "\
+all:
+  vars:
+    server_name: example.com
+    backend: synapse-cli
+    config: /data/homeserver.yaml
+  hosts:
+    local1:
+      transport: local
+    box1:
+      transport: ssh
+      ssh: {user: admin, port: 2222, identity_file: keys/id, known_hosts: ~/.ssh/known_hosts, become: true}
+    playbook1:
+      transport: ssh
+      backend: playbook-wrapper
+      docker: {container: matrix-synapse}
+    engine1:
+      transport: docker
+      backend: dendrite-cli
+      url: http://localhost:8008
+      docker: {container: matrix-dendrite}
+";
+
+#[test]
+fn exec_backends_get_typed_transports() {
+    let inv = parse(EXEC_FLEET).unwrap();
+    assert!(matches!(inv.hosts[0].transport, Transport::Local));
+    let Transport::Ssh {
+        ssh,
+        container: None,
+    } = &inv.hosts[1].transport
+    else {
+        panic!("box1 is plain ssh")
+    };
+    // As in Ansible, the inventory name is the address by default.
+    assert_eq!(ssh.host, "box1");
+    assert_eq!((ssh.user.as_deref(), ssh.port), (Some("admin"), Some(2222)));
+    assert_eq!(
+        ssh.identity_file.as_deref(),
+        Some(Path::new("/etc/provision/keys/id"))
+    );
+    assert_eq!(
+        ssh.known_hosts.as_deref(),
+        Some(Path::new("~/.ssh/known_hosts"))
+    );
+    assert!(!ssh.accept_new_host_key);
+    assert_eq!(ssh.sudo.as_ref().map(|b| b.user.as_str()), Some("root"));
+    assert!(
+        matches!(&inv.hosts[2].transport, Transport::Ssh { container: Some(c), .. } if c == "matrix-synapse")
+    );
+    assert!(
+        matches!(&inv.hosts[3].transport, Transport::Docker { container } if container == "matrix-dendrite")
+    );
+    assert!(
+        matches!(&inv.hosts[3].backend, Backend::DendriteCli { url: Some(u), .. } if u == "http://localhost:8008")
+    );
+}
+
+#[test]
+fn pairings_are_checked_before_anything_runs() {
+    let e = err(
+        "all:\n  hosts:\n    h:\n      server_name: a.org\n      backend: synapse-cli\n      config: /c\n",
+    );
+    assert!(e.contains("missing key `transport`"), "{e}");
+    let e = err(
+        "all:\n  hosts:\n    h:\n      server_name: a.org\n      backend: synapse-cli\n      transport: local\n",
+    );
+    assert!(e.contains("missing key `config`"), "{e}");
+    let e = err(
+        "all:\n  hosts:\n    h:\n      server_name: a.org\n      backend: shared-secret\n      url: http://x\n      shared_secret: {env: S}\n      transport: ssh\n",
+    );
+    assert!(e.contains("talks HTTP") && e.contains(":8:"), "{e}");
+    let e = err(
+        "all:\n  hosts:\n    h:\n      server_name: a.org\n      backend: mas-cli\n      transport: docker\n",
+    );
+    assert!(e.contains("missing key `docker`"), "{e}");
+    let e = err(
+        "all:\n  hosts:\n    h:\n      server_name: a.org\n      backend: mas-cli\n      transport: sssh\n",
+    );
+    assert!(e.contains("did you mean `ssh`"), "{e}");
+    let e = err(
+        "all:\n  hosts:\n    h:\n      server_name: a.org\n      backend: mas-cli\n      transport: ssh\n      ssh: {prot: 22}\n",
+    );
+    assert!(
+        e.contains("unknown field `prot`") && e.contains(":7:"),
+        "{e}"
+    );
+    let e = err(
+        "all:\n  hosts:\n    h:\n      server_name: a.org\n      backend: synapse-cli\n      config: /c\n      transport: local\n      mas: {url: http://mas, client_id: x, client_secret: {env: C}}\n",
+    );
+    assert!(e.contains("managed by MAS") && e.contains("mas-cli"), "{e}");
 }

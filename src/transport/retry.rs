@@ -1,9 +1,12 @@
-//! Retries a request that never reached its server (connection refused, reset, timed out),
-//! with a short backoff. A server's answer, whatever it says, is never retried here.
+//! Retries what never reached its host (connection refused, reset, timed out, SSH down, no
+//! such container yet), with a short backoff. An answer, whatever it says, is never retried
+//! here: "ran and failed" is the backend's to interpret.
 
+use std::future::Future;
 use std::time::Duration;
 
 use provision_backends::Failure;
+use provision_backends::exec::{self, Exec};
 use provision_backends::http::{Http, Request, Response};
 
 pub struct Retry<T> {
@@ -20,20 +23,20 @@ impl<T> Retry<T> {
             backoff: Duration::from_millis(300),
         }
     }
-}
 
-impl<T: Http + Sync> Http for Retry<T> {
-    async fn send(&self, request: Request) -> Result<Response, Failure> {
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+
+    async fn retry<R, F, Fut>(&self, mut attempt_once: F) -> Result<R, Failure>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<R, Failure>>,
+    {
         let mut delay = self.backoff;
         let mut attempt = 1;
         loop {
-            let copy = Request {
-                method: request.method,
-                path: request.path.clone(),
-                body: request.body.clone(),
-                bearer: request.bearer.clone(),
-            };
-            match self.inner.send(copy).await {
+            match attempt_once().await {
                 Err(Failure::Unreachable(why)) if attempt < self.attempts => {
                     tracing::info!("attempt {attempt} failed ({why}); retrying in {delay:?}");
                     tokio::time::sleep(delay).await;
@@ -43,5 +46,21 @@ impl<T: Http + Sync> Http for Retry<T> {
                 other => return other,
             }
         }
+    }
+}
+
+impl<T: Http + Sync> Http for Retry<T> {
+    async fn send(&self, request: Request) -> Result<Response, Failure> {
+        self.retry(|| self.inner.send(request.clone())).await
+    }
+}
+
+impl<T: Exec + Sync> Exec for Retry<T> {
+    async fn run(&self, command: exec::Command) -> Result<exec::Output, Failure> {
+        self.retry(|| self.inner.run(command.clone())).await
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
     }
 }

@@ -1,0 +1,157 @@
+//! The exec port: a program for a transport to run on a host, with its arguments and standard
+//! input. Commands are data: a backend builds one, a transport runs it, and its `Display` (what
+//! logs and `--check` print) masks every secret.
+
+use std::fmt;
+use std::future::Future;
+
+use secrecy::SecretString;
+
+use crate::Failure;
+
+/// One argument. `Secret` exists only for tools that take a password nowhere but argv
+/// (mas-cli, the playbook's wrappers); backends use stdin wherever the tool allows.
+#[derive(Clone)]
+pub enum Arg {
+    Plain(String),
+    Secret(SecretString),
+}
+
+#[derive(Clone)]
+pub struct Command {
+    pub program: String,
+    pub args: Vec<Arg>,
+    /// Bytes for the program's standard input (a password, usually); empty stdin otherwise.
+    pub stdin: Option<SecretString>,
+}
+
+impl Command {
+    pub fn new(program: impl Into<String>) -> Self {
+        Command {
+            program: program.into(),
+            args: Vec::new(),
+            stdin: None,
+        }
+    }
+
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(Arg::Plain(arg.into()));
+        self
+    }
+
+    pub fn secret_arg(mut self, secret: SecretString) -> Self {
+        self.args.push(Arg::Secret(secret));
+        self
+    }
+
+    pub fn stdin(mut self, input: SecretString) -> Self {
+        self.stdin = Some(input);
+        self
+    }
+
+    /// Whether a secret would be visible in the process list of the host.
+    pub fn has_secret_arg(&self) -> bool {
+        self.args.iter().any(|a| matches!(a, Arg::Secret(_)))
+    }
+}
+
+/// Shell-like, with secrets masked: `mas-cli manage register-user john -p '********'`.
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&quote(&self.program))?;
+        for arg in &self.args {
+            match arg {
+                Arg::Plain(a) => write!(f, " {}", quote(a))?,
+                Arg::Secret(_) => f.write_str(" '********'")?,
+            }
+        }
+        if self.stdin.is_some() {
+            f.write_str(" <(secret on stdin)")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Quotes for display only: the transports pass arguments without a local shell, and the SSH
+/// transport escapes each one itself.
+fn quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@+%,".contains(c));
+    if plain {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// How a program ended.
+#[derive(Debug, Clone, Default)]
+pub struct Output {
+    /// The exit code; `None` when the program was killed by a signal.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// The last non-empty lines of stdout and stderr, for an error message.
+    pub fn tail(&self) -> String {
+        let lines: Vec<&str> = self
+            .stdout
+            .lines()
+            .chain(self.stderr.lines())
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let start = lines.len().saturating_sub(3);
+        lines[start..].join(" / ")
+    }
+
+    pub fn describe_exit(&self) -> String {
+        match self.code {
+            Some(c) => format!("exit code {c}"),
+            None => "killed by a signal".into(),
+        }
+    }
+}
+
+/// Something that runs a program on one host. `Err` means it could not be run at all (no
+/// connection, no such container): the command may be retried. A program that ran and
+/// failed is an `Ok` with its exit code, for the backend to interpret.
+pub trait Exec {
+    fn run(&self, command: Command) -> impl Future<Output = Result<Output, Failure>> + Send;
+    /// Where commands run, for messages and `--check` ("ssh root@matrix1", "docker matrix-synapse").
+    fn describe(&self) -> String;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_masks_secrets_and_quotes() {
+        let c = Command::new("mas-cli")
+            .arg("manage")
+            .arg("display name")
+            .secret_arg(SecretString::from("hunter2"))
+            .stdin(SecretString::from("pw"));
+        let shown = c.to_string();
+        assert_eq!(
+            shown,
+            "mas-cli manage 'display name' '********' <(secret on stdin)"
+        );
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert!(c.has_secret_arg());
+    }
+}

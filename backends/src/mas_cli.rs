@@ -1,0 +1,149 @@
+//! MAS's `mas-cli manage register-user` (crates/cli/src/commands/manage.rs in
+//! element-hq/matrix-authentication-service). The tool takes the password only on its command
+//! line (`-p`) or at an interactive prompt, so with this backend the password is visible in
+//! the host's process list while the tool runs: `--check` and the docs say so.
+//! Contract notes: shared/contracts/mas.md.
+
+use crate::exec::{Command, Exec, Output};
+use crate::{Failure, Outcome, Registration};
+
+pub const DEFAULT_COMMAND: &str = "mas-cli";
+
+pub const ARGV_WARNING: &str = "mas-cli takes the password only on its command line: it is visible in the host's process list while the tool runs";
+
+pub struct MasCli {
+    command: String,
+    config: Option<String>,
+}
+
+impl MasCli {
+    /// `config`: MAS's config.yaml on the target, passed as `-c`; the tool's default otherwise.
+    pub fn new(command: Option<String>, config: Option<String>) -> Self {
+        MasCli {
+            command: command.unwrap_or_else(|| DEFAULT_COMMAND.to_owned()),
+            config,
+        }
+    }
+
+    pub async fn register(
+        &self,
+        exec: &impl Exec,
+        reg: &Registration<'_>,
+    ) -> Result<Outcome, Failure> {
+        tracing::warn!("{}: {ARGV_WARNING}", exec.describe());
+        let out = exec.run(self.command(reg)).await?;
+        interpret(&self.command, &out, reg.admin)
+    }
+
+    pub async fn plan(
+        &self,
+        _exec: &impl Exec,
+        reg: &Registration<'_>,
+    ) -> Result<Outcome, Failure> {
+        Ok(Outcome::WouldRun {
+            admin: reg.admin,
+            command: self.command(reg).to_string(),
+            warning: Some(ARGV_WARNING.into()),
+        })
+    }
+
+    fn command(&self, reg: &Registration<'_>) -> Command {
+        let mut cmd = Command::new(&self.command);
+        if let Some(config) = &self.config {
+            cmd = cmd.arg("-c").arg(config);
+        }
+        cmd = cmd
+            .arg("manage")
+            .arg("register-user")
+            .arg(reg.user.localpart())
+            .arg("--yes")
+            .arg(if reg.admin { "--admin" } else { "--no-admin" });
+        for email in reg.emails {
+            cmd = cmd.arg("--email").arg(email);
+        }
+        if let Some(name) = reg.display_name {
+            cmd = cmd.arg("--display-name").arg(name);
+        }
+        if reg.ignore_password_complexity {
+            cmd = cmd.arg("--ignore-password-complexity");
+        }
+        cmd.arg("--password").secret_arg(reg.password.clone())
+    }
+}
+
+/// Errors come from anyhow's main ("Error: User already exists", exit 1) or from tracing
+/// ("That password is too weak.", exit 1).
+fn interpret(tool: &str, out: &Output, admin: bool) -> Result<Outcome, Failure> {
+    let all = format!("{}\n{}", out.stdout, out.stderr);
+    if out.success() {
+        return Ok(Outcome::Created { admin });
+    }
+    if all.contains("User already exists") {
+        return Ok(Outcome::Exists);
+    }
+    let hint = if all.contains("too weak") {
+        " (MAS's password policy; --ignore-password-complexity skips it)"
+    } else if all.contains("Username not available on homeserver") {
+        " (the homeserver reserves this name)"
+    } else if matches!(out.code, Some(126 | 127)) {
+        "; set `command` to its path on the host"
+    } else {
+        ""
+    };
+    Err(Failure::Rejected(format!(
+        "{tool} failed ({}): {}{hint}",
+        out.describe_exit(),
+        out.tail()
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::UserId;
+    use crate::testing::{Recorder, block_on};
+    use secrecy::{ExposeSecret, SecretString};
+
+    fn run(answer: Output) -> (Result<Outcome, Failure>, Vec<Command>) {
+        let exec = Recorder::new(vec![answer]);
+        let user = UserId::new("john", "example.com").unwrap();
+        let password = SecretString::from("s3cret-pw");
+        let emails = vec!["john@example.com".to_owned()];
+        let mut reg = Registration::new(&user, &password, false);
+        reg.emails = &emails;
+        reg.display_name = Some("John Doe");
+        let cli = MasCli::new(None, Some("/config.yaml".into()));
+        let out = block_on(cli.register(&exec, &reg));
+        (out, exec.commands())
+    }
+
+    #[test]
+    fn builds_the_upstream_command_with_the_password_masked() {
+        let (out, cmds) = run(Recorder::ok(""));
+        assert_eq!(out, Ok(Outcome::Created { admin: false }));
+        let shown = cmds[0].to_string();
+        assert_eq!(
+            shown,
+            "mas-cli -c /config.yaml manage register-user john --yes --no-admin --email john@example.com --display-name 'John Doe' --password '********'"
+        );
+        assert!(cmds[0].has_secret_arg());
+        assert!(!shown.contains("s3cret-pw"));
+        assert!(
+            matches!(&cmds[0].args.last(), Some(crate::exec::Arg::Secret(s)) if s.expose_secret() == "s3cret-pw")
+        );
+    }
+
+    #[test]
+    fn existing_user_is_exists() {
+        let (out, _) = run(Recorder::failed(1, "Error: User already exists\n"));
+        assert_eq!(out, Ok(Outcome::Exists));
+    }
+
+    #[test]
+    fn weak_password_gets_a_hint() {
+        let (out, _) = run(Recorder::failed(1, "ERROR That password is too weak.\n"));
+        assert!(
+            matches!(out, Err(Failure::Rejected(m)) if m.contains("--ignore-password-complexity"))
+        );
+    }
+}

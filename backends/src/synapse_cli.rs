@@ -1,0 +1,235 @@
+//! Synapse's own `register_new_matrix_user` (synapse/_scripts/register_new_matrix_user.py),
+//! run on the host or in its container. `-c CONFIG` makes the tool read the shared secret on
+//! the host, so provision never holds it; the password goes on stdin.
+//! Contract notes: shared/contracts/synapse.md.
+
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::OnceCell;
+
+use crate::exec::{Command, Exec, Output};
+use crate::{Failure, Outcome, Registration};
+
+pub const DEFAULT_COMMAND: &str = "register_new_matrix_user";
+
+pub struct SynapseCli {
+    command: String,
+    config: String,
+    url: Option<String>,
+    features: OnceCell<Features>,
+}
+
+/// What the installed version supports; both arrived in Synapse 1.110.
+#[derive(Debug, Clone, Copy)]
+struct Features {
+    password_file: bool,
+    exists_ok: bool,
+}
+
+impl SynapseCli {
+    /// `config`: homeserver.yaml's path on the target. `url`: where the tool reaches the
+    /// server from there (else it derives it from the config's listeners).
+    pub fn new(command: Option<String>, config: String, url: Option<String>) -> Self {
+        SynapseCli {
+            command: command.unwrap_or_else(|| DEFAULT_COMMAND.to_owned()),
+            config,
+            url,
+            features: OnceCell::new(),
+        }
+    }
+
+    pub async fn register(
+        &self,
+        exec: &impl Exec,
+        reg: &Registration<'_>,
+    ) -> Result<Outcome, Failure> {
+        let features = self.features(exec).await?;
+        let out = exec.run(self.command(features, reg)).await?;
+        interpret(&self.command, &out, reg.admin)
+    }
+
+    /// `--check`: finds out what the installed tool supports (running `--help` changes
+    /// nothing) and shows the command that would run.
+    pub async fn plan(&self, exec: &impl Exec, reg: &Registration<'_>) -> Result<Outcome, Failure> {
+        let features = self.features(exec).await?;
+        Ok(Outcome::WouldRun {
+            admin: reg.admin,
+            command: self.command(features, reg).to_string(),
+            warning: None,
+        })
+    }
+
+    async fn features(&self, exec: &impl Exec) -> Result<Features, Failure> {
+        self.features
+            .get_or_try_init(|| async {
+                let out = exec.run(Command::new(&self.command).arg("--help")).await?;
+                if !out.success() {
+                    return Err(not_runnable(&self.command, &out));
+                }
+                let help = format!("{}{}", out.stdout, out.stderr);
+                let features = Features {
+                    password_file: help.contains("--password-file"),
+                    exists_ok: help.contains("--exists-ok"),
+                };
+                tracing::debug!(?features, "{} on {}", self.command, exec.describe());
+                Ok(features)
+            })
+            .await
+            .copied()
+    }
+
+    fn command(&self, features: Features, reg: &Registration<'_>) -> Command {
+        let mut cmd = Command::new(&self.command)
+            .arg("-c")
+            .arg(&self.config)
+            .arg("-u")
+            .arg(reg.user.localpart())
+            .arg(if reg.admin { "--admin" } else { "--no-admin" });
+        let password = reg.password.expose_secret();
+        if features.password_file {
+            cmd = cmd
+                .arg("--password-file")
+                .arg("/dev/stdin")
+                .stdin(reg.password.clone());
+        } else {
+            // Before 1.110 the tool asks twice through getpass, which reads stdin when there
+            // is no terminal: answering the prompts keeps the password off argv.
+            cmd = cmd.stdin(SecretString::from(format!("{password}\n{password}\n")));
+        }
+        if features.exists_ok {
+            cmd = cmd.arg("--exists-ok");
+        }
+        if let Some(url) = &self.url {
+            cmd = cmd.arg(url);
+        }
+        cmd
+    }
+}
+
+/// The tool prints everything, errors included, on stdout.
+fn interpret(tool: &str, out: &Output, admin: bool) -> Result<Outcome, Failure> {
+    let all = format!("{}\n{}", out.stdout, out.stderr);
+    if all.contains("User already exists") || all.contains("User ID already taken") {
+        return Ok(Outcome::Exists);
+    }
+    if out.success() {
+        return Ok(Outcome::Created { admin });
+    }
+    if matches!(out.code, Some(126 | 127)) {
+        return Err(not_runnable(tool, out));
+    }
+    let hint = if all.contains("HMAC incorrect") {
+        " (the shared secret in the config does not match the server's)"
+    } else if all.contains("No 'registration_shared_secret'") || all.contains("not enabled") {
+        " (the config has no registration_shared_secret)"
+    } else {
+        ""
+    };
+    Err(Failure::Rejected(format!(
+        "{tool} failed ({}): {}{hint}",
+        out.describe_exit(),
+        out.tail()
+    )))
+}
+
+fn not_runnable(tool: &str, out: &Output) -> Failure {
+    Failure::Rejected(format!(
+        "cannot run {tool} ({}): {}; set `command` to its path on the host",
+        out.describe_exit(),
+        out.tail()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::UserId;
+    use crate::testing::Recorder;
+
+    const HELP_NEW: &str = "usage: register_new_matrix_user [-u USER] [-p PASSWORD | --password-file PASSWORD_FILE] [--exists-ok] ...";
+    const HELP_OLD: &str = "usage: register_new_matrix_user [-u USER] [-p PASSWORD] ...";
+
+    fn run(help: &str, answer: Output, admin: bool) -> (Result<Outcome, Failure>, Vec<Command>) {
+        let exec = Recorder::new(vec![Recorder::ok(help), answer]);
+        let user = UserId::new("john", "example.com").unwrap();
+        let password = SecretString::from("pw");
+        let cli = SynapseCli::new(
+            None,
+            "/data/homeserver.yaml".into(),
+            Some("http://localhost:8008".into()),
+        );
+        let reg = Registration::new(&user, &password, admin);
+        let out = crate::testing::block_on(cli.register(&exec, &reg));
+        (out, exec.commands())
+    }
+
+    #[test]
+    fn new_versions_get_the_password_on_stdin_and_exists_ok() {
+        let (out, cmds) = run(
+            HELP_NEW,
+            Recorder::ok("Sending registration request...\nSuccess!\n"),
+            true,
+        );
+        assert_eq!(out, Ok(Outcome::Created { admin: true }));
+        assert_eq!(
+            cmds[1].to_string(),
+            "register_new_matrix_user -c /data/homeserver.yaml -u john --admin --password-file /dev/stdin --exists-ok http://localhost:8008 <(secret on stdin)"
+        );
+        assert_eq!(cmds[1].stdin.as_ref().unwrap().expose_secret(), "pw");
+        assert!(!cmds[1].has_secret_arg());
+    }
+
+    #[test]
+    fn old_versions_answer_the_prompts_on_stdin() {
+        let (out, cmds) = run(HELP_OLD, Recorder::ok("Success!\n"), false);
+        assert_eq!(out, Ok(Outcome::Created { admin: false }));
+        assert!(!cmds[1].to_string().contains("--password-file"));
+        assert!(!cmds[1].to_string().contains("--exists-ok"));
+        assert_eq!(cmds[1].stdin.as_ref().unwrap().expose_secret(), "pw\npw\n");
+    }
+
+    #[test]
+    fn existing_users_are_exists_with_or_without_exists_ok() {
+        let (out, _) = run(
+            HELP_NEW,
+            Recorder::ok("User already exists. Skipping.\n"),
+            false,
+        );
+        assert_eq!(out, Ok(Outcome::Exists));
+        let taken = Output {
+            code: Some(1),
+            stdout: "ERROR! Received 400 Bad Request\nUser ID already taken.\n".into(),
+            ..Default::default()
+        };
+        let (out, _) = run(HELP_OLD, taken, false);
+        assert_eq!(out, Ok(Outcome::Exists));
+    }
+
+    #[test]
+    fn a_missing_tool_says_to_set_command() {
+        let exec = Recorder::new(vec![Output {
+            code: Some(127),
+            stderr: "sh: register_new_matrix_user: not found".into(),
+            ..Default::default()
+        }]);
+        let user = UserId::new("john", "example.com").unwrap();
+        let password = SecretString::from("pw");
+        let cli = SynapseCli::new(None, "/c".into(), None);
+        let out = crate::testing::block_on(
+            cli.register(&exec, &Registration::new(&user, &password, false)),
+        );
+        assert!(matches!(out, Err(Failure::Rejected(m)) if m.contains("set `command`")));
+    }
+
+    #[test]
+    fn failures_carry_the_tool_output() {
+        let bad = Output {
+            code: Some(1),
+            stdout: "ERROR! Received 403 Forbidden\nHMAC incorrect\n".into(),
+            ..Default::default()
+        };
+        let (out, _) = run(HELP_NEW, bad, false);
+        assert!(
+            matches!(out, Err(Failure::Rejected(m)) if m.contains("HMAC incorrect") && m.contains("does not match"))
+        );
+    }
+}

@@ -1,0 +1,73 @@
+//! Programs on the machine provision runs on.
+
+use std::process::Stdio;
+
+use provision_backends::exec::{Arg, Command, Exec, Output};
+use provision_backends::{ExposeSecret, Failure};
+use tokio::io::AsyncWriteExt;
+
+pub struct Local;
+
+impl Exec for Local {
+    async fn run(&self, command: Command) -> Result<Output, Failure> {
+        tracing::debug!(%command, "local");
+        let mut cmd = tokio::process::Command::new(&command.program);
+        for arg in &command.args {
+            match arg {
+                Arg::Plain(a) => cmd.arg(a),
+                Arg::Secret(s) => cmd.arg(s.expose_secret()),
+            };
+        }
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // A host that times out drops this future: the program must not outlive it.
+            .kill_on_drop(true);
+        let mut child = match cmd.spawn() {
+            Ok(child) => child,
+            // The same answer a remote shell gives, so backends see one shape.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Output {
+                    code: Some(127),
+                    stdout: String::new(),
+                    stderr: format!("{}: not found", command.program),
+                });
+            }
+            Err(e) => {
+                return Err(Failure::Unreachable(format!(
+                    "cannot start {}: {e}",
+                    command.program
+                )));
+            }
+        };
+        feed(
+            child.stdin.take(),
+            command.stdin.as_ref().map(|s| s.expose_secret().as_bytes()),
+        )
+        .await;
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| Failure::Unreachable(format!("waiting for {}: {e}", command.program)))?;
+        Ok(Output {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    fn describe(&self) -> String {
+        "local".into()
+    }
+}
+
+/// Writes stdin and closes it. A program that exits without reading (`--help`) makes the
+/// write fail with a broken pipe, which is no error of ours.
+pub async fn feed(stdin: Option<impl AsyncWriteExt + Unpin>, input: Option<&[u8]>) {
+    if let Some(mut pipe) = stdin {
+        if let Some(bytes) = input {
+            let _ = pipe.write_all(bytes).await;
+        }
+        let _ = pipe.shutdown().await;
+    }
+}
