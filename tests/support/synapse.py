@@ -4,7 +4,8 @@
     synapse.py venv                      install Synapse into a cached venv; print its python
     synapse.py run DIR PORT [options]    configure DIR, start Synapse on 127.0.0.1:PORT, print
                                          "ready URL" once it answers, stop it when stdin closes
-                                         (or on SIGTERM/SIGINT)
+                                         (or on SIGTERM/SIGINT); with --docker NAME Synapse
+                                         runs in a container of that name (see docker_argv)
     synapse.py login DIR URL USER        log in with the password read from stdin; print
                                          "@USER:SERVER: login ok, admin=BOOL" (the admin flag as
                                          Synapse's admin API reports it) or exit 1
@@ -113,11 +114,15 @@ def run(args):
     cfg_path = configure(args)
     d = os.path.dirname(cfg_path)
     url = f"http://127.0.0.1:{args.port}"
+    argv = [PYTHON, "-m", "synapse.app.homeserver", "-c", cfg_path]
+    if args.docker:
+        argv = docker_argv(args.docker, d) + argv
     with open(os.path.join(d, "synapse.out"), "ab") as out:
-        proc = subprocess.Popen([PYTHON, "-m", "synapse.app.homeserver", "-c", cfg_path],
-                                cwd=d, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, cwd=d, stdout=out, stderr=subprocess.STDOUT)
 
     def stop(*_):
+        if args.docker:
+            subprocess.run(["docker", "rm", "-f", args.docker], capture_output=True)
         if proc.poll() is None:
             proc.terminate()
             try:
@@ -150,6 +155,27 @@ def run(args):
             pass
     finally:
         stop()
+
+
+EMPTY_IMAGE = "provision-test-empty"
+
+
+def docker_argv(name, data_dir):
+    """`docker run` for Synapse in a container. No image can be pulled here, so the image is
+    empty (`docker import` of an empty tar) and the host's system folders, Python and the
+    Synapse venv are bind-mounted read-only at the same paths; the data folder read-write.
+    Host networking keeps the listener on the host's loopback."""
+    if subprocess.run(["docker", "image", "inspect", EMPTY_IMAGE], capture_output=True).returncode:
+        subprocess.run(f"tar -cf - --files-from /dev/null | docker import - {EMPTY_IMAGE}",
+                       shell=True, check=True, capture_output=True)
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+    mounts = []
+    for path in ["/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc", sys.base_prefix, VENV]:
+        if os.path.exists(path):
+            mounts += ["-v", f"{os.path.realpath(path)}:{path}:ro"]
+    mounts += ["-v", f"{data_dir}:{data_dir}", "--tmpfs", "/tmp"]
+    return ["docker", "run", "--rm", "--name", name, "--network", "host", "-w", data_dir,
+            *mounts, EMPTY_IMAGE]
 
 
 def make_fixture_admin(d, cfg_path, url):
@@ -197,6 +223,7 @@ def main():
     r.add_argument("--server-name", default="test.local")
     r.add_argument("--postgres", help="a libpq DSN; SQLite without it")
     r.add_argument("--bcrypt-rounds", type=int, default=4)
+    r.add_argument("--docker", metavar="NAME", help="run Synapse in a container of this name")
     l = sub.add_parser("login")
     l.add_argument("dir")
     l.add_argument("url")

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Several real OpenSSH servers on loopback addresses, for provision's tests and benchmarks.
+
+    sshd.py run DIR PORT ADDRESS...   start one sshd per address (127.0.0.x), all on PORT,
+                                      print "ready" once each accepts connections, stop them
+                                      when stdin closes (or on SIGTERM/SIGINT)
+
+DIR ends up holding id_ed25519 (the client key, authorized for root on every host),
+known_hosts (every host's key, as [ADDRESS]:PORT), and per host ADDRESS.log (sshd's
+VERBOSE log: one "Accepted publickey" line per connection).
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+
+
+def keygen(path):
+    if not os.path.exists(path):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", path], check=True)
+
+
+def main():
+    if len(sys.argv) < 5 or sys.argv[1] != "run":
+        sys.exit(__doc__)
+    d, port, addresses = os.path.abspath(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+    if not os.path.exists(SSHD):
+        sys.exit("sshd.py: no sshd; install openssh-server (scripts/test.sh does)")
+    os.makedirs(d, exist_ok=True)
+    os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege separation directory
+    keygen(os.path.join(d, "id_ed25519"))
+    shutil.copy(os.path.join(d, "id_ed25519.pub"), os.path.join(d, "authorized_keys"))
+    known = []
+    procs = []
+    for addr in addresses:
+        host_key = os.path.join(d, f"host-{addr}")
+        keygen(host_key)
+        with open(host_key + ".pub") as f:
+            known.append(f"[{addr}]:{port} {' '.join(f.read().split()[:2])}")
+        config = os.path.join(d, f"sshd-{addr}.conf")
+        with open(config, "w") as f:
+            f.write(f"""ListenAddress {addr}:{port}
+HostKey {host_key}
+PidFile {d}/sshd-{addr}.pid
+AuthorizedKeysFile {d}/authorized_keys
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+LogLevel VERBOSE
+MaxSessions 200
+MaxStartups 200:30:400
+""")
+        procs.append(subprocess.Popen([SSHD, "-D", "-f", config, "-E", os.path.join(d, f"{addr}.log")]))
+    with open(os.path.join(d, "known_hosts"), "w") as f:
+        f.write("\n".join(known) + "\n")
+
+    def stop(*_):
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    deadline = time.time() + 30
+    for addr in addresses:
+        while True:
+            try:
+                socket.create_connection((addr, port), timeout=1).close()
+                break
+            except OSError:
+                if time.time() > deadline or any(p.poll() is not None for p in procs):
+                    print(f"sshd.py: sshd on {addr}:{port} did not start; see {d}/{addr}.log",
+                          file=sys.stderr)
+                    stop()
+                time.sleep(0.1)
+    print("ready", flush=True)
+    try:
+        while sys.stdin.read(65536):
+            pass
+    finally:
+        stop()
+
+
+if __name__ == "__main__":
+    main()
