@@ -15,7 +15,7 @@ apt_install() {
 need python3 || apt_install python3 python3-venv
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
 # Real SSH servers for the exec tests (tests/support/sshd.py), and the client openssh drives.
-{ [ -x /usr/sbin/sshd ] && need ssh && need ssh-keygen; } || apt_install openssh-server openssh-client
+{ [ -x /usr/sbin/sshd ] && need ssh && need ssh-keygen && need sudo; } || apt_install openssh-server openssh-client sudo
 # The Docker tests need a running engine; this machine kind has one.
 need docker || { echo "docker CLI missing: the Docker tests need a Docker Engine" >&2; exit 1; }
 docker info >/dev/null 2>&1 || { echo "the Docker Engine does not answer (docker info)" >&2; exit 1; }

@@ -479,3 +479,51 @@ fn check_shows_the_command_without_running_it() {
     assert!(shown.contains("on ssh root@127.0.0.4"), "{shown}");
     assert_eq!(s.admin_flag(&user), None);
 }
+
+#[test]
+fn become_runs_the_tool_through_sudo_with_the_password_on_stdin() {
+    let s = synapse();
+    let d = sshd();
+    let sudo_password = std::fs::read_to_string(d.dir.join("sudo_password")).unwrap();
+    let (tool, argv) = argv_recorder(&scratch(), &s.register_tool());
+    let ssh = |password_file: &Path| {
+        format!(
+            "{{host: {}, port: {}, user: provision-test, identity_file: {}, known_hosts: {}, become: true, become_password: {{file: {}}}}}",
+            FLEET[0],
+            d.port,
+            d.dir.join("id_ed25519").display(),
+            d.dir.join("known_hosts").display(),
+            password_file.display()
+        )
+    };
+    let vars = |password_file: &Path| {
+        format!(
+            "backend: synapse-cli\ntransport: ssh\nssh: {}\nconfig: {}\nurl: {}\ncommand: {}",
+            ssh(password_file),
+            s.config().display(),
+            s.url,
+            tool.display()
+        )
+    };
+    let inv = inventory(&[("sudoer".into(), vars(&d.dir.join("sudo_password")))]);
+    let user = unique("become");
+    let out = register(&inv, &user, "become-pw", &["-vv"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(s.login(&user, "become-pw").is_ok());
+    assert!(
+        !text(&out).contains(sudo_password.trim()),
+        "the sudo password is never shown"
+    );
+    assert_argv_clean(&argv, "become-pw");
+    assert_argv_clean(&argv, sudo_password.trim());
+
+    let wrong = write_file("wrong-sudo", "not-the-password\n");
+    let inv = inventory(&[("sudoer".into(), vars(&wrong))]);
+    let out = register(&inv, &unique("become"), "become-pw", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let msg = json(&out)["hosts"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(msg.contains("sudo -u root refused"), "{msg}");
+}

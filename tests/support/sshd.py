@@ -5,12 +5,16 @@
                                       print "ready" once each accepts connections, stop them
                                       when stdin closes (or on SIGTERM/SIGINT)
 
-DIR ends up holding id_ed25519 (the client key, authorized for root on every host),
+DIR ends up holding id_ed25519 (the client key, authorized for every user on every host),
 known_hosts (every host's key, as [ADDRESS]:PORT), and per host ADDRESS.log (sshd's
 VERBOSE log: one "Accepted publickey" line per connection).
+
+It also makes sure a non-root user SUDO_USER exists whose sudo asks for a password, written
+to DIR/sudo_password (new each run), for the tests of `become`.
 """
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -19,11 +23,27 @@ import sys
 import time
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+SUDO_USER = "provision-test"
 
 
 def keygen(path):
     if not os.path.exists(path):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", path], check=True)
+
+
+def sudo_user(d):
+    """A user that must give sudo its password: what `become_password` is for."""
+    if subprocess.run(["id", SUDO_USER], capture_output=True).returncode:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", SUDO_USER], check=True)
+    password = secrets.token_urlsafe(16)
+    subprocess.run(["chpasswd"], input=f"{SUDO_USER}:{password}\n".encode(), check=True)
+    with open(f"/etc/sudoers.d/{SUDO_USER}", "w") as f:
+        f.write(f"{SUDO_USER} ALL=(ALL) ALL\nDefaults:{SUDO_USER} !lecture\n")
+    os.chmod(f"/etc/sudoers.d/{SUDO_USER}", 0o440)
+    path = os.path.join(d, "sudo_password")
+    with open(path, "w") as f:
+        f.write(password + "\n")
+    os.chmod(path, 0o600)
 
 
 def main():
@@ -36,6 +56,9 @@ def main():
     os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege separation directory
     keygen(os.path.join(d, "id_ed25519"))
     shutil.copy(os.path.join(d, "id_ed25519.pub"), os.path.join(d, "authorized_keys"))
+    os.chmod(d, 0o755)  # the unprivileged user's sshd reads authorized_keys here
+    if shutil.which("sudo"):
+        sudo_user(d)
     known = []
     procs = []
     for addr in addresses:
