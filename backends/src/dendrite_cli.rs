@@ -89,23 +89,12 @@ fn interpret(tool: &str, out: &Output, admin: bool) -> Result<Outcome, Failure> 
     if all.contains("M_USER_IN_USE") || all.contains("Desired user ID is already taken") {
         return Ok(Outcome::Exists);
     }
-    if matches!(out.code, Some(126 | 127)) {
-        return Err(Failure::Rejected(format!(
-            "cannot run {tool} ({}): {}; set `command` to its path on the host",
-            out.describe_exit(),
-            out.tail()
-        )));
-    }
     let hint = if all.contains("Shared secret registration is not enabled") {
-        " (set client_api.registration_shared_secret in the Dendrite config)"
+        "set client_api.registration_shared_secret in the Dendrite config"
     } else {
         ""
     };
-    Err(Failure::Rejected(format!(
-        "{tool} failed ({}): {}{hint}",
-        out.describe_exit(),
-        out.tail()
-    )))
+    Err(out.failure(tool, hint))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::future::Future;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::Failure;
 
@@ -47,6 +47,14 @@ impl Command {
     pub fn stdin(mut self, input: SecretString) -> Self {
         self.stdin = Some(input);
         self
+    }
+
+    /// The arguments as the program must receive them, secrets included: for transports only.
+    pub fn expose_args(&self) -> impl Iterator<Item = &str> {
+        self.args.iter().map(|a| match a {
+            Arg::Plain(a) => a.as_str(),
+            Arg::Secret(s) => s.expose_secret(),
+        })
     }
 
     /// Whether a secret would be visible in the process list of the host.
@@ -123,6 +131,22 @@ impl Output {
             Some(c) => format!("exit code {c}"),
             None => "killed by a signal".into(),
         }
+    }
+
+    /// A tool that ran and did not succeed: its exit and last lines, with `hint` when the
+    /// backend knows the cause; exit 126/127 (a shell's "cannot run", "not found") says to
+    /// set `command`.
+    pub fn failure(&self, tool: &str, hint: &str) -> Failure {
+        let hint = match (hint, self.code) {
+            ("", Some(126 | 127)) => "; set `command` to its path on the host".to_owned(),
+            ("", _) => String::new(),
+            (h, _) => format!(" ({h})"),
+        };
+        Failure::Rejected(format!(
+            "{tool} failed ({}): {}{hint}",
+            self.describe_exit(),
+            self.tail()
+        ))
     }
 }
 

@@ -82,19 +82,13 @@ fn interpret(tool: &str, out: &Output, admin: bool) -> Result<Outcome, Failure> 
         return Ok(Outcome::Exists);
     }
     let hint = if all.contains("too weak") {
-        " (MAS's password policy; --ignore-password-complexity skips it)"
+        "MAS's password policy; --ignore-password-complexity skips it"
     } else if all.contains("Username not available on homeserver") {
-        " (the homeserver reserves this name)"
-    } else if matches!(out.code, Some(126 | 127)) {
-        "; set `command` to its path on the host"
+        "the homeserver reserves this name"
     } else {
         ""
     };
-    Err(Failure::Rejected(format!(
-        "{tool} failed ({}): {}{hint}",
-        out.describe_exit(),
-        out.tail()
-    )))
+    Err(out.failure(tool, hint))
 }
 
 #[cfg(test)]

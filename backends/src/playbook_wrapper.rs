@@ -69,16 +69,7 @@ fn interpret(tool: &str, out: &Output, admin: bool) -> Result<Outcome, Failure> 
     if out.success() {
         return Ok(Outcome::Created { admin });
     }
-    let hint = if matches!(out.code, Some(126 | 127)) {
-        "; set `command` to the wrapper's path"
-    } else {
-        ""
-    };
-    Err(Failure::Rejected(format!(
-        "{tool} failed ({}): {}{hint}",
-        out.describe_exit(),
-        out.tail()
-    )))
+    Err(out.failure(tool, ""))
 }
 
 #[cfg(test)]

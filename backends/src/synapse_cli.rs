@@ -63,7 +63,7 @@ impl SynapseCli {
             .get_or_try_init(|| async {
                 let out = exec.run(Command::new(&self.command).arg("--help")).await?;
                 if !out.success() {
-                    return Err(not_runnable(&self.command, &out));
+                    return Err(out.failure(&self.command, ""));
                 }
                 let help = format!("{}{}", out.stdout, out.stderr);
                 let features = Features {

@@ -4,7 +4,7 @@
 use bollard::Docker as Engine;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use futures_util::StreamExt;
-use provision_backends::exec::{Arg, Command, Exec, Output};
+use provision_backends::exec::{Command, Exec, Output};
 use provision_backends::{ExposeSecret, Failure};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::OnceCell;
@@ -59,10 +59,7 @@ impl Exec for Docker {
         let engine = self.engine().await?;
         tracing::debug!(%command, "docker {}", self.container);
         let mut argv = vec![command.program.clone()];
-        argv.extend(command.args.iter().map(|a| match a {
-            Arg::Plain(a) => a.clone(),
-            Arg::Secret(s) => s.expose_secret().to_owned(),
-        }));
+        argv.extend(command.expose_args().map(str::to_owned));
         let exec = engine
             .create_exec(
                 &self.container,

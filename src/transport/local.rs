@@ -2,7 +2,7 @@
 
 use std::process::Stdio;
 
-use provision_backends::exec::{Arg, Command, Exec, Output};
+use provision_backends::exec::{Command, Exec, Output};
 use provision_backends::{ExposeSecret, Failure};
 use tokio::io::AsyncWriteExt;
 
@@ -12,12 +12,7 @@ impl Exec for Local {
     async fn run(&self, command: Command) -> Result<Output, Failure> {
         tracing::debug!(%command, "local");
         let mut cmd = tokio::process::Command::new(&command.program);
-        for arg in &command.args {
-            match arg {
-                Arg::Plain(a) => cmd.arg(a),
-                Arg::Secret(s) => cmd.arg(s.expose_secret()),
-            };
-        }
+        cmd.args(command.expose_args());
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
-use provision_backends::exec::{Arg, Command, Exec, Output};
+use provision_backends::exec::{Command, Exec, Output};
 use provision_backends::{ExposeSecret, Failure};
 use tokio::sync::OnceCell;
 
@@ -85,13 +85,8 @@ impl Exec for Ssh {
         let session = self.session().await?;
         tracing::debug!(%command, "ssh {}", self.destination);
         let mut cmd = session.command(command.program.as_str());
-        for arg in &command.args {
-            // openssh quotes each argument for the remote shell.
-            match arg {
-                Arg::Plain(a) => cmd.arg(a),
-                Arg::Secret(s) => cmd.arg(s.expose_secret()),
-            };
-        }
+        // openssh quotes each argument for the remote shell.
+        cmd.args(command.expose_args());
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
