@@ -44,6 +44,11 @@ def sudo_user(d):
     with open(path, "w") as f:
         f.write(password + "\n")
     os.chmod(path, 0o600)
+    # sshd reads keys as the user, who may not be able to reach DIR (under a 0700 mktemp).
+    ssh_dir = os.path.expanduser(f"~{SUDO_USER}/.ssh")
+    os.makedirs(ssh_dir, exist_ok=True)
+    shutil.copy(os.path.join(d, "id_ed25519.pub"), os.path.join(ssh_dir, "authorized_keys"))
+    subprocess.run(["chown", "-R", f"{SUDO_USER}:", ssh_dir], check=True)
 
 
 def main():
@@ -56,7 +61,6 @@ def main():
     os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege separation directory
     keygen(os.path.join(d, "id_ed25519"))
     shutil.copy(os.path.join(d, "id_ed25519.pub"), os.path.join(d, "authorized_keys"))
-    os.chmod(d, 0o755)  # the unprivileged user's sshd reads authorized_keys here
     if shutil.which("sudo"):
         sudo_user(d)
     known = []
@@ -71,7 +75,7 @@ def main():
             f.write(f"""ListenAddress {addr}:{port}
 HostKey {host_key}
 PidFile {d}/sshd-{addr}.pid
-AuthorizedKeysFile {d}/authorized_keys
+AuthorizedKeysFile {d}/authorized_keys .ssh/authorized_keys
 PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no

@@ -86,7 +86,11 @@ def configure(args):
         "x_forwarded": False, "resources": [{"names": ["client"], "compress": False}],
     }]
     if args.postgres:
-        cfg["database"] = {"name": "psycopg2", "args": {"dsn": args.postgres, "cp_min": 1, "cp_max": 5}}
+        from urllib.parse import urlparse
+        u = urlparse(args.postgres)
+        cfg["database"] = {"name": "psycopg2", "args": {
+            "user": u.username, "password": u.password, "host": u.hostname, "port": u.port,
+            "database": u.path.lstrip("/"), "cp_min": 1, "cp_max": 5}}
     else:
         cfg["database"] = {"name": "sqlite3", "args": {"database": os.path.join(d, "homeserver.db")}}
     # Low bcrypt rounds keep tests fast; benchmarks pass the default (12) explicitly.
@@ -221,7 +225,7 @@ def main():
     r.add_argument("dir")
     r.add_argument("port", type=int)
     r.add_argument("--server-name", default="test.local")
-    r.add_argument("--postgres", help="a libpq DSN; SQLite without it")
+    r.add_argument("--postgres", help="postgresql://user:password@host:port/db; SQLite without it")
     r.add_argument("--bcrypt-rounds", type=int, default=4)
     r.add_argument("--docker", metavar="NAME", help="run Synapse in a container of this name")
     l = sub.add_parser("login")

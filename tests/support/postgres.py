@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""A throwaway PostgreSQL on loopback, for provision's tests (Debian's server binaries).
+
+    postgres.py run DIR PORT    initdb DIR (as the `postgres` user), start the server on
+                                127.0.0.1:PORT, create role `synapse` (password in
+                                DIR/password) and database `synapse` with C collation as
+                                Synapse requires; print "ready DSN"; stop when stdin closes
+"""
+
+import glob
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+
+def pg_bin(name):
+    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))[::-1]), None)
+    if not found:
+        sys.exit(f"postgres.py: no {name}; install postgresql (scripts/test.sh does)")
+    return found
+
+
+def as_postgres(argv, **kw):
+    """initdb and postgres refuse to run as root."""
+    if os.geteuid() == 0:
+        argv = ["runuser", "-u", "postgres", "--"] + argv
+    return subprocess.run(argv, check=True, **kw)
+
+
+def main():
+    if len(sys.argv) != 4 or sys.argv[1] != "run":
+        sys.exit(__doc__)
+    d, port = os.path.abspath(sys.argv[2]), int(sys.argv[3])
+    data = os.path.join(d, "data")
+    os.makedirs(d, exist_ok=True)
+    if os.geteuid() == 0:
+        pg = pwd.getpwnam("postgres")
+        os.chown(d, pg.pw_uid, pg.pw_gid)
+    password = secrets.token_urlsafe(16)
+    with open(os.path.join(d, "password"), "w") as f:
+        f.write(password + "\n")
+    if not os.path.exists(os.path.join(data, "PG_VERSION")):
+        as_postgres([pg_bin("initdb"), "-D", data, "-U", "postgres", "--auth=trust",
+                     "--encoding=UTF8", "--locale=C"], stdout=subprocess.DEVNULL)
+        with open(os.path.join(data, "pg_hba.conf"), "w") as f:
+            f.write("local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
+    server = subprocess.Popen(
+        (["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else [])
+        + [pg_bin("postgres"), "-D", data, "-p", str(port), "-c", "listen_addresses=127.0.0.1",
+           "-c", f"unix_socket_directories={d}", "-c", "fsync=off"],
+        stdout=open(os.path.join(d, "postgres.log"), "ab"), stderr=subprocess.STDOUT)
+
+    def stop(*_):
+        if server.poll() is None:
+            server.send_signal(signal.SIGINT)  # fast shutdown
+            try:
+                server.wait(20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    psql = [pg_bin("psql"), "-h", d, "-p", str(port), "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q"]
+    deadline = time.time() + 30
+    while subprocess.run(psql + ["-c", "select 1"], capture_output=True).returncode:
+        if server.poll() is not None or time.time() > deadline:
+            print(f"postgres.py: the server did not start; see {d}/postgres.log", file=sys.stderr)
+            stop()
+        time.sleep(0.2)
+    sql = (f"DROP DATABASE IF EXISTS synapse; DROP ROLE IF EXISTS synapse;"
+           f"CREATE ROLE synapse LOGIN PASSWORD '{password}';")
+    subprocess.run(psql, input=sql.encode(), check=True, capture_output=True)
+    subprocess.run(psql + ["-c", "CREATE DATABASE synapse OWNER synapse ENCODING 'UTF8' "
+                           "LC_COLLATE='C' LC_CTYPE='C' TEMPLATE template0"], check=True, capture_output=True)
+    print(f"ready postgresql://synapse:{password}@127.0.0.1:{port}/synapse", flush=True)
+    try:
+        while sys.stdin.read(65536):
+            pass
+    finally:
+        stop()
+
+
+if __name__ == "__main__":
+    main()
