@@ -59,6 +59,36 @@ pub enum Command {
     /// Register a user on every selected host (an existing user is "ok", not an error)
     #[command(after_help = REGISTER_EXAMPLES)]
     Register(RegisterArgs),
+    /// Turn a user's admin flag on or off on every selected host (through its admin_backend)
+    #[command(after_help = ADMIN_EXAMPLES)]
+    Admin(AdminArgs),
+}
+
+const ADMIN_EXAMPLES: &str = "\
+Examples:
+  provision admin john --on
+  provision admin @john:example.com --off --limit production --output json
+  provision admin john --on --check
+
+Each host needs admin_backend: sql (database_url), synapse-api (url, admin_token) or mas-api (mas).
+Exit status: 0 every selected host ended ok or changed; 1 a host failed; 2 nothing was run.";
+
+#[derive(Args)]
+#[group(id = "flag", required = true, multiple = false, args = ["on", "off"])]
+pub struct AdminArgs {
+    /// A localpart (john) or a full user ID (@john:example.com)
+    pub user: String,
+
+    /// Make the user a server admin
+    #[arg(long)]
+    pub on: bool,
+
+    /// Make the user a regular user
+    #[arg(long)]
+    pub off: bool,
+
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 const REGISTER_EXAMPLES: &str = "\
@@ -76,11 +106,14 @@ pub struct RegisterArgs {
     /// which selects the hosts serving that server name
     pub user: String,
 
-    /// Make the new user a server admin
+    /// Make the user a server admin; an existing user's flag is set through the host's
+    /// admin_backend
     #[arg(long, conflicts_with = "no_admin")]
     pub admin: bool,
 
-    /// Make the new user a regular user (the default)
+    /// Make the user a regular user; an existing admin is demoted through the host's
+    /// admin_backend. Without --admin or --no-admin a new user is regular and an existing one
+    /// is left as it is
     #[arg(long)]
     pub no_admin: bool,
 

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
     logging::init(cli.global.verbose);
     let result = match cli.command {
         cli::Command::Register(args) => commands::register::run(&cli.global, args),
+        cli::Command::Admin(args) => commands::admin::run(&cli.global, args),
     };
     match result {
         Ok(code) => code.into(),

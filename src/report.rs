@@ -34,6 +34,9 @@ pub struct HostReport {
     /// A stable machine-readable word for what happened, e.g. `created`, `exists`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<&'static str>,
+    /// What converging the admin flag did, when `register --admin|--no-admin` met an existing user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin: Option<&'static str>,
     pub message: String,
     pub elapsed_ms: u64,
 }

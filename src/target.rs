@@ -1,39 +1,177 @@
-//! A host's backend paired with its transport, ready to run: the one place that matches the
-//! closed set of backends against the closed set of transports. The inventory has already
+//! A host's backends paired with their transports, ready to run: the one place that matches
+//! the closed set of backends against the closed set of transports. The inventory has already
 //! refused pairings that cannot work.
 
+use std::sync::Arc;
+
+use provision_backends::admin_sql::AdminSql;
 use provision_backends::dendrite_cli::DendriteCli;
+use provision_backends::exec::Exec;
+use provision_backends::mas_admin_api::MasAdminApi;
 use provision_backends::mas_cli::MasCli;
 use provision_backends::playbook_wrapper::PlaybookWrapper;
 use provision_backends::shared_secret::SharedSecret;
+use provision_backends::synapse_admin_api::SynapseAdminApi;
 use provision_backends::synapse_cli::SynapseCli;
-use provision_backends::{Failure, Outcome, Registration};
+use provision_backends::{Failure, Outcome, Registration, UserId};
 
-use crate::inventory::{Backend, Host, Transport};
-use crate::transport::{Docker, DockerCli, ExecTransport, HttpTransport, Local, Retry, Ssh, Sudo};
+use crate::inventory::{AdminBackend, Backend, Host, Transport};
+use crate::secret_source::SecretSource;
+use crate::transport::{
+    Docker, DockerCli, ExecTransport, HttpTransport, Local, Postgres, Retry, Ssh, Sudo,
+};
 
-pub enum Target {
+pub struct Target {
+    register: Register,
+    admin: Option<Admin>,
+    /// The host's SSH connection, shared by the exec transport and the database tunnel.
+    ssh: Option<Arc<Ssh>>,
+}
+
+enum Register {
     Http(Retry<HttpTransport>, SharedSecret),
     Exec(Box<Retry<ExecTransport>>, ExecBackend),
 }
 
-pub enum ExecBackend {
+enum ExecBackend {
     Synapse(SynapseCli),
     Dendrite(DendriteCli),
     Mas(MasCli),
     Playbook(PlaybookWrapper),
 }
 
+enum Admin {
+    Sql(AdminSql, Box<Postgres>),
+    SynapseApi(SynapseAdminApi, Retry<HttpTransport>),
+    MasApi(MasAdminApi, Retry<HttpTransport>),
+}
+
+fn resolve(source: &SecretSource, key: &str) -> Result<provision_backends::SecretString, String> {
+    source
+        .resolve()
+        .map_err(|e| format!("{key} ({source}): {e}"))
+}
+
 impl Target {
-    /// Resolves the host's secrets and builds its transport. Nothing connects yet.
-    pub fn new(host: &Host, client: &reqwest::Client) -> Result<Self, String> {
-        let exec_backend = match &host.backend {
+    /// Builds the host's transports and resolves the secrets they need; those of the admin
+    /// backend only `with_admin`. Nothing connects yet.
+    pub fn new(host: &Host, client: &reqwest::Client, with_admin: bool) -> Result<Self, String> {
+        let ssh = host.ssh.as_ref().map(|t| Arc::new(Ssh::new(t)));
+        let register = Register::new(host, client, ssh.as_ref())?;
+        let admin = match (&host.admin, with_admin) {
+            (Some(admin), true) => Some(Admin::new(admin, client, ssh.as_ref())?),
+            _ => None,
+        };
+        Ok(Target {
+            register,
+            admin,
+            ssh,
+        })
+    }
+
+    pub async fn register(&self, reg: &Registration<'_>) -> Result<Outcome, Failure> {
+        match &self.register {
+            Register::Http(http, api) => api.register(http, reg).await,
+            Register::Exec(exec, backend) => {
+                let exec = &**exec;
+                match backend {
+                    ExecBackend::Synapse(b) => b.register(exec, reg).await,
+                    ExecBackend::Dendrite(b) => b.register(exec, reg).await,
+                    ExecBackend::Mas(b) => b.register(exec, reg).await,
+                    ExecBackend::Playbook(b) => b.register(exec, reg).await,
+                }
+            }
+        }
+    }
+
+    /// `--check`: what `register` would do, changing nothing.
+    pub async fn plan(&self, reg: &Registration<'_>) -> Result<Outcome, Failure> {
+        match &self.register {
+            Register::Http(http, api) => api.plan(http, reg).await,
+            Register::Exec(exec, backend) => {
+                let exec = &**exec;
+                match backend {
+                    ExecBackend::Synapse(b) => b.plan(exec, reg).await,
+                    ExecBackend::Dendrite(b) => b.plan(exec, reg).await,
+                    ExecBackend::Mas(b) => b.plan(exec, reg).await,
+                    ExecBackend::Playbook(b) => b.plan(exec, reg).await,
+                }
+            }
+        }
+    }
+
+    pub fn has_admin(&self) -> bool {
+        self.admin.is_some()
+    }
+
+    /// Sets the admin flag (or under `check`, says whether it would change).
+    pub async fn admin(&self, user: &UserId, admin: bool, check: bool) -> Result<Outcome, Failure> {
+        let Some(backend) = &self.admin else {
+            return Err(Failure::Rejected(
+                "no admin_backend for this host: set admin_backend: sql, synapse-api or mas-api"
+                    .into(),
+            ));
+        };
+        match (backend, check) {
+            (Admin::Sql(b, db), false) => b.set_admin(&**db, user, admin).await,
+            (Admin::Sql(b, db), true) => b.plan(&**db, user, admin).await,
+            (Admin::SynapseApi(b, http), false) => b.set_admin(http, user, admin).await,
+            (Admin::SynapseApi(b, http), true) => b.plan(http, user, admin).await,
+            (Admin::MasApi(b, http), false) => b.set_admin(http, user, admin).await,
+            (Admin::MasApi(b, http), true) => b.plan(http, user, admin).await,
+        }
+    }
+
+    /// Where registrations go, for `--check`: "via the shared-secret API at URL" or "on ssh …".
+    pub fn via(&self, host: &Host) -> String {
+        match (&self.register, &host.backend) {
+            (Register::Http(..), Backend::SharedSecret { url, shared_secret }) => {
+                format!("via the shared-secret API at {url}, secret from {shared_secret}")
+            }
+            (Register::Exec(exec, _), _) => format!("on {}", exec.describe()),
+            _ => String::new(),
+        }
+    }
+
+    /// Where the admin flag is changed, for `--check`.
+    pub fn admin_via(&self, host: &Host) -> String {
+        match (&self.admin, &host.admin) {
+            (Some(Admin::Sql(_, db)), Some(AdminBackend::Sql { database_url, .. })) => {
+                use provision_backends::sql::Sql;
+                format!("in {} (database_url from {database_url})", db.describe())
+            }
+            (Some(Admin::SynapseApi(..)), Some(AdminBackend::SynapseApi { url, admin_token })) => {
+                format!("via the Synapse admin API at {url}, token from {admin_token}")
+            }
+            (Some(Admin::MasApi(..)), Some(AdminBackend::MasApi(mas))) => {
+                format!(
+                    "via the MAS admin API at {}, client {} (secret from {})",
+                    mas.url, mas.client_id, mas.client_secret
+                )
+            }
+            _ => String::new(),
+        }
+    }
+
+    /// Ends connections: the database's first (it may tunnel through SSH), the SSH master last.
+    pub async fn close(self) {
+        drop(self.admin);
+        if let Register::Exec(exec, _) = self.register {
+            exec.into_inner().close().await;
+        }
+        if let Some(ssh) = self.ssh {
+            ssh.close().await;
+        }
+    }
+}
+
+impl Register {
+    fn new(host: &Host, client: &reqwest::Client, ssh: Option<&Arc<Ssh>>) -> Result<Self, String> {
+        let backend = match &host.backend {
             Backend::SharedSecret { url, shared_secret } => {
-                let secret = shared_secret
-                    .resolve()
-                    .map_err(|e| format!("shared_secret ({shared_secret}): {e}"))?;
+                let secret = resolve(shared_secret, "shared_secret")?;
                 let http = Retry::new(HttpTransport::new(client.clone(), url));
-                return Ok(Target::Http(http, SharedSecret::new(secret)));
+                return Ok(Register::Http(http, SharedSecret::new(secret)));
             }
             Backend::SynapseCli {
                 config,
@@ -60,21 +198,14 @@ impl Target {
                 ExecBackend::Playbook(PlaybookWrapper::new(command.clone()))
             }
         };
-        let transport = match &host.transport {
-            Transport::Http => {
-                return Err("internal error: an exec backend with transport http".into());
-            }
-            Transport::Local => ExecTransport::Local(Local),
-            Transport::Docker { container } => ExecTransport::Docker(Docker::new(container)),
-            Transport::Ssh { ssh, container } => {
-                let mut t = ExecTransport::Ssh(Box::new(Ssh::new(ssh)));
-                if let Some(sudo) = &ssh.sudo {
+        let transport = match (&host.transport, ssh) {
+            (Transport::Local, _) => ExecTransport::Local(Local),
+            (Transport::Docker { container }, _) => ExecTransport::Docker(Docker::new(container)),
+            (Transport::Ssh { container }, Some(ssh)) => {
+                let mut t = ExecTransport::Ssh(ssh.clone());
+                if let Some(sudo) = host.ssh.as_ref().and_then(|s| s.sudo.as_ref()) {
                     let password = match &sudo.password {
-                        Some(source) => Some(
-                            source
-                                .resolve()
-                                .map_err(|e| format!("ssh.become_password ({source}): {e}"))?,
-                        ),
+                        Some(source) => Some(resolve(source, "ssh.become_password")?),
                         None => None,
                     };
                     t = ExecTransport::Sudo(Box::new(Sudo::new(t, &sudo.user, password)));
@@ -84,48 +215,46 @@ impl Target {
                 }
                 t
             }
+            (Transport::Http | Transport::Ssh { .. }, _) => {
+                return Err(
+                    "internal error: the inventory let through a backend without its transport"
+                        .into(),
+                );
+            }
         };
-        Ok(Target::Exec(Box::new(Retry::new(transport)), exec_backend))
+        Ok(Register::Exec(Box::new(Retry::new(transport)), backend))
     }
+}
 
-    pub async fn register(&self, reg: &Registration<'_>) -> Result<Outcome, Failure> {
-        match self {
-            Target::Http(http, api) => api.register(http, reg).await,
-            Target::Exec(exec, ExecBackend::Synapse(b)) => b.register(&**exec, reg).await,
-            Target::Exec(exec, ExecBackend::Dendrite(b)) => b.register(&**exec, reg).await,
-            Target::Exec(exec, ExecBackend::Mas(b)) => b.register(&**exec, reg).await,
-            Target::Exec(exec, ExecBackend::Playbook(b)) => b.register(&**exec, reg).await,
-        }
-    }
-
-    /// `--check`: what `register` would do, changing nothing.
-    pub async fn plan(&self, reg: &Registration<'_>) -> Result<Outcome, Failure> {
-        match self {
-            Target::Http(http, api) => api.plan(http, reg).await,
-            Target::Exec(exec, ExecBackend::Synapse(b)) => b.plan(&**exec, reg).await,
-            Target::Exec(exec, ExecBackend::Dendrite(b)) => b.plan(&**exec, reg).await,
-            Target::Exec(exec, ExecBackend::Mas(b)) => b.plan(&**exec, reg).await,
-            Target::Exec(exec, ExecBackend::Playbook(b)) => b.plan(&**exec, reg).await,
-        }
-    }
-
-    /// Where the work goes, for `--check`: "the shared-secret API at URL" or "ssh root@host".
-    pub fn via(&self, host: &Host) -> String {
-        match (self, &host.backend) {
-            (Target::Http(..), Backend::SharedSecret { url, shared_secret }) => {
-                format!("via the shared-secret API at {url}, secret from {shared_secret}")
+impl Admin {
+    fn new(
+        admin: &AdminBackend,
+        client: &reqwest::Client,
+        ssh: Option<&Arc<Ssh>>,
+    ) -> Result<Self, String> {
+        Ok(match admin {
+            AdminBackend::Sql {
+                database_url,
+                schema,
+            } => {
+                let url = resolve(database_url, "database_url")?;
+                Admin::Sql(
+                    AdminSql::new(*schema),
+                    Box::new(Postgres::new(&url, ssh.cloned())?),
+                )
             }
-            (Target::Exec(exec, _), _) => {
-                use provision_backends::exec::Exec;
-                format!("on {}", exec.describe())
-            }
-            _ => String::new(),
-        }
-    }
-
-    pub async fn close(self) {
-        if let Target::Exec(exec, _) = self {
-            exec.into_inner().close().await;
-        }
+            AdminBackend::SynapseApi { url, admin_token } => Admin::SynapseApi(
+                SynapseAdminApi::new(resolve(admin_token, "admin_token")?),
+                Retry::new(HttpTransport::new(client.clone(), url)),
+            ),
+            AdminBackend::MasApi(mas) => Admin::MasApi(
+                MasAdminApi::new(
+                    mas.url.as_str(),
+                    mas.client_id.clone(),
+                    resolve(&mas.client_secret, "mas.client_secret")?,
+                ),
+                Retry::new(HttpTransport::new(client.clone(), &mas.url)),
+            ),
+        })
     }
 }

@@ -20,27 +20,57 @@ pub enum Method {
 pub struct Request {
     pub method: Method,
     pub path: String,
-    pub body: Option<serde_json::Value>,
-    pub bearer: Option<SecretString>,
+    pub body: Option<Body>,
+    pub auth: Option<Auth>,
+}
+
+#[derive(Clone)]
+pub enum Body {
+    Json(serde_json::Value),
+    /// `application/x-www-form-urlencoded`, as OAuth 2.0 token endpoints want.
+    Form(Vec<(String, String)>),
+}
+
+#[derive(Clone)]
+pub enum Auth {
+    Bearer(SecretString),
+    /// HTTP basic authentication: an OAuth 2.0 client id and secret.
+    Basic(String, SecretString),
 }
 
 impl Request {
-    pub fn get(path: impl Into<String>) -> Self {
+    fn new(method: Method, path: impl Into<String>, body: Option<Body>) -> Self {
         Request {
-            method: Method::Get,
+            method,
             path: path.into(),
-            body: None,
-            bearer: None,
+            body,
+            auth: None,
         }
     }
 
+    pub fn get(path: impl Into<String>) -> Self {
+        Request::new(Method::Get, path, None)
+    }
+
     pub fn post(path: impl Into<String>, body: serde_json::Value) -> Self {
-        Request {
-            method: Method::Post,
-            path: path.into(),
-            body: Some(body),
-            bearer: None,
-        }
+        Request::new(Method::Post, path, Some(Body::Json(body)))
+    }
+
+    pub fn put(path: impl Into<String>, body: serde_json::Value) -> Self {
+        Request::new(Method::Put, path, Some(Body::Json(body)))
+    }
+
+    pub fn post_form(path: impl Into<String>, form: &[(&str, &str)]) -> Self {
+        let form = form
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Request::new(Method::Post, path, Some(Body::Form(form)))
+    }
+
+    pub fn auth(mut self, auth: Auth) -> Self {
+        self.auth = Some(auth);
+        self
     }
 }
 
@@ -91,6 +121,19 @@ impl Response {
             (false, _) => format!("HTTP {}: {errcode}: {error}", self.status),
         }
     }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters, for a path segment or
+/// query value (user IDs hold `@`, `:` and may hold `/` and `+`).
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Something that can send a request to one host and return its answer. A transport

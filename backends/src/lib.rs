@@ -2,14 +2,18 @@
 //! what its answers mean. Nothing here knows SSH, Docker or which machine a request goes to:
 //! a backend builds requests (see [`http`]) and a transport from the `provision` crate sends them.
 
+pub mod admin_sql;
 pub mod dendrite_cli;
 pub mod exec;
 pub mod http;
+pub mod mas_admin_api;
 pub mod mas_cli;
 pub mod outcome;
 pub mod playbook_wrapper;
 mod registration;
 pub mod shared_secret;
+pub mod sql;
+pub mod synapse_admin_api;
 pub mod synapse_cli;
 #[cfg(test)]
 mod testing;

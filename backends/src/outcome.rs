@@ -18,15 +18,35 @@ pub enum Outcome {
         command: String,
         warning: Option<String>,
     },
+    /// The admin flag was changed. `note` tells what the operator should know (a cache that
+    /// lags, sessions that keep their rights).
+    AdminSet { admin: bool, note: Option<String> },
+    /// The admin flag already had the wanted value.
+    AdminAlready { admin: bool },
+    /// `--check`: the admin flag would change.
+    WouldSetAdmin { admin: bool },
     /// `--check`: the server could not tell whether the user exists (for example because
     /// public registration is disabled); a real run would try to register it.
     WouldTryCreate { admin: bool, why: String },
 }
 
 impl Outcome {
+    /// A stable word for `--output json`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Outcome::Created { .. } => "created",
+            Outcome::Exists => "exists",
+            Outcome::WouldCreate { .. } | Outcome::WouldRun { .. } => "would_create",
+            Outcome::WouldTryCreate { .. } => "would_try_create",
+            Outcome::AdminSet { .. } => "admin_set",
+            Outcome::AdminAlready { .. } => "admin_unchanged",
+            Outcome::WouldSetAdmin { .. } => "would_set_admin",
+        }
+    }
+
     /// Whether this outcome changes (or, under `--check`, would change) the server.
     pub fn changed(&self) -> bool {
-        !matches!(self, Outcome::Exists)
+        !matches!(self, Outcome::Exists | Outcome::AdminAlready { .. })
     }
 }
 
@@ -51,8 +71,21 @@ impl fmt::Display for Outcome {
             Outcome::WouldTryCreate { admin, why } => {
                 write!(f, "would try to create ({}); {why}", role(admin))
             }
+            Outcome::AdminSet { admin, note } => {
+                write!(f, "admin turned {}", on_off(*admin))?;
+                match note {
+                    Some(n) => write!(f, " ({n})"),
+                    None => Ok(()),
+                }
+            }
+            Outcome::AdminAlready { admin } => write!(f, "admin already {}", on_off(*admin)),
+            Outcome::WouldSetAdmin { admin } => write!(f, "would turn admin {}", on_off(*admin)),
         }
     }
+}
+
+fn on_off(admin: bool) -> &'static str {
+    if admin { "on" } else { "off" }
 }
 
 /// Why a request did not succeed. The message never holds a secret.

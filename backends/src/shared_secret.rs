@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use sha1::Sha1;
 
-use crate::http::{Http, Request, Response};
+use crate::http::{Http, Request, Response, encode};
 use crate::{Failure, Outcome, Registration, UserId};
 
 const REGISTER: &str = "/_synapse/admin/v1/register";
@@ -183,19 +183,6 @@ fn check_user_id(resp: &Response, expected: &UserId) -> Result<(), Failure> {
     }
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters, for a path segment or
-/// query value.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// hex(HMAC-SHA1(secret, nonce NUL user NUL password NUL "admin"|"notadmin")), over the user
 /// name exactly as sent (Synapse lower-cases it only after checking the MAC).
 fn mac(
@@ -231,42 +218,7 @@ fn mac(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::VecDeque;
-    use std::sync::Mutex;
-
-    /// Answers requests from a script and records what was asked.
-    struct Scripted {
-        answers: Mutex<VecDeque<(u16, serde_json::Value)>>,
-        seen: Mutex<Vec<(String, Option<serde_json::Value>)>>,
-    }
-
-    impl Scripted {
-        fn new(answers: Vec<(u16, serde_json::Value)>) -> Self {
-            Scripted {
-                answers: Mutex::new(answers.into()),
-                seen: Mutex::new(Vec::new()),
-            }
-        }
-    }
-
-    impl Http for Scripted {
-        async fn send(&self, request: Request) -> Result<Response, Failure> {
-            self.seen.lock().unwrap().push((
-                format!("{:?} {}", request.method, request.path),
-                request.body,
-            ));
-            let (status, body) = self
-                .answers
-                .lock()
-                .unwrap()
-                .pop_front()
-                .expect("a scripted answer");
-            Ok(Response {
-                status,
-                body: serde_json::to_vec(&body).unwrap(),
-            })
-        }
-    }
+    use crate::testing::Scripted;
 
     fn run(answers: Vec<(u16, serde_json::Value)>) -> (Result<Outcome, Failure>, Scripted) {
         let http = Scripted::new(answers);

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use crate::Failure;
 use crate::exec::{Command, Exec, Output};
+use crate::http::{Auth, Body, Http, Request, Response};
 
 pub struct Recorder {
     answers: Mutex<VecDeque<Output>>,
@@ -64,4 +65,67 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
         .build()
         .unwrap()
         .block_on(f)
+}
+
+/// Answers HTTP requests from a script and records what was asked: "METHOD path", the JSON
+/// or form body, and the kind of authentication.
+pub struct Scripted {
+    answers: Mutex<VecDeque<(u16, serde_json::Value)>>,
+    pub seen: Mutex<Vec<(String, Option<serde_json::Value>)>>,
+    pub auth: Mutex<Vec<Option<String>>>,
+}
+
+impl Scripted {
+    pub fn new(answers: Vec<(u16, serde_json::Value)>) -> Self {
+        Scripted {
+            answers: Mutex::new(answers.into()),
+            seen: Mutex::new(Vec::new()),
+            auth: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(r, _)| r.clone())
+            .collect()
+    }
+}
+
+impl Http for Scripted {
+    async fn send(&self, request: Request) -> Result<Response, Failure> {
+        use secrecy::ExposeSecret;
+        let body = match request.body {
+            Some(Body::Json(v)) => Some(v),
+            Some(Body::Form(f)) => Some(serde_json::Value::Object(
+                f.into_iter()
+                    .map(|(k, v)| (k, serde_json::Value::String(v)))
+                    .collect(),
+            )),
+            None => None,
+        };
+        self.auth
+            .lock()
+            .unwrap()
+            .push(request.auth.map(|a| match a {
+                Auth::Bearer(t) => format!("Bearer {}", t.expose_secret()),
+                Auth::Basic(id, _) => format!("Basic {id}"),
+            }));
+        self.seen
+            .lock()
+            .unwrap()
+            .push((format!("{:?} {}", request.method, request.path), body));
+        let (status, body) = self
+            .answers
+            .lock()
+            .unwrap()
+            .pop_front()
+            .expect("a scripted answer");
+        Ok(Response {
+            status,
+            body: serde_json::to_vec(&body).unwrap(),
+        })
+    }
 }

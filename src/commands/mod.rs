@@ -1,4 +1,169 @@
-//! One file per subcommand: each turns its arguments into jobs for the runner and prints the
-//! results.
+//! One file per subcommand; what they share (choosing hosts, fanning out, printing the lines,
+//! the recap and the JSON document) lives here.
 
+pub mod admin;
 pub mod register;
+
+use std::time::Duration;
+
+use provision_backends::user_id::UserArg;
+use provision_backends::{Outcome, UserId};
+use serde::Serialize;
+
+use crate::cli::{Global, Output, RunArgs};
+use crate::error::{EXIT_HOST_FAILED, Error};
+use crate::inventory::{Host, Inventory};
+use crate::report::{self, HostReport, Recap, Status};
+use crate::runner::{self, Finished, Job};
+
+/// What one host reports back.
+pub struct Done {
+    pub user: UserId,
+    pub outcome: Outcome,
+    /// `register --admin|--no-admin` on an existing user: what converging the flag did.
+    pub admin: Option<Outcome>,
+    /// Something the operator should know that is not a failure.
+    pub note: Option<String>,
+    /// Under --check: how the change would be made.
+    pub plan: Option<String>,
+}
+
+impl Done {
+    fn changed(&self) -> bool {
+        self.outcome.changed() || self.admin.as_ref().is_some_and(Outcome::changed)
+    }
+}
+
+/// The hosts of the `--limit`; a full user ID keeps only the hosts serving its server.
+pub fn select<'a>(
+    inventory: &'a Inventory,
+    limit: Option<&str>,
+    user: &UserArg,
+) -> Result<Vec<&'a Host>, Error> {
+    let hosts = inventory.select(limit)?;
+    let UserArg::Full(id) = user else {
+        return Ok(hosts);
+    };
+    let serving: Vec<&Host> = hosts
+        .iter()
+        .copied()
+        .filter(|h| h.server_name == id.server_name())
+        .collect();
+    if serving.is_empty() {
+        let names: Vec<&str> = hosts.iter().map(|h| h.server_name.as_str()).collect();
+        return Err(Error::Usage(format!(
+            "no selected host serves {} (their server names: {})",
+            id.server_name(),
+            names.join(", ")
+        )));
+    }
+    Ok(serving)
+}
+
+/// Runs one job per host and prints each host's line as it finishes (human output).
+pub fn fan_out(
+    global: &Global,
+    run: &RunArgs,
+    hosts: &[&Host],
+    job: impl Fn(&Host) -> Job<Done>,
+) -> Result<Fanned, Error> {
+    let jobs: Vec<(String, Job<Done>)> = hosts.iter().map(|h| (h.name.clone(), job(h))).collect();
+    let width = hosts.iter().map(|h| h.name.len()).max().unwrap_or(0);
+    let human = global.output == Output::Human;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+    let finished = runtime.block_on(runner::run(
+        jobs,
+        usize::from(run.forks),
+        Duration::from_secs(run.timeout),
+        |f| {
+            if human {
+                println!("{}", report::human_line(&to_report(f), width));
+            }
+        },
+    ));
+    let reports: Vec<HostReport> = finished.iter().map(to_report).collect();
+    let recap = Recap::of(&reports);
+    Ok(Fanned {
+        finished,
+        reports,
+        recap,
+    })
+}
+
+/// A finished fan-out: each host's result, the report lines, the recap.
+pub struct Fanned {
+    pub finished: Vec<Finished<Done>>,
+    pub reports: Vec<HostReport>,
+    pub recap: Recap,
+}
+
+/// The recap (human) or the whole document (JSON); then the exit code.
+pub fn finish<E: Serialize>(
+    global: &Global,
+    command: &'static str,
+    check: bool,
+    reports: &[HostReport],
+    recap: Recap,
+    extra: E,
+) -> u8 {
+    match global.output {
+        Output::Human => println!("{}", report::human_recap(&recap, check)),
+        Output::Json => {
+            let doc = report::Document {
+                command,
+                check,
+                hosts: reports,
+                recap,
+                extra,
+            };
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+    }
+    if recap.failed > 0 {
+        EXIT_HOST_FAILED
+    } else {
+        0
+    }
+}
+
+fn to_report(f: &Finished<Done>) -> HostReport {
+    let elapsed_ms = f.elapsed.as_millis() as u64;
+    let Ok(done) = &f.result else {
+        let message = f.result.as_ref().err().cloned().unwrap_or_default();
+        return HostReport {
+            host: f.host.clone(),
+            user_id: None,
+            status: Status::Failed,
+            outcome: None,
+            admin: None,
+            message,
+            elapsed_ms,
+        };
+    };
+    let mut message = done.outcome.to_string();
+    if let Some(admin) = &done.admin {
+        message = format!("{message}; {admin}");
+    }
+    if let Some(note) = &done.note {
+        message = format!("{message} ({note})");
+    }
+    if let (Some(plan), true) = (&done.plan, done.changed()) {
+        message = format!("{message} {plan}");
+    }
+    HostReport {
+        host: f.host.clone(),
+        user_id: Some(done.user.to_string()),
+        status: if done.changed() {
+            Status::Changed
+        } else {
+            Status::Ok
+        },
+        outcome: Some(done.outcome.code()),
+        admin: done.admin.as_ref().map(Outcome::code),
+        message,
+        elapsed_ms,
+    }
+}

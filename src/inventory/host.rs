@@ -11,6 +11,7 @@ use serde_saphyr::{Location, Spanned};
 use super::{File, raw};
 use crate::error::Error;
 use crate::secret_source::SecretSource;
+use provision_backends::admin_sql::Schema;
 
 /// Every key a host or group may set. Anything else is a typo or a key of another tool.
 const KEYS: &[&str] = &[
@@ -24,6 +25,9 @@ const KEYS: &[&str] = &[
     "command",
     "ssh",
     "docker",
+    "admin_backend",
+    "database_url",
+    "admin_token",
 ];
 const BACKENDS: &[&str] = &[
     "shared-secret",
@@ -33,12 +37,39 @@ const BACKENDS: &[&str] = &[
     "playbook-wrapper",
 ];
 const TRANSPORTS: &[&str] = &["http", "local", "ssh", "docker"];
+const ADMIN_BACKENDS: &[&str] = &["sql", "synapse-api", "mas-api"];
 
 pub struct Host {
     pub name: String,
     pub server_name: String,
     pub backend: Backend,
     pub transport: Transport,
+    /// How to reach the host over SSH: for `transport: ssh`, and for the SQL admin backend,
+    /// which then tunnels to the database through it.
+    pub ssh: Option<SshTarget>,
+    /// How the admin flag is changed, when the inventory says.
+    pub admin: Option<AdminBackend>,
+}
+
+pub enum AdminBackend {
+    /// `UPDATE` in the homeserver's PostgreSQL database.
+    Sql {
+        database_url: SecretSource,
+        schema: Schema,
+    },
+    /// `PUT /_synapse/admin/v2/users/{user_id}` at the host's `url`.
+    SynapseApi {
+        url: reqwest::Url,
+        admin_token: SecretSource,
+    },
+    /// `POST /api/admin/v1/users/{id}/set-admin` on MAS.
+    MasApi(MasConfig),
+}
+
+pub struct MasConfig {
+    pub url: reqwest::Url,
+    pub client_id: String,
+    pub client_secret: SecretSource,
 }
 
 pub enum Backend {
@@ -74,11 +105,9 @@ pub enum Transport {
     Http,
     /// A process on the machine provision runs on.
     Local,
-    /// A process on a remote host; with `docker`, inside a container there (`docker exec`).
-    Ssh {
-        ssh: SshTarget,
-        container: Option<String>,
-    },
+    /// A process on a remote host (the host's `ssh`); with `docker`, inside a container there
+    /// (`docker exec`).
+    Ssh { container: Option<String> },
     /// A process in a container of the local (or `DOCKER_HOST`) Docker Engine.
     Docker { container: String },
 }
@@ -267,12 +296,12 @@ impl Host {
 
         let (backend_name, backend_at) =
             vars.string("backend", &format!("one of: {}", BACKENDS.join(", ")))?;
-        let mas = vars.get("mas");
-        if let Some(mas) = mas {
-            check_mas(&vars, mas, base)?;
-        }
+        let mas = match vars.get("mas") {
+            Some(v) => Some(parse_mas(&vars, v, base)?),
+            None => None,
+        };
         let refuse_mas = |backend: &str| {
-            match mas {
+            match vars.get("mas") {
             Some(mas) => Err(vars.wrong(
                 "backend",
                 backend_at,
@@ -338,25 +367,29 @@ impl Host {
                 ));
             }
         };
-        let transport = transport(&vars, name, &backend, base)?;
+        let transport = transport(&vars, &backend)?;
+        let ssh = match (&transport, vars.get("ssh")) {
+            (Transport::Ssh { .. }, _) | (_, Some(_)) => Some(ssh_target(&vars, name, base)?),
+            _ => None,
+        };
+        let admin = admin_backend(&vars, &backend, mas, base)?;
         Ok(Host {
             name: name.to_owned(),
             server_name,
             backend,
             transport,
+            ssh,
+            admin,
         })
     }
 }
 
-/// `mas: {url, client_id, client_secret}` marks a host whose accounts MAS owns. Checked now so
-/// a typo is caught even before a MAS backend uses it.
-fn check_mas(vars: &Vars, mas: &Spanned<Value>, base: &Path) -> Result<(), Error> {
+/// `mas: {url, client_id, client_secret}` marks a host whose accounts MAS owns, and is how
+/// the mas-api admin backend reaches MAS's admin API.
+fn parse_mas(vars: &Vars, mas: &Spanned<Value>, base: &Path) -> Result<MasConfig, Error> {
+    let shape = "expected {url: URL, client_id: ID, client_secret: {file: PATH}}";
     let Value::Object(map) = &mas.value else {
-        return Err(vars.wrong(
-            "mas",
-            mas,
-            "expected {url: URL, client_id: ID, client_secret: {file: PATH}}",
-        ));
+        return Err(vars.wrong("mas", mas, shape));
     };
     for key in map.keys() {
         if !["url", "client_id", "client_secret"].contains(&key.as_str()) {
@@ -367,23 +400,89 @@ fn check_mas(vars: &Vars, mas: &Spanned<Value>, base: &Path) -> Result<(), Error
             ));
         }
     }
-    for key in ["url", "client_id"] {
-        if !matches!(map.get(key), Some(Value::String(s)) if !s.is_empty()) {
-            return Err(vars.wrong("mas", mas, format!("`{key}` must be a non-empty string")));
+    let string = |key: &str| match map.get(key) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        _ => Err(vars.wrong("mas", mas, format!("`{key}` must be a non-empty string"))),
+    };
+    let url = reqwest::Url::parse(&string("url")?)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| vars.wrong("mas", mas, "`url` must be an http:// or https:// URL"))?;
+    let client_id = string("client_id")?;
+    let Some(secret) = map.get("client_secret") else {
+        return Err(vars.wrong("mas", mas, "missing `client_secret`"));
+    };
+    let spanned = Spanned::new(secret.clone(), mas.referenced, mas.defined);
+    let client_secret = vars.secret("mas.client_secret", &spanned, base)?;
+    Ok(MasConfig {
+        url,
+        client_id,
+        client_secret,
+    })
+}
+
+/// `admin_backend`, checked against what it needs: `database_url` (sql), `url` and
+/// `admin_token` (synapse-api), `mas` (mas-api).
+fn admin_backend(
+    vars: &Vars,
+    backend: &Backend,
+    mas: Option<MasConfig>,
+    base: &Path,
+) -> Result<Option<AdminBackend>, Error> {
+    let Some(at) = vars.get("admin_backend") else {
+        return Ok(None);
+    };
+    let (name, _) = vars.string("admin_backend", "")?;
+    let secret = |key: &str, why: &str| -> Result<SecretSource, Error> {
+        let v = vars.get(key).ok_or_else(|| vars.missing(key, why))?;
+        vars.secret(key, v, base)
+    };
+    Ok(Some(match name.as_str() {
+        "sql" => AdminBackend::Sql {
+            database_url: secret(
+                "database_url",
+                "admin_backend sql needs a libpq URL, as {file: PATH} or {env: NAME}",
+            )?,
+            schema: match backend {
+                Backend::DendriteCli { .. } => Schema::Dendrite,
+                _ => Schema::Synapse,
+            },
+        },
+        "synapse-api" => AdminBackend::SynapseApi {
+            url: vars.url(
+                "url",
+                "admin_backend synapse-api calls the homeserver's admin API at this URL",
+            )?,
+            admin_token: secret(
+                "admin_token",
+                "admin_backend synapse-api needs a server admin's access token",
+            )?,
+        },
+        "mas-api" => AdminBackend::MasApi(mas.ok_or_else(|| {
+            vars.missing(
+                "mas",
+                "admin_backend mas-api needs {url, client_id, client_secret}",
+            )
+        })?),
+        other => {
+            let hint = suggest(other, ADMIN_BACKENDS)
+                .map(|b| format!(" (did you mean `{b}`?)"))
+                .unwrap_or_default();
+            return Err(vars.wrong(
+                "admin_backend",
+                at,
+                format!(
+                    "unknown admin backend `{other}`{hint}; known: {}",
+                    ADMIN_BACKENDS.join(", ")
+                ),
+            ));
         }
-    }
-    match map.get("client_secret") {
-        Some(v) => {
-            let spanned = Spanned::new(v.clone(), mas.referenced, mas.defined);
-            vars.secret("mas.client_secret", &spanned, base).map(|_| ())
-        }
-        None => Err(vars.wrong("mas", mas, "missing `client_secret`")),
-    }
+    }))
 }
 
 /// The host's transport, checked against what its backend needs before anything runs: the
 /// shared-secret backend speaks HTTP, the others run a program.
-fn transport(vars: &Vars, host: &str, backend: &Backend, base: &Path) -> Result<Transport, Error> {
+fn transport(vars: &Vars, backend: &Backend) -> Result<Transport, Error> {
     let http_backend = matches!(backend, Backend::SharedSecret { .. });
     let Some(at) = vars.get("transport") else {
         if http_backend {
@@ -403,66 +502,10 @@ fn transport(vars: &Vars, host: &str, backend: &Backend, base: &Path) -> Result<
                 .container,
         ),
     };
-    let ssh = || -> Result<SshTarget, Error> {
-        let raw = match vars.get("ssh") {
-            None => None,
-            Some(v) => Some(
-                serde_json::from_value::<RawSsh>(v.value.clone())
-                    .map_err(|e| vars.wrong("ssh", v, e))?,
-            ),
-        };
-        let raw = raw.unwrap_or(RawSsh {
-            host: None,
-            port: None,
-            user: None,
-            identity_file: None,
-            known_hosts: None,
-            accept_new_host_key: false,
-            become_: false,
-            become_user: None,
-            become_password: None,
-        });
-        let path = |p: String| {
-            if p.starts_with('~') {
-                PathBuf::from(p)
-            } else {
-                base.join(p)
-            }
-        };
-        let sudo = if raw.become_ {
-            let password = match raw.become_password {
-                None => None,
-                Some(v) => {
-                    let at = vars.get("ssh").expect("ssh was given");
-                    let spanned = Spanned::new(v, at.referenced, at.defined);
-                    Some(vars.secret("ssh.become_password", &spanned, base)?)
-                }
-            };
-            Some(Become {
-                user: raw.become_user.unwrap_or_else(|| "root".into()),
-                password,
-            })
-        } else {
-            None
-        };
-        Ok(SshTarget {
-            // As in Ansible, the inventory name is the address unless told otherwise.
-            host: raw.host.unwrap_or_else(|| host.to_owned()),
-            port: raw.port,
-            user: raw.user,
-            identity_file: raw.identity_file.map(path),
-            known_hosts: raw.known_hosts.map(path),
-            accept_new_host_key: raw.accept_new_host_key,
-            sudo,
-        })
-    };
     let transport = match name.as_str() {
         "http" => Transport::Http,
         "local" => Transport::Local,
-        "ssh" => Transport::Ssh {
-            ssh: ssh()?,
-            container: docker,
-        },
+        "ssh" => Transport::Ssh { container: docker },
         "docker" => Transport::Docker {
             container: docker.ok_or_else(|| {
                 vars.missing("docker", "transport docker needs {container: NAME}")
@@ -495,4 +538,59 @@ fn transport(vars: &Vars, host: &str, backend: &Backend, base: &Path) -> Result<
         )),
         _ => Ok(transport),
     }
+}
+
+/// The `ssh:` mapping, with Ansible's defaults: the inventory name is the address.
+fn ssh_target(vars: &Vars, host: &str, base: &Path) -> Result<SshTarget, Error> {
+    let raw = match vars.get("ssh") {
+        None => None,
+        Some(v) => Some(
+            serde_json::from_value::<RawSsh>(v.value.clone())
+                .map_err(|e| vars.wrong("ssh", v, e))?,
+        ),
+    };
+    let raw = raw.unwrap_or(RawSsh {
+        host: None,
+        port: None,
+        user: None,
+        identity_file: None,
+        known_hosts: None,
+        accept_new_host_key: false,
+        become_: false,
+        become_user: None,
+        become_password: None,
+    });
+    let path = |p: String| {
+        if p.starts_with('~') {
+            PathBuf::from(p)
+        } else {
+            base.join(p)
+        }
+    };
+    let sudo = if raw.become_ {
+        let password = match raw.become_password {
+            None => None,
+            Some(v) => {
+                let at = vars.get("ssh").expect("ssh was given");
+                let spanned = Spanned::new(v, at.referenced, at.defined);
+                Some(vars.secret("ssh.become_password", &spanned, base)?)
+            }
+        };
+        Some(Become {
+            user: raw.become_user.unwrap_or_else(|| "root".into()),
+            password,
+        })
+    } else {
+        None
+    };
+    Ok(SshTarget {
+        // As in Ansible, the inventory name is the address unless told otherwise.
+        host: raw.host.unwrap_or_else(|| host.to_owned()),
+        port: raw.port,
+        user: raw.user,
+        identity_file: raw.identity_file.map(path),
+        known_hosts: raw.known_hosts.map(path),
+        accept_new_host_key: raw.accept_new_host_key,
+        sudo,
+    })
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 use indexmap::IndexMap;
 use serde_saphyr::{Location, Spanned};
 
-pub use host::{Backend, Host, SshTarget, Transport};
+pub use host::{AdminBackend, Backend, Host, SshTarget, Transport};
 
 use crate::error::{Error, Located};
 

@@ -200,13 +200,11 @@ all:
 fn exec_backends_get_typed_transports() {
     let inv = parse(EXEC_FLEET).unwrap();
     assert!(matches!(inv.hosts[0].transport, Transport::Local));
-    let Transport::Ssh {
-        ssh,
-        container: None,
-    } = &inv.hosts[1].transport
-    else {
-        panic!("box1 is plain ssh")
-    };
+    assert!(matches!(
+        inv.hosts[1].transport,
+        Transport::Ssh { container: None }
+    ));
+    let ssh = inv.hosts[1].ssh.as_ref().expect("box1 has ssh settings");
     // As in Ansible, the inventory name is the address by default.
     assert_eq!(ssh.host, "box1");
     assert_eq!((ssh.user.as_deref(), ssh.port), (Some("admin"), Some(2222)));

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use provision_backends::ExposeSecret;
 use provision_backends::Failure;
-use provision_backends::http::{Http, Method, Request, Response};
+use provision_backends::http::{Auth, Body, Http, Method, Request, Response};
 
 pub struct HttpTransport {
     client: reqwest::Client,
@@ -42,12 +42,16 @@ impl Http for HttpTransport {
             Method::Put => reqwest::Method::PUT,
         };
         let mut builder = self.client.request(method, &url);
-        if let Some(body) = &request.body {
-            builder = builder.json(body);
-        }
-        if let Some(token) = &request.bearer {
-            builder = builder.bearer_auth(token.expose_secret());
-        }
+        builder = match &request.body {
+            Some(Body::Json(json)) => builder.json(json),
+            Some(Body::Form(form)) => builder.form(form),
+            None => builder,
+        };
+        builder = match &request.auth {
+            Some(Auth::Bearer(token)) => builder.bearer_auth(token.expose_secret()),
+            Some(Auth::Basic(id, secret)) => builder.basic_auth(id, Some(secret.expose_secret())),
+            None => builder,
+        };
         let unreachable =
             |e: reqwest::Error| Failure::Unreachable(format!("{}: {}", self.base, cause(&e)));
         let resp = builder.send().await.map_err(unreachable)?;

@@ -6,6 +6,7 @@ mod docker;
 mod docker_cli;
 mod http;
 mod local;
+mod postgres;
 mod retry;
 mod ssh;
 mod sudo;
@@ -20,6 +21,7 @@ pub use docker::Docker;
 pub use docker_cli::DockerCli;
 pub use http::{HttpTransport, client as http_client};
 pub use local::Local;
+pub use postgres::Postgres;
 pub use retry::Retry;
 pub use ssh::Ssh;
 pub use sudo::Sudo;
@@ -27,7 +29,7 @@ pub use sudo::Sudo;
 /// Every way of running a program, composed from the pieces above.
 pub enum ExecTransport {
     Local(Local),
-    Ssh(Box<Ssh>),
+    Ssh(std::sync::Arc<Ssh>),
     Docker(Docker),
     Sudo(Box<Sudo<ExecTransport>>),
     DockerCli(Box<DockerCli<ExecTransport>>),
@@ -40,7 +42,8 @@ impl ExecTransport {
     pub fn close(self) -> Boxed<'static, ()> {
         Box::pin(async move {
             match self {
-                ExecTransport::Ssh(ssh) => ssh.close().await,
+                // The host's connection: the target closes it once everything using it is done.
+                ExecTransport::Ssh(_) => {}
                 ExecTransport::Sudo(s) => s.into_inner().close().await,
                 ExecTransport::DockerCli(d) => d.into_inner().close().await,
                 ExecTransport::Local(_) | ExecTransport::Docker(_) => {}

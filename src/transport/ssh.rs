@@ -72,9 +72,40 @@ impl Ssh {
             .await
     }
 
-    /// Ends the master connection (it would also end when dropped, less politely).
-    pub async fn close(self: Box<Self>) {
-        if let Some(session) = self.session.into_inner() {
+    /// Forwards a local Unix socket to `host:port` as seen from the remote host (ssh -L), over
+    /// the same master connection.
+    pub async fn forward(
+        &self,
+        local: &std::path::Path,
+        host: &str,
+        port: u16,
+    ) -> Result<(), Failure> {
+        let session = self.session().await?;
+        session
+            .request_port_forward(
+                openssh::ForwardType::Local,
+                openssh::Socket::UnixSocket { path: local.into() },
+                openssh::Socket::TcpSocket {
+                    host: host.into(),
+                    port,
+                },
+            )
+            .await
+            .map_err(|e| {
+                Failure::Unreachable(format!(
+                    "ssh {}: forwarding to {host}:{port}: {}",
+                    self.destination,
+                    describe(&e)
+                ))
+            })
+    }
+
+    /// Ends the master connection (it would also end when dropped, less politely), once the
+    /// last user of this connection is done with it.
+    pub async fn close(self: std::sync::Arc<Self>) {
+        if let Ok(ssh) = std::sync::Arc::try_unwrap(self)
+            && let Some(session) = ssh.session.into_inner()
+        {
             let _ = session.close().await;
         }
     }

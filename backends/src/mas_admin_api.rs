@@ -1,0 +1,303 @@
+//! The admin flag through MAS's admin API (crates/handlers/src/admin/v1/users/*.rs in
+//! element-hq/matrix-authentication-service): a `client_credentials` token with scope
+//! `urn:mas:admin` from the token endpoint found through OpenID discovery, then
+//! `GET /api/admin/v1/users/by-username/{username}` and `POST …/users/{id}/set-admin`.
+//! Contract notes: shared/contracts/mas.md.
+
+use secrecy::SecretString;
+use serde_json::json;
+use tokio::sync::Mutex;
+
+use crate::http::{Auth, Http, Request, Response, encode};
+use crate::{Failure, Outcome, UserId};
+
+const SCOPE: &str = "urn:mas:admin";
+
+/// What MAS's flag means: it lets the user's future interactive logins ask for Synapse admin;
+/// sessions that exist keep the rights they have.
+pub const MAS_NOTE: &str =
+    "MAS: applies to the user's next logins; existing sessions keep their rights";
+
+pub struct MasAdminApi {
+    /// MAS's public base URL, to check the discovered token endpoint against.
+    base: String,
+    client_id: String,
+    client_secret: SecretString,
+    /// One token for the whole run; fetched again once if MAS answers 401.
+    token: Mutex<Option<SecretString>>,
+}
+
+impl MasAdminApi {
+    pub fn new(base: &str, client_id: String, client_secret: SecretString) -> Self {
+        MasAdminApi {
+            base: base.trim_end_matches('/').to_owned(),
+            client_id,
+            client_secret,
+            token: Mutex::new(None),
+        }
+    }
+
+    pub async fn set_admin(
+        &self,
+        http: &impl Http,
+        user: &UserId,
+        admin: bool,
+    ) -> Result<Outcome, Failure> {
+        let (id, current) = self.find(http, user).await?;
+        if current == admin {
+            return Ok(Outcome::AdminAlready { admin });
+        }
+        let path = format!("/api/admin/v1/users/{}/set-admin", encode(&id));
+        let resp = self
+            .send(http, || Request::post(&path, json!({ "admin": admin })))
+            .await?;
+        match resp.status {
+            200 => Ok(Outcome::AdminSet {
+                admin,
+                note: Some(MAS_NOTE.into()),
+            }),
+            _ => Err(mas_error(&resp)),
+        }
+    }
+
+    pub async fn plan(
+        &self,
+        http: &impl Http,
+        user: &UserId,
+        admin: bool,
+    ) -> Result<Outcome, Failure> {
+        let (_, current) = self.find(http, user).await?;
+        Ok(if current == admin {
+            Outcome::AdminAlready { admin }
+        } else {
+            Outcome::WouldSetAdmin { admin }
+        })
+    }
+
+    /// The user's MAS id (a ULID) and admin flag.
+    async fn find(&self, http: &impl Http, user: &UserId) -> Result<(String, bool), Failure> {
+        let path = format!(
+            "/api/admin/v1/users/by-username/{}",
+            encode(user.localpart())
+        );
+        let resp = self.send(http, || Request::get(&path)).await?;
+        match resp.status {
+            200 => {
+                let data = &resp.json()["data"];
+                match (data["id"].as_str(), data["attributes"]["admin"].as_bool()) {
+                    (Some(id), Some(admin)) => Ok((id.to_owned(), admin)),
+                    _ => Err(Failure::Rejected(
+                        "MAS admin API: unexpected answer (no data.id or data.attributes.admin)"
+                            .into(),
+                    )),
+                }
+            }
+            404 => Err(Failure::Rejected(format!(
+                "no such user {} in MAS",
+                user.localpart()
+            ))),
+            _ => Err(mas_error(&resp)),
+        }
+    }
+
+    /// Sends with the run's token, fetching it first if needed and once more on a 401.
+    async fn send(
+        &self,
+        http: &impl Http,
+        request: impl Fn() -> Request,
+    ) -> Result<Response, Failure> {
+        let token = self.token(http, false).await?;
+        let resp = http.send(request().auth(Auth::Bearer(token))).await?;
+        if resp.status != 401 {
+            return Ok(resp);
+        }
+        let token = self.token(http, true).await?;
+        http.send(request().auth(Auth::Bearer(token))).await
+    }
+
+    async fn token(&self, http: &impl Http, renew: bool) -> Result<SecretString, Failure> {
+        let mut cached = self.token.lock().await;
+        if let (Some(token), false) = (cached.as_ref(), renew) {
+            return Ok(token.clone());
+        }
+        let endpoint = self.token_endpoint(http).await?;
+        let request = Request::post_form(
+            endpoint,
+            &[("grant_type", "client_credentials"), ("scope", SCOPE)],
+        )
+        .auth(Auth::Basic(
+            self.client_id.clone(),
+            self.client_secret.clone(),
+        ));
+        let resp = http.send(request).await?;
+        let body = resp.json();
+        if resp.status != 200 {
+            let why = body["error_description"]
+                .as_str()
+                .or(body["error"].as_str())
+                .unwrap_or("");
+            return Err(Failure::Rejected(format!(
+                "MAS token endpoint: HTTP {}: {why} (check mas.client_id and mas.client_secret, and that the client is in policy.data.admin_clients)",
+                resp.status
+            )));
+        }
+        let scopes = body["scope"].as_str().unwrap_or("");
+        if !scopes.split(' ').any(|s| s == SCOPE) {
+            return Err(Failure::Rejected(format!(
+                "MAS granted no {SCOPE} scope to client {}",
+                self.client_id
+            )));
+        }
+        let token = body["access_token"]
+            .as_str()
+            .map(|t| SecretString::from(t.to_owned()))
+            .ok_or_else(|| Failure::Rejected("MAS token endpoint: no access_token".into()))?;
+        *cached = Some(token.clone());
+        Ok(token)
+    }
+
+    /// The token endpoint from OpenID discovery, as a path on MAS's own base URL: credentials
+    /// are sent to no other origin.
+    async fn token_endpoint(&self, http: &impl Http) -> Result<String, Failure> {
+        let resp = http
+            .send(Request::get("/.well-known/openid-configuration"))
+            .await?;
+        let endpoint = resp.json()["token_endpoint"].as_str().map(str::to_owned);
+        match endpoint {
+            Some(url) if resp.status == 200 => match url.strip_prefix(&self.base) {
+                Some(path) if path.starts_with('/') => Ok(path.to_owned()),
+                _ => Err(Failure::Rejected(format!(
+                    "MAS advertises its token endpoint at {url}, outside mas.url {}: set mas.url to MAS's public base URL",
+                    self.base
+                ))),
+            },
+            _ => Err(Failure::Rejected(format!(
+                "MAS discovery (/.well-known/openid-configuration): {}",
+                resp.describe()
+            ))),
+        }
+    }
+}
+
+/// MAS errors are `{"errors": [{"title": …}]}`.
+fn mas_error(resp: &Response) -> Failure {
+    let body = resp.json();
+    let title = body["errors"][0]["title"].as_str().unwrap_or("");
+    let hint = if resp.status == 401 || title.contains("scope") {
+        " (the token lacks the urn:mas:admin scope)"
+    } else {
+        ""
+    };
+    Failure::Rejected(format!(
+        "MAS admin API: HTTP {}: {title}{hint}",
+        resp.status
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Scripted, block_on};
+
+    fn api() -> MasAdminApi {
+        MasAdminApi::new(
+            "https://mas.example.com/",
+            "01JCLIENT".into(),
+            SecretString::from("client-secret"),
+        )
+    }
+
+    fn discovery() -> (u16, serde_json::Value) {
+        (
+            200,
+            json!({"token_endpoint": "https://mas.example.com/oauth2/token"}),
+        )
+    }
+
+    fn token(t: &str) -> (u16, serde_json::Value) {
+        (
+            200,
+            json!({"access_token": t, "token_type": "Bearer", "scope": "urn:mas:admin"}),
+        )
+    }
+
+    fn user(admin: bool) -> (u16, serde_json::Value) {
+        (
+            200,
+            json!({"data": {"type": "user", "id": "01JUSER", "attributes": {"username": "john", "admin": admin}}}),
+        )
+    }
+
+    #[test]
+    fn discovers_gets_a_token_finds_and_sets() {
+        let http = Scripted::new(vec![discovery(), token("mat_1"), user(false), user(true)]);
+        let john = UserId::new("john", "example.com").unwrap();
+        let out = block_on(api().set_admin(&http, &john, true));
+        assert!(matches!(out, Ok(Outcome::AdminSet { admin: true, .. })));
+        assert_eq!(
+            http.requests(),
+            [
+                "Get /.well-known/openid-configuration",
+                "Post /oauth2/token",
+                "Get /api/admin/v1/users/by-username/john",
+                "Post /api/admin/v1/users/01JUSER/set-admin",
+            ]
+        );
+        let seen = http.seen.lock().unwrap();
+        assert_eq!(
+            seen[1].1,
+            Some(json!({"grant_type": "client_credentials", "scope": "urn:mas:admin"}))
+        );
+        assert_eq!(seen[3].1, Some(json!({"admin": true})));
+        let auth = http.auth.lock().unwrap();
+        assert_eq!(auth[1].as_deref(), Some("Basic 01JCLIENT"));
+        assert_eq!(auth[2].as_deref(), Some("Bearer mat_1"));
+    }
+
+    #[test]
+    fn a_401_renews_the_token_once() {
+        let http = Scripted::new(vec![
+            discovery(),
+            token("old"),
+            (401, json!({"errors": [{"title": "Invalid token"}]})),
+            discovery(),
+            token("new"),
+            user(true),
+        ]);
+        let john = UserId::new("john", "example.com").unwrap();
+        let out = block_on(api().set_admin(&http, &john, true));
+        assert_eq!(out, Ok(Outcome::AdminAlready { admin: true }));
+        assert_eq!(http.auth.lock().unwrap()[5].as_deref(), Some("Bearer new"));
+    }
+
+    #[test]
+    fn a_token_endpoint_elsewhere_gets_no_credentials() {
+        let http = Scripted::new(vec![(
+            200,
+            json!({"token_endpoint": "https://evil.example.org/token"}),
+        )]);
+        let john = UserId::new("john", "example.com").unwrap();
+        let out = block_on(api().set_admin(&http, &john, true));
+        assert!(matches!(out, Err(Failure::Rejected(m)) if m.contains("outside mas.url")));
+        assert_eq!(http.requests().len(), 1);
+    }
+
+    #[test]
+    fn missing_user_and_missing_scope_are_explained() {
+        let http = Scripted::new(vec![
+            discovery(),
+            token("t"),
+            (404, json!({"errors": [{"title": "User not found"}]})),
+        ]);
+        let john = UserId::new("john", "example.com").unwrap();
+        let out = block_on(api().set_admin(&http, &john, true));
+        assert!(matches!(out, Err(Failure::Rejected(m)) if m.contains("no such user john in MAS")));
+
+        let http = Scripted::new(vec![
+            discovery(),
+            (200, json!({"access_token": "t", "scope": "openid"})),
+        ]);
+        let out = block_on(api().set_admin(&http, &john, true));
+        assert!(matches!(out, Err(Failure::Rejected(m)) if m.contains("no urn:mas:admin scope")));
+    }
+}

@@ -1,0 +1,60 @@
+//! `provision admin USER --on|--off`: set a user's admin flag on every selected host, through
+//! the host's `admin_backend` (SQL, the Synapse admin API or the MAS admin API).
+
+use std::sync::Arc;
+
+use provision_backends::user_id::UserArg;
+use serde::Serialize;
+
+use super::{Done, fan_out, finish, select};
+use crate::cli::{AdminArgs, Global};
+use crate::error::Error;
+use crate::inventory::Inventory;
+use crate::target::Target;
+
+pub fn run(global: &Global, args: AdminArgs) -> Result<u8, Error> {
+    let user = UserArg::parse(&args.user).map_err(Error::Usage)?;
+    let inventory = Inventory::load(&global.inventory)?;
+    let hosts = select(&inventory, args.run.limit.as_deref(), &user)?;
+    let client = crate::transport::http_client(args.run.insecure).map_err(Error::Usage)?;
+    let (on, check) = (args.on, args.run.check);
+    let user = Arc::new(user);
+    let super::Fanned { reports, recap, .. } = fan_out(global, &args.run, &hosts, |host| {
+        let user = user.on_server(&host.server_name);
+        let target = Target::new(host, &client, true);
+        let via = target
+            .as_ref()
+            .map(|t| t.admin_via(host))
+            .unwrap_or_default();
+        Box::pin(async move {
+            let user = user?;
+            let target = target?;
+            let outcome = target.admin(&user, on, check).await;
+            target.close().await;
+            let outcome = outcome.map_err(|e| e.to_string())?;
+            Ok(Done {
+                user,
+                outcome,
+                admin: None,
+                note: None,
+                plan: check.then_some(via),
+            })
+        })
+    })?;
+    #[derive(Serialize)]
+    struct Extra<'a> {
+        user: &'a str,
+        admin: bool,
+    }
+    Ok(finish(
+        global,
+        "admin",
+        check,
+        &reports,
+        recap,
+        Extra {
+            user: &args.user,
+            admin: on,
+        },
+    ))
+}

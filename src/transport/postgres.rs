@@ -1,0 +1,183 @@
+//! PostgreSQL, for the SQL admin backend: directly, or through an SSH tunnel when the database
+//! listens only on its host (the usual case). One connection per host for the run; statements
+//! are parameterized by the backend, so values never become SQL text.
+
+use std::sync::Arc;
+
+use provision_backends::sql::{Param, Sql};
+use provision_backends::{ExposeSecret, Failure, SecretString};
+use tokio::sync::OnceCell;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Config, NoTls};
+
+use super::Ssh;
+
+pub struct Postgres {
+    config: Config,
+    /// `host:port/dbname`, for messages: never the password.
+    label: String,
+    via: Option<Arc<Ssh>>,
+    client: OnceCell<Client>,
+    /// Holds the tunnel's socket while the connection lives.
+    _tunnel_dir: OnceCell<tempfile::TempDir>,
+}
+
+impl Postgres {
+    /// `url`: a libpq URL or key=value string. With `via`, it is resolved on the SSH host.
+    pub fn new(url: &SecretString, via: Option<Arc<Ssh>>) -> Result<Self, String> {
+        let config: Config = url
+            .expose_secret()
+            .parse()
+            // tokio-postgres's message for a bad URL does not repeat the URL, nor the password.
+            .map_err(|e| format!("database_url: {e}"))?;
+        if !matches!(
+            config.get_ssl_mode(),
+            tokio_postgres::config::SslMode::Disable | tokio_postgres::config::SslMode::Prefer
+        ) {
+            return Err("database_url: sslmode=require is not supported; reach the database through the host's SSH tunnel (set `ssh`) instead".into());
+        }
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".into(),
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let label = format!(
+            "postgres {host}:{port}/{}",
+            config.get_dbname().unwrap_or("")
+        );
+        let label = match &via {
+            Some(ssh) => format!(
+                "{label} via {}",
+                provision_backends::exec::Exec::describe(&**ssh)
+            ),
+            None => label,
+        };
+        Ok(Postgres {
+            config,
+            label,
+            via,
+            client: OnceCell::new(),
+            _tunnel_dir: OnceCell::new(),
+        })
+    }
+
+    async fn client(&self) -> Result<&Client, Failure> {
+        self.client
+            .get_or_try_init(|| async {
+                let config = match &self.via {
+                    None => self.config.clone(),
+                    Some(ssh) => self.tunnel(ssh).await?,
+                };
+                let (client, connection) =
+                    config.connect(NoTls).await.map_err(|e| self.failed(e))?;
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!("postgres connection ended: {e}");
+                    }
+                });
+                Ok(client)
+            })
+            .await
+    }
+
+    /// Forwards a private Unix socket to the database's address on the SSH host, and returns
+    /// the config pointed at it (libpq's socket name: DIR/.s.PGSQL.PORT).
+    async fn tunnel(&self, ssh: &Ssh) -> Result<Config, Failure> {
+        let host = match self.config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            _ => "127.0.0.1".into(),
+        };
+        let port = self.config.get_ports().first().copied().unwrap_or(5432);
+        let dir = self
+            ._tunnel_dir
+            .get_or_try_init(|| async {
+                tempfile::Builder::new().prefix("provision-pg-").tempdir()
+            })
+            .await
+            .map_err(|e| {
+                Failure::Unreachable(format!(
+                    "{}: cannot make the tunnel's socket: {e}",
+                    self.label
+                ))
+            })?;
+        ssh.forward(&dir.path().join(format!(".s.PGSQL.{port}")), &host, port)
+            .await?;
+        let mut config = Config::new();
+        config.host_path(dir.path()).port(port);
+        if let Some(user) = self.config.get_user() {
+            config.user(user);
+        }
+        if let Some(password) = self.config.get_password() {
+            config.password(password);
+        }
+        if let Some(db) = self.config.get_dbname() {
+            config.dbname(db);
+        }
+        Ok(config)
+    }
+
+    fn failed(&self, e: tokio_postgres::Error) -> Failure {
+        use std::error::Error as _;
+        let cause = e
+            .source()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| e.to_string());
+        // No connection, or it broke: nothing was changed.
+        if e.as_db_error().is_none() {
+            return Failure::Unreachable(format!("{}: {cause}", self.label));
+        }
+        Failure::Rejected(format!("{}: {cause}", self.label))
+    }
+}
+
+fn params(params: &[Param]) -> Vec<Box<dyn ToSql + Sync + Send>> {
+    params
+        .iter()
+        .map(|p| -> Box<dyn ToSql + Sync + Send> {
+            match p {
+                Param::Int(i) => Box::new(*i),
+                Param::Text(t) => Box::new(t.clone()),
+            }
+        })
+        .collect()
+}
+
+impl Sql for Postgres {
+    async fn query_int(&self, statement: &str, values: &[Param]) -> Result<Option<i64>, Failure> {
+        let client = self.client().await?;
+        let values = params(values);
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            values.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
+        tracing::debug!(statement, "{}", self.label);
+        let row = client
+            .query_opt(statement, &refs)
+            .await
+            .map_err(|e| self.failed(e))?;
+        row.map(|row| {
+            // smallint in Synapse and Dendrite; accept the wider integer types too.
+            row.try_get::<_, i16>(0)
+                .map(i64::from)
+                .or_else(|_| row.try_get::<_, i32>(0).map(i64::from))
+                .or_else(|_| row.try_get::<_, i64>(0))
+                .map_err(|e| Failure::Rejected(format!("{}: {e}", self.label)))
+        })
+        .transpose()
+    }
+
+    async fn execute(&self, statement: &str, values: &[Param]) -> Result<u64, Failure> {
+        let client = self.client().await?;
+        let values = params(values);
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            values.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
+        tracing::debug!(statement, "{}", self.label);
+        client
+            .execute(statement, &refs)
+            .await
+            .map_err(|e| self.failed(e))
+    }
+
+    fn describe(&self) -> String {
+        self.label.clone()
+    }
+}
