@@ -16,6 +16,10 @@ need python3 || apt_install python3 python3-venv
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
 # Real SSH servers for the exec tests (tests/support/sshd.py), and the client openssh drives.
 { [ -x /usr/sbin/sshd ] && need ssh && need ssh-keygen && need sudo; } || apt_install openssh-server openssh-client sudo
+# PostgreSQL for the SQL admin tests (tests/support/postgres.py); pg_config and libpq to
+# build psycopg2 for Synapse-on-PostgreSQL.
+{ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && need psql && need pg_config; } \
+  || apt_install postgresql postgresql-client libpq-dev
 # The Docker tests need a running engine; this machine kind has one.
 need docker || { echo "docker CLI missing: the Docker tests need a Docker Engine" >&2; exit 1; }
 docker info >/dev/null 2>&1 || { echo "the Docker Engine does not answer (docker info)" >&2; exit 1; }

@@ -132,10 +132,12 @@ impl MasAdminApi {
         let resp = http.send(request).await?;
         let body = resp.json();
         if resp.status != 200 {
-            let why = body["error_description"]
-                .as_str()
-                .or(body["error"].as_str())
-                .unwrap_or("");
+            let field = |k: &str| body[k].as_str().unwrap_or("").to_owned();
+            let why = [field("error"), field("error_description")]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(": ");
             return Err(Failure::Rejected(format!(
                 "MAS token endpoint: HTTP {}: {why} (check mas.client_id and mas.client_secret, and that the client is in policy.data.admin_clients)",
                 resp.status

@@ -181,3 +181,94 @@ impl Sql for Postgres {
         self.label.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    /// Statements built to break out of a quoted value stay values. The user-ID validator
+    /// would refuse these names first; this test calls the database layer directly to show
+    /// the second line of defence holds on its own, against a real PostgreSQL.
+    #[test]
+    fn parameters_never_become_sql() {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut helper = Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/support/postgres.py"
+            ))
+            .args(["run", dir.path().to_str().unwrap(), &port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs tests/support/postgres.py");
+        let mut line = String::new();
+        BufReader::new(helper.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("ready ")
+            .expect("postgres started")
+            .to_owned();
+
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let db = Postgres::new(&SecretString::from(url), None).unwrap();
+            db.execute(
+                "CREATE TABLE users (name text PRIMARY KEY, admin smallint)",
+                &[],
+            )
+            .await
+            .unwrap();
+            db.execute("INSERT INTO users VALUES ('@alice:x', 0)", &[])
+                .await
+                .unwrap();
+            for evil in [
+                "@alice:x'; UPDATE users SET admin = 1; --",
+                "' OR '1'='1",
+                "@alice:x\"; DROP TABLE users; --",
+                "@alice:x'); DROP TABLE users; --",
+            ] {
+                let changed = db
+                    .execute(
+                        "UPDATE users SET admin = $1 WHERE name = $2",
+                        &[Param::Int(1), Param::Text(evil.into())],
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(changed, 0, "{evil:?} matched a row");
+                let found = db
+                    .query_int(
+                        "SELECT admin FROM users WHERE name = $1",
+                        &[Param::Text(evil.into())],
+                    )
+                    .await;
+                assert_eq!(found, Ok(None), "{evil:?}");
+            }
+            let alice = db
+                .query_int(
+                    "SELECT admin FROM users WHERE name = $1",
+                    &[Param::Text("@alice:x".into())],
+                )
+                .await;
+            assert_eq!(
+                alice,
+                Ok(Some(0)),
+                "the table is intact and alice untouched"
+            );
+        });
+        drop(helper.stdin.take());
+        let _ = helper.wait();
+    }
+}

@@ -1,6 +1,7 @@
 //! Integration tests: the built `provision` binary against real servers started by fixtures.
 //! One test binary, so each fixture starts once for the whole suite.
 
+mod admin;
 mod exec;
 mod fixtures;
 mod register;
