@@ -18,7 +18,7 @@ use provision_backends::{Failure, Outcome, Registration, UserId};
 use crate::inventory::{AdminBackend, Backend, Host, Transport};
 use crate::secret_source::SecretSource;
 use crate::transport::{
-    Docker, DockerCli, ExecTransport, HttpTransport, Local, Postgres, Retry, Ssh, Sudo,
+    Docker, DockerCli, ExecTransport, HttpTransport, Local, Postgres, Psql, Retry, Ssh, Sudo,
 };
 
 pub struct Target {
@@ -42,6 +42,7 @@ enum ExecBackend {
 
 enum Admin {
     Sql(AdminSql, Box<Postgres>),
+    Psql(AdminSql, Box<Psql<Retry<ExecTransport>>>),
     SynapseApi(SynapseAdminApi, Retry<HttpTransport>),
     MasApi(MasAdminApi, Retry<HttpTransport>),
 }
@@ -59,7 +60,7 @@ impl Target {
         let ssh = host.ssh.as_ref().map(|t| Arc::new(Ssh::new(t)));
         let register = Register::new(host, client, ssh.as_ref())?;
         let admin = match (&host.admin, with_admin) {
-            (Some(admin), true) => Some(Admin::new(admin, client, ssh.as_ref())?),
+            (Some(admin), true) => Some(Admin::new(host, admin, client, ssh.as_ref())?),
             _ => None,
         };
         Ok(Target {
@@ -115,6 +116,8 @@ impl Target {
         match (backend, check) {
             (Admin::Sql(b, db), false) => b.set_admin(&**db, user, admin).await,
             (Admin::Sql(b, db), true) => b.plan(&**db, user, admin).await,
+            (Admin::Psql(b, db), false) => b.set_admin(&**db, user, admin).await,
+            (Admin::Psql(b, db), true) => b.plan(&**db, user, admin).await,
             (Admin::SynapseApi(b, http), false) => b.set_admin(http, user, admin).await,
             (Admin::SynapseApi(b, http), true) => b.plan(http, user, admin).await,
             (Admin::MasApi(b, http), false) => b.set_admin(http, user, admin).await,
@@ -136,9 +139,19 @@ impl Target {
     /// Where the admin flag is changed, for `--check`.
     pub fn admin_via(&self, host: &Host) -> String {
         match (&self.admin, &host.admin) {
-            (Some(Admin::Sql(_, db)), Some(AdminBackend::Sql { database_url, .. })) => {
+            (
+                Some(Admin::Sql(_, db)),
+                Some(AdminBackend::Sql {
+                    database_url: Some(url),
+                    ..
+                }),
+            ) => {
                 use provision_backends::sql::Sql;
-                format!("in {} (database_url from {database_url})", db.describe())
+                format!("in {} (database_url from {url})", db.describe())
+            }
+            (Some(Admin::Psql(_, db)), _) => {
+                use provision_backends::sql::Sql;
+                format!("by {}", db.describe())
             }
             (Some(Admin::SynapseApi(..)), Some(AdminBackend::SynapseApi { url, admin_token })) => {
                 format!("via the Synapse admin API at {url}, token from {admin_token}")
@@ -155,7 +168,10 @@ impl Target {
 
     /// Ends connections: the database's first (it may tunnel through SSH), the SSH master last.
     pub async fn close(self) {
-        drop(self.admin);
+        match self.admin {
+            Some(Admin::Psql(_, psql)) => psql.into_inner().into_inner().close().await,
+            other => drop(other),
+        }
         if let Register::Exec(exec, _) = self.register {
             exec.into_inner().close().await;
         }
@@ -198,36 +214,45 @@ impl Register {
                 ExecBackend::Playbook(PlaybookWrapper::new(command.clone()))
             }
         };
-        let transport = match (&host.transport, ssh) {
-            (Transport::Local, _) => ExecTransport::Local(Local),
-            (Transport::Docker { container }, _) => ExecTransport::Docker(Docker::new(container)),
-            (Transport::Ssh { container }, Some(ssh)) => {
-                let mut t = ExecTransport::Ssh(ssh.clone());
-                if let Some(sudo) = host.ssh.as_ref().and_then(|s| s.sudo.as_ref()) {
-                    let password = match &sudo.password {
-                        Some(source) => Some(resolve(source, "ssh.become_password")?),
-                        None => None,
-                    };
-                    t = ExecTransport::Sudo(Box::new(Sudo::new(t, &sudo.user, password)));
-                }
-                if let Some(container) = container {
-                    t = ExecTransport::DockerCli(Box::new(DockerCli::new(t, container)));
-                }
-                t
-            }
-            (Transport::Http | Transport::Ssh { .. }, _) => {
-                return Err(
-                    "internal error: the inventory let through a backend without its transport"
-                        .into(),
-                );
-            }
-        };
+        let transport = exec_transport(host, ssh)?;
         Ok(Register::Exec(Box::new(Retry::new(transport)), backend))
     }
 }
 
+/// How the host runs a program: its transport, with sudo and `docker exec` layered on as the
+/// inventory says. A host that talks HTTP runs programs over its SSH, if it has one, else here.
+fn exec_transport(host: &Host, ssh: Option<&Arc<Ssh>>) -> Result<ExecTransport, String> {
+    let container = match (&host.transport, ssh) {
+        (Transport::Local, _) | (Transport::Http, None) => return Ok(ExecTransport::Local(Local)),
+        (Transport::Docker { container }, _) => {
+            return Ok(ExecTransport::Docker(Docker::new(container)));
+        }
+        (Transport::Ssh { container }, Some(_)) => container.as_ref(),
+        (Transport::Http, Some(_)) => None,
+        (Transport::Ssh { .. }, None) => {
+            return Err("internal error: transport ssh without ssh settings".into());
+        }
+    };
+    let Some(ssh) = ssh else {
+        return Err("internal error: no ssh".into());
+    };
+    let mut t = ExecTransport::Ssh(ssh.clone());
+    if let Some(sudo) = host.ssh.as_ref().and_then(|s| s.sudo.as_ref()) {
+        let password = match &sudo.password {
+            Some(source) => Some(resolve(source, "ssh.become_password")?),
+            None => None,
+        };
+        t = ExecTransport::Sudo(Box::new(Sudo::new(t, &sudo.user, password)));
+    }
+    if let Some(container) = container {
+        t = ExecTransport::DockerCli(Box::new(DockerCli::new(t, container)));
+    }
+    Ok(t)
+}
+
 impl Admin {
     fn new(
+        host: &Host,
         admin: &AdminBackend,
         client: &reqwest::Client,
         ssh: Option<&Arc<Ssh>>,
@@ -236,12 +261,25 @@ impl Admin {
             AdminBackend::Sql {
                 database_url,
                 schema,
+                psql: None,
             } => {
-                let url = resolve(database_url, "database_url")?;
+                let Some(url) = database_url else {
+                    return Err("internal error: sql without database_url or psql".into());
+                };
+                let url = resolve(url, "database_url")?;
                 Admin::Sql(
                     AdminSql::new(*schema),
                     Box::new(Postgres::new(&url, ssh.cloned())?),
                 )
+            }
+            AdminBackend::Sql {
+                schema,
+                psql: Some(psql),
+                ..
+            } => {
+                let exec = Retry::new(exec_transport(host, ssh)?);
+                let psql = Psql::new(exec, psql.command.clone(), psql.database.clone());
+                Admin::Psql(AdminSql::new(*schema), Box::new(psql))
             }
             AdminBackend::SynapseApi { url, admin_token } => Admin::SynapseApi(
                 SynapseAdminApi::new(resolve(admin_token, "admin_token")?),

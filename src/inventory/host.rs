@@ -28,6 +28,7 @@ const KEYS: &[&str] = &[
     "admin_backend",
     "database_url",
     "admin_token",
+    "psql",
 ];
 const BACKENDS: &[&str] = &[
     "shared-secret",
@@ -52,10 +53,12 @@ pub struct Host {
 }
 
 pub enum AdminBackend {
-    /// `UPDATE` in the homeserver's PostgreSQL database.
+    /// `UPDATE` in the homeserver's PostgreSQL database: over a connection of ours (direct,
+    /// or tunnelled through the host's SSH), or by `psql` run through the host's transport.
     Sql {
-        database_url: SecretSource,
+        database_url: Option<SecretSource>,
         schema: Schema,
+        psql: Option<PsqlConfig>,
     },
     /// `PUT /_synapse/admin/v2/users/{user_id}` at the host's `url`.
     SynapseApi {
@@ -64,6 +67,19 @@ pub enum AdminBackend {
     },
     /// `POST /api/admin/v1/users/{id}/set-admin` on MAS.
     MasApi(MasConfig),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PsqlConfig {
+    /// psql, or a wrapper taking psql's arguments (the playbook's cli-non-interactive).
+    #[serde(default = "default_psql")]
+    pub command: String,
+    pub database: Option<String>,
+}
+
+fn default_psql() -> String {
+    "psql".into()
 }
 
 pub struct MasConfig {
@@ -438,16 +454,46 @@ fn admin_backend(
         vars.secret(key, v, base)
     };
     Ok(Some(match name.as_str() {
-        "sql" => AdminBackend::Sql {
-            database_url: secret(
-                "database_url",
-                "admin_backend sql needs a libpq URL, as {file: PATH} or {env: NAME}",
-            )?,
-            schema: match backend {
+        "sql" => {
+            let psql = match vars.get("psql") {
+                None => None,
+                Some(v) => Some(
+                    serde_json::from_value::<PsqlConfig>(v.value.clone()).map_err(|e| {
+                        vars.wrong(
+                            "psql",
+                            v,
+                            format!("{e}; expected {{command: PATH, database: NAME}}"),
+                        )
+                    })?,
+                ),
+            };
+            let database_url = match (vars.get("database_url"), &psql) {
+                (Some(v), None) => Some(vars.secret("database_url", v, base)?),
+                (Some(v), Some(_)) => {
+                    return Err(vars.wrong(
+                        "database_url",
+                        v,
+                        "give database_url (provision connects) or psql (psql on the host connects by itself), not both",
+                    ));
+                }
+                (None, Some(_)) => None,
+                (None, None) => {
+                    return Err(vars.missing(
+                        "database_url",
+                        "admin_backend sql needs a libpq URL as {file: PATH} or {env: NAME}, or `psql` to run psql on the host",
+                    ));
+                }
+            };
+            let schema = match backend {
                 Backend::DendriteCli { .. } => Schema::Dendrite,
                 _ => Schema::Synapse,
-            },
-        },
+            };
+            AdminBackend::Sql {
+                database_url,
+                schema,
+                psql,
+            }
+        }
         "synapse-api" => AdminBackend::SynapseApi {
             url: vars.url(
                 "url",

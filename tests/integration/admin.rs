@@ -507,3 +507,49 @@ fn admin_without_an_admin_backend_says_how_to_set_one() {
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out).contains("no admin_backend"), "{}", text(&out));
 }
+
+#[test]
+fn psql_through_the_hosts_transport_with_the_statement_on_stdin() {
+    let s = pg_synapse();
+    let pg = postgres();
+    let d = sshd();
+    let cli = pg.cli_non_interactive();
+    let (wrapper, argv) = crate::fixtures::argv_recorder(&scratch(), cli.to_str().unwrap());
+    // A shared-secret host with `ssh`: the playbook-style psql wrapper runs on the SSH host,
+    // connects by itself and reads the statement from stdin.
+    let admin = format!(
+        "admin_backend: sql\npsql: {{command: {}, database: synapse}}\nssh: {}",
+        wrapper.display(),
+        d.ssh_vars(crate::fixtures::FLEET[1])
+    );
+    let inv = inventory("psql", &host_vars(s, &admin));
+    let user = unique("psql");
+    assert_eq!(
+        run(&["register", &user, "--password-stdin"], &inv, "psql-pw")
+            .status
+            .code(),
+        Some(0)
+    );
+    let out = run(&["admin", &user, "--on"], &inv, "");
+    assert_eq!(
+        outcome(&out),
+        ("changed".into(), "admin_set".into()),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(sql_flag(&user), "1");
+    let out = run(&["admin", &user, "--on"], &inv, "");
+    assert_eq!(
+        outcome(&out),
+        ("ok".into(), "admin_unchanged".into()),
+        "{}",
+        text(&out)
+    );
+    // The statement went on stdin; only the values, as psql variables, on the command line.
+    let recorded = crate::fixtures::assert_argv_clean(&argv, "UPDATE");
+    assert!(
+        recorded.contains(&format!("p2=@{user}:{SERVER_NAME}")),
+        "{recorded}"
+    );
+    assert!(recorded.contains("--dbname=synapse"), "{recorded}");
+}

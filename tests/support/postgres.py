@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """A throwaway PostgreSQL on loopback, for provision's tests (Debian's server binaries).
 
-    postgres.py run DIR PORT    initdb DIR (as the `postgres` user), start the server on
+    postgres.py run DIR PORT    initdb (as the `postgres` user), start the server on
                                 127.0.0.1:PORT, create role `synapse` (password in
                                 DIR/password) and database `synapse` with C collation as
                                 Synapse requires; print "ready DSN"; stop when stdin closes
+
+The cluster and its Unix socket live in a folder of their own under /tmp (named in
+DIR/socket_dir), owned by `postgres`: DIR may sit where that user cannot reach (a 0700 clone).
 """
 
 import glob
@@ -15,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 
@@ -35,14 +39,17 @@ def as_postgres(argv, **kw):
 def main():
     if len(sys.argv) != 4 or sys.argv[1] != "run":
         sys.exit(__doc__)
-    d, port = os.path.abspath(sys.argv[2]), int(sys.argv[3])
+    top, port = os.path.abspath(sys.argv[2]), int(sys.argv[3])
+    os.makedirs(top, exist_ok=True)
+    d = tempfile.mkdtemp(prefix="provision-pg-")
     data = os.path.join(d, "data")
-    os.makedirs(d, exist_ok=True)
     if os.geteuid() == 0:
         pg = pwd.getpwnam("postgres")
         os.chown(d, pg.pw_uid, pg.pw_gid)
+    with open(os.path.join(top, "socket_dir"), "w") as f:
+        f.write(d + "\n")
     password = secrets.token_urlsafe(16)
-    with open(os.path.join(d, "password"), "w") as f:
+    with open(os.path.join(top, "password"), "w") as f:
         f.write(password + "\n")
     if not os.path.exists(os.path.join(data, "PG_VERSION")):
         as_postgres([pg_bin("initdb"), "-D", data, "-U", "postgres", "--auth=trust",
@@ -53,7 +60,7 @@ def main():
         (["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else [])
         + [pg_bin("postgres"), "-D", data, "-p", str(port), "-c", "listen_addresses=127.0.0.1",
            "-c", f"unix_socket_directories={d}", "-c", "fsync=off"],
-        stdout=open(os.path.join(d, "postgres.log"), "ab"), stderr=subprocess.STDOUT)
+        stdout=open(os.path.join(top, "postgres.log"), "ab"), stderr=subprocess.STDOUT)
 
     def stop(*_):
         if server.poll() is None:
@@ -62,6 +69,7 @@ def main():
                 server.wait(20)
             except subprocess.TimeoutExpired:
                 server.kill()
+        shutil.rmtree(d, ignore_errors=True)
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop)
@@ -70,7 +78,7 @@ def main():
     deadline = time.time() + 30
     while subprocess.run(psql + ["-c", "select 1"], capture_output=True).returncode:
         if server.poll() is not None or time.time() > deadline:
-            print(f"postgres.py: the server did not start; see {d}/postgres.log", file=sys.stderr)
+            print(f"postgres.py: the server did not start; see {top}/postgres.log", file=sys.stderr)
             stop()
         time.sleep(0.2)
     sql = (f"DROP DATABASE IF EXISTS synapse; DROP ROLE IF EXISTS synapse;"
