@@ -97,6 +97,7 @@ Examples:
   printf %s \"$PW\" | provision register @john:example.com --no-admin --password-stdin --output json
   provision register ci-bot --random-password --password-out bot.pw --limit 'staging,!staging-old'
   provision register john --check
+  provision register --from users.csv --passwords-out passwords.csv --per-host 8
 
 Exit status: 0 every selected host ended ok or changed; 1 a host failed; 2 nothing was run.";
 
@@ -104,7 +105,23 @@ Exit status: 0 every selected host ended ok or changed; 1 a host failed; 2 nothi
 pub struct RegisterArgs {
     /// A localpart (john), placed on each host's server, or a full user ID (@john:example.com),
     /// which selects the hosts serving that server name
-    pub user: String,
+    #[arg(required_unless_present = "from", conflicts_with = "from")]
+    pub user: Option<String>,
+
+    /// Register every user of a CSV (header user,admin,password_file[,display_name,email]) or
+    /// YAML file (a list of mappings with those keys) on every selected host; users that exist
+    /// are skipped, so an interrupted run is finished by running it again
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["password_file", "password_stdin", "random_password", "password", "password_out"])]
+    pub from: Option<PathBuf>,
+
+    /// With --from: where generated passwords are kept (CSV user,password, mode 0600). An
+    /// existing file is read first, so a re-run reuses the passwords it already generated
+    #[arg(long, value_name = "PATH", requires = "from")]
+    pub passwords_out: Option<PathBuf>,
+
+    /// With --from: how many users are registered at once on one host
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub per_host: u16,
 
     /// Make the user a server admin; an existing user's flag is set through the host's
     /// admin_backend

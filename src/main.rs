@@ -11,6 +11,7 @@ mod runner;
 mod secret_source;
 mod target;
 mod transport;
+mod users;
 
 use std::process::ExitCode;
 

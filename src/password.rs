@@ -105,7 +105,7 @@ fn prompt() -> Result<Password, Error> {
     })
 }
 
-fn random() -> Result<SecretString, Error> {
+pub fn random() -> Result<SecretString, Error> {
     let mut out = String::with_capacity(RANDOM_LEN);
     let mut buf = [0u8; 64];
     while out.len() < RANDOM_LEN {
@@ -137,6 +137,69 @@ pub fn write_private(path: &Path, secret: &SecretString) -> Result<(), Error> {
     file.set_permissions(std::fs::Permissions::from_mode(0o600))
         .map_err(fail)?;
     writeln!(file, "{}", secret.expose_secret()).map_err(fail)
+}
+
+/// The passwords of a bulk run, in the users' order: read from each user's password file, or
+/// generated. Generated ones are kept in `out` (CSV `user,password`, mode 0600), written before
+/// anything is registered; passwords an earlier run left there are reused, so a re-run sets
+/// the same password on the users it creates this time.
+pub fn bulk(
+    users: &[crate::users::BulkUser],
+    out: Option<&Path>,
+) -> Result<Vec<SecretString>, Error> {
+    let generating = users.iter().filter(|u| u.password_file.is_none()).count();
+    if generating > 0 && out.is_none() {
+        return Err(Error::Usage(format!(
+            "{generating} users have no password_file: their generated passwords need --passwords-out PATH"
+        )));
+    }
+    let mut kept = std::collections::HashMap::new();
+    if let Some(path) = out.filter(|p| p.exists()) {
+        let fail = |e: String| Error::Usage(format!("--passwords-out {}: {e}", path.display()));
+        let mut reader = csv::Reader::from_path(path).map_err(|e| fail(e.to_string()))?;
+        for record in reader.records() {
+            let record = record.map_err(|e| fail(e.to_string()))?;
+            if let (Some(user), Some(pw)) = (record.get(0), record.get(1)) {
+                kept.insert(user.to_owned(), SecretString::from(pw.to_owned()));
+            }
+        }
+    }
+    let mut passwords = Vec::with_capacity(users.len());
+    let mut generated: Vec<(&str, SecretString)> = Vec::new();
+    for user in users {
+        let password = match &user.password_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Error::Usage(format!(
+                        "{}: password_file {}: {e}",
+                        user.name,
+                        path.display()
+                    ))
+                })?;
+                non_empty(
+                    strip_newline(text),
+                    &format!("{}'s password_file", user.name),
+                )?
+            }
+            None => {
+                let pw = match kept.get(&user.name) {
+                    Some(pw) => pw.clone(),
+                    None => random()?,
+                };
+                generated.push((&user.name, pw.clone()));
+                pw
+            }
+        };
+        passwords.push(password);
+    }
+    if let Some(path) = out.filter(|_| !generated.is_empty()) {
+        let mut text = String::from("user,password\n");
+        for (user, pw) in &generated {
+            text.push_str(&format!("{user},{}\n", pw.expose_secret()));
+        }
+        write_private(path, &SecretString::from(text.trim_end().to_owned()))?;
+    }
+    Ok(passwords)
 }
 
 #[cfg(test)]

@@ -6,11 +6,27 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 pub type Job<T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send>>;
+
+/// Where progress bars go: stderr when it is a terminal, nowhere otherwise.
+pub fn progress() -> MultiProgress {
+    MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr())
+}
+
+/// A bar for the users of one host in a bulk run, under the hosts bar.
+pub fn host_bar(progress: &MultiProgress, host: &str, users: usize) -> ProgressBar {
+    let bar = progress.add(ProgressBar::new(users as u64));
+    bar.set_style(
+        ProgressStyle::with_template("  {prefix:<20} {bar:30} {pos}/{len} {wide_msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(host.to_owned());
+    bar
+}
 
 pub struct Finished<T> {
     pub host: String,
@@ -24,9 +40,10 @@ pub async fn run<T: Send + 'static>(
     jobs: Vec<(String, Job<T>)>,
     forks: usize,
     timeout: Duration,
+    progress: &MultiProgress,
     mut on_done: impl FnMut(&Finished<T>),
 ) -> Vec<Finished<T>> {
-    let bar = ProgressBar::new(jobs.len() as u64);
+    let bar = progress.add(ProgressBar::new(jobs.len() as u64));
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{pos}/{len}] {elapsed} {wide_msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -67,7 +84,7 @@ pub async fn run<T: Send + 'static>(
         };
         bar.inc(1);
         bar.set_message(finished.host.clone());
-        bar.suspend(|| on_done(&finished));
+        progress.suspend(|| on_done(&finished));
         done[index] = Some(finished);
     }
     bar.finish_and_clear();

@@ -2,6 +2,7 @@
 //! the recap and the JSON document) lives here.
 
 pub mod admin;
+mod bulk;
 pub mod register;
 
 use std::time::Duration;
@@ -74,10 +75,12 @@ pub fn fan_out(
         .enable_all()
         .build()
         .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+    let progress = runner::progress();
     let finished = runtime.block_on(runner::run(
         jobs,
         usize::from(run.forks),
         Duration::from_secs(run.timeout),
+        &progress,
         |f| {
             if human {
                 println!("{}", report::human_line(&to_report(f), width));
@@ -129,7 +132,7 @@ pub fn finish<E: Serialize>(
     }
 }
 
-fn to_report(f: &Finished<Done>) -> HostReport {
+pub(super) fn to_report(f: &Finished<Done>) -> HostReport {
     let elapsed_ms = f.elapsed.as_millis() as u64;
     let Ok(done) = &f.result else {
         let message = f.result.as_ref().err().cloned().unwrap_or_default();

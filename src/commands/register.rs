@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use provision_backends::user_id::UserArg;
-use provision_backends::{ExposeSecret, Outcome, Registration, SecretString};
+use provision_backends::{ExposeSecret, Failure, Outcome, Registration, SecretString, UserId};
 use serde::Serialize;
 
 use super::{Done, fan_out, finish, select};
@@ -15,19 +15,22 @@ use crate::password::{self, Generated};
 use crate::runner::Job;
 use crate::target::Target;
 
-/// What every host is asked to do.
-struct Request {
-    password: SecretString,
+/// What every host is asked to do for one user.
+pub(super) struct Request {
+    pub password: SecretString,
     /// `--admin` / `--no-admin`; neither: a new user is a regular user, an existing one is left as it is.
-    admin: Option<bool>,
-    display_name: Option<String>,
-    emails: Vec<String>,
-    ignore_password_complexity: bool,
-    check: bool,
+    pub admin: Option<bool>,
+    pub display_name: Option<String>,
+    pub emails: Vec<String>,
+    pub ignore_password_complexity: bool,
+    pub check: bool,
 }
 
 pub fn run(global: &Global, args: RegisterArgs) -> Result<u8, Error> {
-    let user = UserArg::parse(&args.user).map_err(Error::Usage)?;
+    let Some(name) = args.user.as_deref() else {
+        return super::bulk::run(global, &args);
+    };
+    let user = UserArg::parse(name).map_err(Error::Usage)?;
     let inventory = Inventory::load(&global.inventory)?;
     let hosts = select(&inventory, args.run.limit.as_deref(), &user)?;
     let check = args.run.check;
@@ -95,7 +98,7 @@ pub fn run(global: &Global, args: RegisterArgs) -> Result<u8, Error> {
         &reports,
         recap,
         Extra {
-            user: &args.user,
+            user: name,
             admin,
             generated_password: shown,
         },
@@ -127,43 +130,51 @@ fn register_on(
     Box::pin(async move {
         let user = user?;
         let target = target?;
-        let mut reg = Registration::new(&user, &request.password, request.admin.unwrap_or(false));
-        reg.display_name = request.display_name.as_deref();
-        reg.emails = &request.emails;
-        reg.ignore_password_complexity = request.ignore_password_complexity;
-        let outcome = if request.check {
-            target.plan(&reg).await
-        } else {
-            target.register(&reg).await
-        };
-        let outcome = match outcome {
-            Ok(o) => o,
-            Err(e) => {
-                target.close().await;
-                return Err(e.to_string());
-            }
-        };
-        // Re-running with --admin/--no-admin converges an existing user's flag.
-        let (admin, note) = match (request.admin, &outcome) {
-            (Some(flag), Outcome::Exists) if target.has_admin() => {
-                (Some(target.admin(&user, flag, request.check).await), None)
-            }
-            (Some(_), Outcome::Exists) => (
-                None,
-                Some("admin flag not checked: this host has no admin_backend".to_owned()),
-            ),
-            _ => (None, None),
-        };
+        let done = register_user(&target, user, &request).await;
         target.close().await;
-        let admin = admin
-            .transpose()
-            .map_err(|e| format!("exists, but the admin flag could not be set: {e}"))?;
-        Ok(Done {
-            user,
-            outcome,
-            admin,
-            note,
-            plan: request.check.then_some(via),
-        })
+        let mut done = done.map_err(|e| e.to_string())?;
+        done.plan = request.check.then_some(via);
+        Ok(done)
+    })
+}
+
+/// One user on one host: register it, then, for an existing user and an explicit
+/// `--admin`/`--no-admin`, converge its flag. Shared by single and bulk runs.
+pub(super) async fn register_user(
+    target: &Target,
+    user: UserId,
+    request: &Request,
+) -> Result<Done, Failure> {
+    let mut reg = Registration::new(&user, &request.password, request.admin.unwrap_or(false));
+    reg.display_name = request.display_name.as_deref();
+    reg.emails = &request.emails;
+    reg.ignore_password_complexity = request.ignore_password_complexity;
+    let outcome = if request.check {
+        target.plan(&reg).await
+    } else {
+        target.register(&reg).await
+    }?;
+    let (admin, note) = match (request.admin, &outcome) {
+        (Some(flag), Outcome::Exists) if target.has_admin() => {
+            let admin = target
+                .admin(&user, flag, request.check)
+                .await
+                .map_err(|e| {
+                    Failure::Rejected(format!("exists, but the admin flag could not be set: {e}"))
+                })?;
+            (Some(admin), None)
+        }
+        (Some(_), Outcome::Exists) => (
+            None,
+            Some("admin flag not checked: this host has no admin_backend".to_owned()),
+        ),
+        _ => (None, None),
+    };
+    Ok(Done {
+        user,
+        outcome,
+        admin,
+        note,
+        plan: None,
     })
 }

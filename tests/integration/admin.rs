@@ -158,6 +158,7 @@ fn sql_through_an_ssh_tunnel() {
             .code(),
         Some(0)
     );
+    let _counting = crate::fixtures::counted_lock();
     let before = d.connections(COUNTED);
     let out = run(&["admin", &user, "--on", "-vv"], &inv, "");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

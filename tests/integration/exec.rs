@@ -126,6 +126,7 @@ fn one_ssh_connection_per_host_per_run() {
         s.register_tool()
     );
     let inv = inventory(&[("counted".into(), vars)]);
+    let _counting = crate::fixtures::counted_lock();
     let before = d.connections(crate::fixtures::COUNTED);
     let user = unique("count");
     let out = register(&inv, &user, "count-pw", &[]);

@@ -1,0 +1,243 @@
+//! The users file of a bulk run (`register --from`): CSV with a header, or YAML, a list of
+//! mappings with the same keys. Columns: `user` (required), `admin` (yes/no/true/false/1/0,
+//! empty: leave as is), `password_file` (empty: generate), `display_name`, `email`. Errors
+//! name the file and line; empty lines are skipped; a user listed twice is an error.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use provision_backends::user_id::UserArg;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::error::{Error, Located};
+
+#[derive(Debug)]
+pub struct BulkUser {
+    pub user: UserArg,
+    /// As written, for messages and the passwords file.
+    pub name: String,
+    pub admin: Option<bool>,
+    /// None: generate one.
+    pub password_file: Option<PathBuf>,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Row {
+    user: String,
+    #[serde(default)]
+    admin: Option<String>,
+    #[serde(default)]
+    password_file: Option<String>,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+/// The YAML form: `admin` may be a real boolean there.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct YamlRow {
+    user: String,
+    #[serde(default)]
+    admin: Option<serde_json::Value>,
+    #[serde(default)]
+    password_file: Option<String>,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+pub fn load(path: &Path) -> Result<Vec<BulkUser>, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Usage(format!("--from {}: {e}", path.display())))?;
+    let at = |msg: String, line: u64| Error::Inventory(Located::new(msg, path, &text, line, 1));
+    let yaml = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    );
+    let rows: Vec<(u64, Row)> = if yaml {
+        yaml_rows(path, &text)?
+    } else {
+        csv_rows(&text, &at)?
+    };
+    // Relative password files are relative to the users file.
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut users = Vec::with_capacity(rows.len());
+    for (line, row) in rows {
+        let name = row.user.trim().to_owned();
+        let user = UserArg::parse(&name).map_err(|e| at(e, line))?;
+        if let Some(first) = seen.insert(user.localpart().to_owned(), line) {
+            return Err(at(
+                format!("user {name:?} is listed twice (first at line {first})"),
+                line,
+            ));
+        }
+        let admin = match row.admin.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some("yes" | "true" | "1") => Some(true),
+            Some("no" | "false" | "0") => Some(false),
+            Some(other) => {
+                return Err(at(
+                    format!("admin: {other:?} is not one of yes, no, true, false, 1, 0"),
+                    line,
+                ));
+            }
+        };
+        let non_empty =
+            |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        users.push(BulkUser {
+            user,
+            name,
+            admin,
+            password_file: non_empty(row.password_file).map(|p| base.join(p)),
+            display_name: non_empty(row.display_name),
+            email: non_empty(row.email),
+        });
+    }
+    if users.is_empty() {
+        return Err(Error::Usage(format!(
+            "--from {}: no users in it",
+            path.display()
+        )));
+    }
+    Ok(users)
+}
+
+fn csv_rows(text: &str, at: &impl Fn(String, u64) -> Error) -> Result<Vec<(u64, Row)>, Error> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(false)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| at(format!("cannot read the header: {e}"), 1))?
+        .clone();
+    if !headers.iter().any(|h| h == "user") {
+        return Err(at(
+            "the header must name a `user` column (user,admin,password_file)".into(),
+            1,
+        ));
+    }
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map(|p| p.line()).unwrap_or(0);
+            at(format!("{e}"), line)
+        })?;
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        let row: Row = record
+            .deserialize(Some(&headers))
+            .map_err(|e| at(format!("{e}"), line))?;
+        rows.push((line, row));
+    }
+    Ok(rows)
+}
+
+fn yaml_rows(path: &Path, text: &str) -> Result<Vec<(u64, Row)>, Error> {
+    let list: Vec<Spanned<YamlRow>> = serde_saphyr::from_str(text).map_err(|e| {
+        let loc = e.location().unwrap_or(serde_saphyr::Location::UNKNOWN);
+        let msg = e.without_snippet().to_string();
+        let msg = msg
+            .split(" at line ")
+            .next()
+            .unwrap_or(&msg)
+            .trim()
+            .to_owned();
+        Error::Inventory(Located::new(msg, path, text, loc.line(), loc.column()))
+    })?;
+    Ok(list
+        .into_iter()
+        .map(|r| {
+            let admin = r.value.admin.map(|v| match v {
+                serde_json::Value::Bool(b) => b.to_string(),
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            });
+            let row = Row {
+                user: r.value.user,
+                admin,
+                password_file: r.value.password_file,
+                display_name: r.value.display_name,
+                email: r.value.email,
+            };
+            (r.referenced.line(), row)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(name: &str, text: &str) -> Result<Vec<BulkUser>, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        load(&path).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn csv_with_header_blank_lines_and_quotes() {
+        let users = load_str(
+            "users.csv",
+            "user,admin,password_file,display_name\nalice,yes,alice.pw,\"Smith, Alice\"\n\nbob,no,,\ncarol,,,\n",
+        )
+        .unwrap();
+        assert_eq!(users.len(), 3);
+        assert_eq!(users[0].admin, Some(true));
+        assert!(
+            users[0]
+                .password_file
+                .as_ref()
+                .unwrap()
+                .ends_with("alice.pw")
+        );
+        assert_eq!(users[0].display_name.as_deref(), Some("Smith, Alice"));
+        assert_eq!(
+            (users[1].admin, users[1].password_file.is_none()),
+            (Some(false), true)
+        );
+        assert_eq!(users[2].admin, None);
+    }
+
+    #[test]
+    fn yaml_list_with_booleans() {
+        let users = load_str(
+            "users.yaml",
+            "- user: alice\n  admin: true\n- {user: bob, admin: no}\n",
+        )
+        .unwrap();
+        assert_eq!((users[0].admin, users[1].admin), (Some(true), Some(false)));
+    }
+
+    #[test]
+    fn bad_rows_name_the_line() {
+        let e = load_str("u.csv", "user,admin\nalice,yes\nBob,no\n").unwrap_err();
+        assert!(
+            e.contains("did you mean \"bob\"") && e.contains("u.csv:3:"),
+            "{e}"
+        );
+        let e = load_str("u.csv", "user,admin\nalice,yes\nalice,no\n").unwrap_err();
+        assert!(
+            e.contains("listed twice (first at line 2)") && e.contains("u.csv:3:"),
+            "{e}"
+        );
+        let e = load_str("u.csv", "user,admin\nalice,maybe\n").unwrap_err();
+        assert!(e.contains("\"maybe\""), "{e}");
+        let e = load_str("u.yaml", "- user: alice\n- name: bob\n").unwrap_err();
+        assert!(e.contains("u.yaml:2:"), "{e}");
+        let e = load_str("u.csv", "name\nalice\n").unwrap_err();
+        assert!(e.contains("`user` column"), "{e}");
+    }
+}
