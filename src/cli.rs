@@ -62,6 +62,52 @@ pub enum Command {
     /// Turn a user's admin flag on or off on every selected host (through its admin_backend)
     #[command(after_help = ADMIN_EXAMPLES)]
     Admin(AdminArgs),
+    /// Check every selected host: connection, the backend's tool or endpoint, the admin
+    /// backend, the secret sources. Changes nothing
+    #[command(after_help = PING_EXAMPLES)]
+    Ping(PingArgs),
+    /// Print the resolved plan of every selected host: backend, transport, admin backend and
+    /// where each secret comes from (never the secret)
+    #[command(after_help = INVENTORY_EXAMPLES)]
+    Inventory(InventoryArgs),
+    /// Print a shell completion script
+    #[command(
+        after_help = "Examples:\n  provision completions bash > /etc/bash_completion.d/provision\n  provision completions zsh > ~/.zfunc/_provision\n  provision completions fish > ~/.config/fish/completions/provision.fish"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff)
+    #[command(
+        after_help = "Example:\n  provision man | gzip > /usr/local/share/man/man1/provision.1.gz"
+    )]
+    Man,
+}
+
+const PING_EXAMPLES: &str = "\
+Examples:
+  provision ping
+  provision ping --limit 'staging*' --output json
+
+Exit status: 0 every selected host answered; 1 a host failed; 2 nothing was run.";
+
+const INVENTORY_EXAMPLES: &str = "\
+Examples:
+  provision inventory
+  provision -i inventory/hosts inventory --output json   # a matrix-docker-ansible-deploy inventory";
+
+#[derive(Args)]
+pub struct PingArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Args)]
+pub struct InventoryArgs {
+    /// Hosts to show (as for the other commands)
+    #[arg(short, long, value_name = "PATTERN")]
+    pub limit: Option<String>,
 }
 
 const ADMIN_EXAMPLES: &str = "\
@@ -201,4 +247,40 @@ pub struct RunArgs {
     /// Do not verify TLS certificates (for test servers only)
     #[arg(long)]
     pub insecure: bool,
+}
+
+/// `provision completions SHELL`.
+pub fn completions(shell: clap_complete::Shell) -> u8 {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cmd, "provision", &mut std::io::stdout());
+    0
+}
+
+/// `provision man`: the page of the tool, then one section per subcommand.
+pub fn man() -> Result<u8, crate::error::Error> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    let fail = |e: std::io::Error| crate::error::Error::Usage(format!("writing the man page: {e}"));
+    clap_mangen::Man::new(cmd.clone())
+        .render(&mut out)
+        .map_err(fail)?;
+    for sub in cmd
+        .get_subcommands()
+        .filter(|s| !matches!(s.get_name(), "help" | "man" | "completions"))
+    {
+        out.extend_from_slice(
+            format!(".SH \"PROVISION {}\"\n", sub.get_name().to_uppercase()).as_bytes(),
+        );
+        clap_mangen::Man::new(sub.clone())
+            .render_description_section(&mut out)
+            .map_err(fail)?;
+        clap_mangen::Man::new(sub.clone())
+            .render_options_section(&mut out)
+            .map_err(fail)?;
+        clap_mangen::Man::new(sub.clone())
+            .render_extra_section(&mut out)
+            .map_err(fail)?;
+    }
+    std::io::Write::write_all(&mut std::io::stdout(), &out).map_err(fail)?;
+    Ok(0)
 }

@@ -23,6 +23,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Register(args) => commands::register::run(&cli.global, args),
         cli::Command::Admin(args) => commands::admin::run(&cli.global, args),
+        cli::Command::Ping(args) => commands::ping::run(&cli.global, args),
+        cli::Command::Inventory(args) => commands::inventory::run(&cli.global, args),
+        cli::Command::Completions { shell } => Ok(cli::completions(shell)),
+        cli::Command::Man => cli::man(),
     };
     match result {
         Ok(code) => code.into(),

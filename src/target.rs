@@ -101,6 +101,31 @@ impl Target {
         }
     }
 
+    /// `provision ping`: the backend's tool or endpoint answers, and so does the admin backend.
+    /// Secrets were resolved when the target was made.
+    pub async fn ping(&self) -> Result<String, Failure> {
+        let mut said = vec![match &self.register {
+            Register::Http(http, api) => api.ping(http).await?,
+            Register::Exec(exec, backend) => {
+                let exec = &**exec;
+                match backend {
+                    ExecBackend::Synapse(b) => b.ping(exec).await?,
+                    ExecBackend::Dendrite(b) => b.ping(exec).await?,
+                    ExecBackend::Mas(b) => b.ping(exec).await?,
+                    ExecBackend::Playbook(b) => b.ping(exec).await?,
+                }
+            }
+        }];
+        match &self.admin {
+            None => {}
+            Some(Admin::Sql(b, db)) => said.push(b.ping(&**db).await?),
+            Some(Admin::Psql(b, db)) => said.push(b.ping(&**db).await?),
+            Some(Admin::SynapseApi(b, http)) => said.push(b.ping(http).await?),
+            Some(Admin::MasApi(b, http)) => said.push(b.ping(http).await?),
+        }
+        Ok(said.join("; "))
+    }
+
     pub fn has_admin(&self) -> bool {
         self.admin.is_some()
     }

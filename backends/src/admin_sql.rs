@@ -81,6 +81,12 @@ impl AdminSql {
         })
     }
 
+    /// `provision ping`: the database answers.
+    pub async fn ping(&self, db: &impl Sql) -> Result<String, Failure> {
+        db.query_int("SELECT 1", &[]).await?;
+        Ok(format!("{} answers", db.describe()))
+    }
+
     async fn current(&self, db: &impl Sql, user: &UserId) -> Result<bool, Failure> {
         let value = match self.schema {
             Schema::Synapse => {

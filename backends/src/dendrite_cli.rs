@@ -49,6 +49,15 @@ impl DendriteCli {
         })
     }
 
+    /// `provision ping`: Go's flag package answers `-help` with the usage and exit 0.
+    pub async fn ping(&self, exec: &impl Exec) -> Result<String, Failure> {
+        let out = exec.run(Command::new(&self.command).arg("-help")).await?;
+        if !out.success() {
+            return Err(out.failure(&self.command, ""));
+        }
+        Ok(format!("{} answers on {}", self.command, exec.describe()))
+    }
+
     fn command(&self, reg: &Registration<'_>) -> Command {
         let mut cmd = Command::new(&self.command)
             .arg("-config")

@@ -74,6 +74,15 @@ impl MasAdminApi {
         })
     }
 
+    /// `provision ping`: discovery works and MAS grants the client an admin token.
+    pub async fn ping(&self, http: &impl Http) -> Result<String, Failure> {
+        self.token(http, false).await?;
+        Ok(format!(
+            "MAS grants client {} the {SCOPE} scope",
+            self.client_id
+        ))
+    }
+
     /// The user's MAS id (a ULID) and admin flag.
     async fn find(&self, http: &impl Http, user: &UserId) -> Result<(String, bool), Failure> {
         let path = format!(

@@ -47,6 +47,22 @@ impl MasCli {
         })
     }
 
+    /// `provision ping`: the tool runs and knows `manage register-user`.
+    pub async fn ping(&self, exec: &impl Exec) -> Result<String, Failure> {
+        let out = exec
+            .run(
+                Command::new(&self.command)
+                    .arg("manage")
+                    .arg("register-user")
+                    .arg("--help"),
+            )
+            .await?;
+        if !out.success() {
+            return Err(out.failure(&self.command, ""));
+        }
+        Ok(format!("{} answers on {}", self.command, exec.describe()))
+    }
+
     fn command(&self, reg: &Registration<'_>) -> Command {
         let mut cmd = Command::new(&self.command);
         if let Some(config) = &self.config {

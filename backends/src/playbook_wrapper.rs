@@ -45,6 +45,22 @@ impl PlaybookWrapper {
         })
     }
 
+    /// `provision ping`: the wrapper is there and executable (running it without arguments
+    /// would only print its usage, with exit code 1).
+    pub async fn ping(&self, exec: &impl Exec) -> Result<String, Failure> {
+        let out = exec
+            .run(Command::new("test").arg("-x").arg(&self.command))
+            .await?;
+        if !out.success() {
+            return Err(Failure::Rejected(format!(
+                "{} is not an executable on {}",
+                self.command,
+                exec.describe()
+            )));
+        }
+        Ok(format!("{} is there on {}", self.command, exec.describe()))
+    }
+
     fn command(&self, reg: &Registration<'_>) -> Command {
         Command::new(&self.command)
             .arg(reg.user.localpart())

@@ -113,6 +113,12 @@ impl SharedSecret {
         }
     }
 
+    /// `provision ping`: the endpoint is served (a nonce is handed out; nothing is registered).
+    pub async fn ping(&self, http: &impl Http) -> Result<String, Failure> {
+        self.nonce(http).await?;
+        Ok("shared-secret registration answers".into())
+    }
+
     async fn nonce(&self, http: &impl Http) -> Result<String, Failure> {
         let resp = http.send(Request::get(REGISTER)).await?;
         match resp.status {

@@ -49,6 +49,29 @@ impl SynapseAdminApi {
         })
     }
 
+    /// `provision ping`: whose token it is, and that it is a server admin's.
+    pub async fn ping(&self, http: &impl Http) -> Result<String, Failure> {
+        let resp = http
+            .send(self.authed(Request::get("/_matrix/client/v3/account/whoami")))
+            .await?;
+        if resp.status != 200 {
+            return Err(refused(&resp));
+        }
+        let me = resp.json()["user_id"].as_str().unwrap_or("").to_owned();
+        let resp = http
+            .send(self.authed(Request::get(format!(
+                "/_synapse/admin/v2/users/{}",
+                encode(&me)
+            ))))
+            .await?;
+        match resp.status {
+            200 => Ok(format!(
+                "Synapse admin API answers; admin_token is {me}'s, a server admin"
+            )),
+            _ => Err(refused(&resp)),
+        }
+    }
+
     async fn current(&self, http: &impl Http, user: &UserId) -> Result<bool, Failure> {
         let resp = http.send(self.authed(Request::get(path(user)))).await?;
         match resp.status {

@@ -58,6 +58,25 @@ impl SynapseCli {
         })
     }
 
+    /// `provision ping`: the tool runs on the target, and what it supports.
+    pub async fn ping(&self, exec: &impl Exec) -> Result<String, Failure> {
+        let f = self.features(exec).await?;
+        let yes = |b: bool| {
+            if b {
+                "yes"
+            } else {
+                "no (before Synapse 1.110)"
+            }
+        };
+        Ok(format!(
+            "{} answers on {} (--password-file: {}, --exists-ok: {})",
+            self.command,
+            exec.describe(),
+            yes(f.password_file),
+            yes(f.exists_ok)
+        ))
+    }
+
     async fn features(&self, exec: &impl Exec) -> Result<Features, Failure> {
         self.features
             .get_or_try_init(|| async {

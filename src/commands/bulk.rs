@@ -76,40 +76,26 @@ pub fn run(global: &Global, args: &RegisterArgs) -> Result<u8, Error> {
     );
     let users: Arc<Vec<BulkUser>> = Arc::new(users);
     let client = crate::transport::http_client(args.run.insecure).map_err(Error::Usage)?;
-    let progress = runner::progress();
     let per_host = usize::from(args.per_host);
-    let jobs: Vec<(String, Job<HostResults>)> = hosts
-        .iter()
-        .map(|host| {
-            let job = host_job(
+    let fanned = super::fan_out_with(
+        global,
+        &args.run,
+        &hosts,
+        |host, progress| {
+            host_job(
                 host,
                 users.clone(),
                 requests.clone(),
                 &client,
                 per_host,
-                &progress,
-            );
-            (host.name.clone(), job)
-        })
-        .collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
-    let width = hosts.iter().map(|h| h.name.len()).max().unwrap_or(0);
-    let human = global.output == Output::Human;
-    let finished = runtime.block_on(runner::run(
-        jobs,
-        usize::from(args.run.forks),
-        Duration::from_secs(args.run.timeout),
-        &progress,
-        |f| {
-            if human {
-                print_host(f, &users, width);
-            }
+                progress,
+            )
         },
-    ));
-
+        |f| host_report(f, &users).0,
+        |f, width| print_host(f, &users, width),
+    )?;
+    let finished = fanned.finished;
+    let human = global.output == Output::Human;
     let mut user_recap = UserRecap::default();
     let mut hosts_out = Vec::new();
     let mut reports = Vec::new();

@@ -3,9 +3,13 @@
 
 pub mod admin;
 mod bulk;
+pub mod inventory;
+pub mod ping;
 pub mod register;
 
 use std::time::Duration;
+
+use indicatif::MultiProgress;
 
 use provision_backends::user_id::UserArg;
 use provision_backends::{Outcome, UserId};
@@ -61,21 +65,46 @@ pub fn select<'a>(
     Ok(serving)
 }
 
-/// Runs one job per host and prints each host's line as it finishes (human output).
+/// Runs one job per host of `Done`s, printing each host's line as it finishes.
 pub fn fan_out(
     global: &Global,
     run: &RunArgs,
     hosts: &[&Host],
     job: impl Fn(&Host) -> Job<Done>,
-) -> Result<Fanned, Error> {
-    let jobs: Vec<(String, Job<Done>)> = hosts.iter().map(|h| (h.name.clone(), job(h))).collect();
+) -> Result<Fanned<Done>, Error> {
+    fan_out_with(
+        global,
+        run,
+        hosts,
+        |h, _| job(h),
+        to_report,
+        |f, width| {
+            println!("{}", report::human_line(&to_report(f), width));
+        },
+    )
+}
+
+/// Runs one job per host (the job may add a bar of its own to the progress display) and, for
+/// human output, prints each host with `print` as soon as it finishes.
+pub fn fan_out_with<T: Send + 'static>(
+    global: &Global,
+    run: &RunArgs,
+    hosts: &[&Host],
+    job: impl Fn(&Host, &MultiProgress) -> Job<T>,
+    report: impl Fn(&Finished<T>) -> HostReport,
+    print: impl Fn(&Finished<T>, usize),
+) -> Result<Fanned<T>, Error> {
+    let progress = runner::progress();
+    let jobs: Vec<(String, Job<T>)> = hosts
+        .iter()
+        .map(|h| (h.name.clone(), job(h, &progress)))
+        .collect();
     let width = hosts.iter().map(|h| h.name.len()).max().unwrap_or(0);
     let human = global.output == Output::Human;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
-    let progress = runner::progress();
     let finished = runtime.block_on(runner::run(
         jobs,
         usize::from(run.forks),
@@ -83,11 +112,11 @@ pub fn fan_out(
         &progress,
         |f| {
             if human {
-                println!("{}", report::human_line(&to_report(f), width));
+                print(f, width);
             }
         },
     ));
-    let reports: Vec<HostReport> = finished.iter().map(to_report).collect();
+    let reports: Vec<HostReport> = finished.iter().map(report).collect();
     let recap = Recap::of(&reports);
     Ok(Fanned {
         finished,
@@ -97,8 +126,8 @@ pub fn fan_out(
 }
 
 /// A finished fan-out: each host's result, the report lines, the recap.
-pub struct Fanned {
-    pub finished: Vec<Finished<Done>>,
+pub struct Fanned<T> {
+    pub finished: Vec<Finished<T>>,
     pub reports: Vec<HostReport>,
     pub recap: Recap,
 }

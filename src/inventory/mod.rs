@@ -4,6 +4,8 @@
 
 mod host;
 mod limit;
+mod plan;
+mod playbook;
 mod raw;
 
 use std::path::Path;
@@ -42,6 +44,17 @@ impl Inventory {
     }
 
     pub fn parse(path: &Path, source: &str) -> Result<Self, Error> {
+        if playbook::is_ini(source) {
+            let mut groups: IndexMap<String, Vec<String>> = IndexMap::new();
+            let mut hosts = Vec::new();
+            for (host, host_groups) in playbook::parse(path, source)? {
+                for g in host_groups {
+                    groups.entry(g).or_default().push(host.name.clone());
+                }
+                hosts.push(host);
+            }
+            return Ok(Inventory { hosts, groups });
+        }
         let file = File { path, source };
         let doc: raw::Document = serde_saphyr::from_str(source).map_err(|e| file.yaml_error(&e))?;
         let mut walk = Walk::default();

@@ -5,4 +5,6 @@ mod admin;
 mod bulk;
 mod exec;
 mod fixtures;
+mod playbook;
 mod register;
+mod ux;

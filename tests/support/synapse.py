@@ -177,7 +177,10 @@ def docker_argv(name, data_dir):
     for path in ["/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc", sys.base_prefix, VENV]:
         if os.path.exists(path):
             mounts += ["-v", f"{os.path.realpath(path)}:{path}:ro"]
-    mounts += ["-v", f"{data_dir}:{data_dir}", "--tmpfs", "/tmp"]
+    # As in the playbook's image: the config at /data, register_new_matrix_user on PATH
+    # (`docker exec` inherits the container's environment).
+    mounts += ["-v", f"{data_dir}:{data_dir}", "-v", f"{data_dir}:/data", "--tmpfs", "/tmp",
+               "-e", f"PATH={VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
     return ["docker", "run", "--rm", "--name", name, "--network", "host", "-w", data_dir,
             *mounts, EMPTY_IMAGE]
 

@@ -1,0 +1,562 @@
+//! A matrix-docker-ansible-deploy inventory read as it is: the INI `hosts` file
+//! (`[matrix_servers]`, `ansible_host`, `ansible_port`, `ansible_ssh_user`, `ansible_become`…)
+//! and `host_vars/<host>/vars.yml`. From `matrix_domain`, `matrix_homeserver_implementation`
+//! and `matrix_authentication_service_enabled` each host becomes the playbook's own setup:
+//! SSH to the host, then the tool inside the playbook's container, and the playbook's
+//! PostgreSQL for the admin flag. Values provision cannot resolve (Jinja templates, vaulted
+//! secrets) are errors naming the file and key, never guesses.
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde_saphyr::Spanned;
+
+use super::host::{AdminBackend, Backend, Become, Host, PsqlConfig, SshTarget, Transport};
+use crate::error::{Error, Located};
+use crate::secret_source::SecretSource;
+use provision_backends::admin_sql::Schema;
+
+/// Whether a file is the INI form: its first meaningful line is a `[section]`.
+pub fn is_ini(source: &str) -> bool {
+    source
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
+        .is_some_and(|l| l.starts_with('[') && l.ends_with(']') && !l.contains(','))
+}
+
+/// One variable's value and where it was set, for errors.
+#[derive(Clone)]
+struct Var {
+    value: String,
+    file: PathBuf,
+    line: u64,
+}
+
+pub fn parse(path: &Path, source: &str) -> Result<Vec<(Host, Vec<String>)>, Error> {
+    let at = |file: &Path, text: &str, line: u64, msg: String| {
+        Error::Inventory(Located::new(msg, file, text, line, 1))
+    };
+    let mut section = String::from("ungrouped");
+    let mut group_vars: IndexMap<String, IndexMap<String, Var>> = IndexMap::new();
+    let mut children: IndexMap<String, Vec<String>> = IndexMap::new();
+    // host -> (groups, inline vars)
+    let mut hosts: IndexMap<String, (Vec<String>, IndexMap<String, Var>)> = IndexMap::new();
+    for (i, raw) in source.lines().enumerate() {
+        let line_no = i as u64 + 1;
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.trim().to_owned();
+            continue;
+        }
+        let var = |value: &str| Var {
+            value: unquote(value),
+            file: path.to_owned(),
+            line: line_no,
+        };
+        if let Some(group) = section.strip_suffix(":vars") {
+            let Some((k, v)) = line.split_once('=') else {
+                return Err(at(
+                    path,
+                    source,
+                    line_no,
+                    format!("expected key=value in [{section}]"),
+                ));
+            };
+            group_vars
+                .entry(group.to_owned())
+                .or_default()
+                .insert(k.trim().to_owned(), var(v.trim()));
+        } else if let Some(group) = section.strip_suffix(":children") {
+            children
+                .entry(group.to_owned())
+                .or_default()
+                .push(line.to_owned());
+        } else {
+            let mut words = split_words(line).into_iter();
+            let name = words.next().unwrap_or_default();
+            let entry = hosts.entry(name).or_default();
+            entry.0.push(section.clone());
+            for word in words {
+                let Some((k, v)) = word.split_once('=') else {
+                    return Err(at(
+                        path,
+                        source,
+                        line_no,
+                        format!("expected key=value after the host name, found {word:?}"),
+                    ));
+                };
+                entry.1.insert(k.to_owned(), var(v));
+            }
+        }
+    }
+    if hosts.is_empty() {
+        return Err(at(
+            path,
+            source,
+            1,
+            "the inventory lists no hosts (expected [matrix_servers] and a host per line)".into(),
+        ));
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut out = Vec::new();
+    for (name, (groups, inline)) in &hosts {
+        let mut all_groups: Vec<String> = groups.clone();
+        for (parent, kids) in &children {
+            if kids.iter().any(|k| groups.contains(k)) {
+                all_groups.push(parent.clone());
+            }
+        }
+        let mut vars: IndexMap<String, Var> = group_vars.get("all").cloned().unwrap_or_default();
+        for g in &all_groups {
+            if let Some(gv) = group_vars.get(g) {
+                vars.extend(gv.clone());
+            }
+        }
+        vars.extend(inline.clone());
+        vars.extend(host_vars(base, name)?);
+        let mut with_all = all_groups.clone();
+        with_all.push("all".into());
+        out.push((host(path, name, &vars)?, with_all));
+    }
+    Ok(out)
+}
+
+/// `host_vars/NAME/*.yml`, or `host_vars/NAME.yml`, scalar values only.
+fn host_vars(base: &Path, name: &str) -> Result<IndexMap<String, Var>, Error> {
+    let dir = base.join("host_vars");
+    let mut files: Vec<PathBuf> = Vec::new();
+    for ext in ["yml", "yaml"] {
+        let f = dir.join(format!("{name}.{ext}"));
+        if f.is_file() {
+            files.push(f);
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(dir.join(name)) {
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")))
+            .collect();
+        found.sort();
+        files.extend(found);
+    }
+    let mut vars = IndexMap::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| Error::Usage(format!("cannot read {}: {e}", file.display())))?;
+        let map: IndexMap<Spanned<String>, Spanned<serde_json::Value>> =
+            serde_saphyr::from_str(&text).map_err(|e| {
+                let loc = e.location().unwrap_or(serde_saphyr::Location::UNKNOWN);
+                let msg = e.without_snippet().to_string();
+                Error::Inventory(Located::new(
+                    msg.split(" at line ").next().unwrap_or(&msg).trim(),
+                    &file,
+                    &text,
+                    loc.line(),
+                    loc.column(),
+                ))
+            })?;
+        for (k, v) in map {
+            let line = k.referenced.line();
+            let source_line = text.lines().nth(line as usize - 1).unwrap_or("");
+            let value = match &v.value {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            // A vaulted value is encrypted: marked so that using it is an error, not a guess.
+            let value = if source_line.contains("!vault") || value.starts_with("$ANSIBLE_VAULT") {
+                format!("!vault {value}")
+            } else {
+                value
+            };
+            vars.insert(
+                k.value,
+                Var {
+                    value,
+                    file: file.clone(),
+                    line,
+                },
+            );
+        }
+    }
+    Ok(vars)
+}
+
+/// Typed access to a host's merged variables, refusing what cannot be resolved.
+struct Vars<'a> {
+    host: &'a str,
+    vars: &'a IndexMap<String, Var>,
+    inventory: &'a Path,
+}
+
+impl Vars<'_> {
+    fn get(&self, key: &str) -> Result<Option<&str>, Error> {
+        let Some(var) = self.vars.get(key) else {
+            return Ok(None);
+        };
+        let refuse = |why: &str| {
+            let text = std::fs::read_to_string(&var.file).unwrap_or_default();
+            Err(Error::Inventory(Located::new(
+                format!(
+                    "host `{}`: `{key}` {why}; give its value in a provision inventory (inventory.example.yaml) instead",
+                    self.host
+                ),
+                &var.file,
+                &text,
+                var.line,
+                1,
+            )))
+        };
+        if var.value.contains("{{") || var.value.contains("{%") {
+            return refuse("is a Jinja template, which provision does not evaluate");
+        }
+        if var.value.starts_with("!vault") {
+            return refuse("is vaulted, which provision does not decrypt");
+        }
+        Ok(Some(var.value.as_str()))
+    }
+
+    fn flag(&self, key: &str) -> Result<bool, Error> {
+        Ok(matches!(
+            self.get(key)?.map(str::to_ascii_lowercase).as_deref(),
+            Some("true" | "yes" | "1" | "on")
+        ))
+    }
+
+    fn missing(&self, key: &str, why: &str) -> Error {
+        let text = std::fs::read_to_string(self.inventory).unwrap_or_default();
+        Error::Inventory(Located::new(
+            format!(
+                "host `{}`: no `{key}` ({why}) in the inventory or host_vars/{}/vars.yml",
+                self.host, self.host
+            ),
+            self.inventory,
+            &text,
+            0,
+            0,
+        ))
+    }
+}
+
+fn host(inventory: &Path, name: &str, vars: &IndexMap<String, Var>) -> Result<Host, Error> {
+    let v = Vars {
+        host: name,
+        vars,
+        inventory,
+    };
+    let server_name = v
+        .get("matrix_domain")?
+        .ok_or_else(|| v.missing("matrix_domain", "the server name"))?
+        .to_owned();
+    provision_backends::user_id::check_server_name(&server_name)
+        .map_err(|e| Error::Usage(format!("host `{name}`: matrix_domain: {e}")))?;
+    let implementation = v
+        .get("matrix_homeserver_implementation")?
+        .unwrap_or("synapse")
+        .to_owned();
+    let mas = v.flag("matrix_authentication_service_enabled")?;
+
+    let become_password = match v.get("ansible_become_password")? {
+        Some(p) => {
+            tracing::warn!(
+                "host `{name}`: ansible_become_password is written in the inventory; provision uses it, but keep secrets in a vault-free secret file"
+            );
+            Some(SecretSource::Inline(p.to_owned().into()))
+        }
+        None => None,
+    };
+    let (known_hosts, accept_new) = ssh_options(&v)?;
+    let ssh = SshTarget {
+        host: v.get("ansible_host")?.unwrap_or(name).to_owned(),
+        port: match v.get("ansible_port")? {
+            Some(p) => Some(p.parse().map_err(|_| {
+                Error::Usage(format!("host `{name}`: ansible_port {p:?} is not a port"))
+            })?),
+            None => None,
+        },
+        user: v
+            .get("ansible_ssh_user")?
+            .or(v.get("ansible_user")?)
+            .map(str::to_owned),
+        identity_file: v.get("ansible_ssh_private_key_file")?.map(PathBuf::from),
+        known_hosts,
+        accept_new_host_key: accept_new,
+        sudo: if v.flag("ansible_become")? {
+            Some(Become {
+                user: v.get("ansible_become_user")?.unwrap_or("root").to_owned(),
+                password: become_password,
+            })
+        } else {
+            None
+        },
+    };
+    let port =
+        |key: &str| -> Result<String, Error> { Ok(v.get(key)?.unwrap_or("8008").to_owned()) };
+    let psql = |database: &str| -> Result<Option<AdminBackend>, Error> {
+        // The playbook's own PostgreSQL, unless it is turned off (an external database).
+        if v.get("devture_postgres_enabled")?
+            .or(v.get("postgres_enabled")?)
+            .is_some_and(|e| e == "false")
+        {
+            return Ok(None);
+        }
+        Ok(Some(AdminBackend::Sql {
+            database_url: None,
+            schema: if database == "synapse" {
+                Schema::Synapse
+            } else {
+                Schema::Dendrite
+            },
+            psql: Some(PsqlConfig {
+                command: "/matrix/postgres/bin/cli-non-interactive".into(),
+                database: Some(database.to_owned()),
+            }),
+        }))
+    };
+    let (backend, container, admin) = match (implementation.as_str(), mas) {
+        (_, true) => (
+            Backend::MasCli {
+                config: None,
+                command: None,
+            },
+            "matrix-authentication-service",
+            None,
+        ),
+        ("synapse", false) => (
+            Backend::SynapseCli {
+                config: "/data/homeserver.yaml".into(),
+                url: Some(format!(
+                    "http://localhost:{}",
+                    port("matrix_synapse_container_client_api_port")?
+                )),
+                command: None,
+            },
+            "matrix-synapse",
+            psql(
+                v.get("matrix_synapse_database_database")?
+                    .unwrap_or("synapse"),
+            )?,
+        ),
+        ("dendrite", false) => (
+            Backend::DendriteCli {
+                config: "/data/dendrite.yaml".into(),
+                url: Some(format!(
+                    "http://localhost:{}",
+                    port("matrix_dendrite_http_bind_port")?
+                )),
+                command: None,
+            },
+            "matrix-dendrite",
+            psql(
+                v.get("matrix_dendrite_user_api_database")?
+                    .unwrap_or("dendrite_userapi"),
+            )?,
+        ),
+        (other, false) => {
+            let var = &vars["matrix_homeserver_implementation"];
+            let text = std::fs::read_to_string(&var.file).unwrap_or_default();
+            return Err(Error::Inventory(Located::new(
+                format!(
+                    "host `{name}`: provision has no backend for the `{other}` homeserver (synapse and dendrite, or MAS)"
+                ),
+                &var.file,
+                &text,
+                var.line,
+                1,
+            )));
+        }
+    };
+    Ok(Host {
+        name: name.to_owned(),
+        server_name,
+        backend,
+        transport: Transport::Ssh {
+            container: Some(container.to_owned()),
+        },
+        ssh: Some(ssh),
+        admin,
+    })
+}
+
+/// `-o UserKnownHostsFile=…` and `-o StrictHostKeyChecking=accept-new|no` from
+/// `ansible_ssh_common_args` / `ansible_ssh_extra_args`, the ways Ansible users set them.
+fn ssh_options(v: &Vars) -> Result<(Option<PathBuf>, bool), Error> {
+    let mut known_hosts = None;
+    let mut accept_new = false;
+    for key in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
+        let Some(args) = v.get(key)? else { continue };
+        for word in split_words(args) {
+            if let Some(p) = word.strip_prefix("UserKnownHostsFile=") {
+                known_hosts = Some(PathBuf::from(p));
+            }
+            if matches!(
+                word.as_str(),
+                "StrictHostKeyChecking=accept-new" | "StrictHostKeyChecking=no"
+            ) {
+                accept_new = true;
+            }
+        }
+    }
+    Ok((known_hosts, accept_new))
+}
+
+/// Words separated by spaces, with '…' and "…" quoting, as Ansible's INI parser splits them.
+fn split_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quote: Option<char> = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '\'' | '"') => quote = Some(c),
+            (None, c) if c.is_whitespace() => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            (None, c) => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+fn unquote(v: &str) -> String {
+    let v = v.trim();
+    for q in ['\'', '"'] {
+        if let Some(inner) = v.strip_prefix(q).and_then(|s| s.strip_suffix(q)) {
+            return inner.to_owned();
+        }
+    }
+    v.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOSTS: &str = "\
+# inventory/hosts, as the playbook's docs write it
+[matrix_servers]
+matrix.example.com ansible_host=1.2.3.4 ansible_ssh_user=root
+matrix.example.org ansible_host=5.6.7.8 ansible_port=2222 ansible_ssh_user=deploy ansible_become=true ansible_become_user=root
+";
+
+    fn fleet(vars: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let hosts = dir.path().join("hosts");
+        std::fs::write(&hosts, HOSTS).unwrap();
+        for (host, yaml) in vars {
+            let d = dir.path().join("host_vars").join(host);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("vars.yml"), yaml).unwrap();
+        }
+        (dir, hosts)
+    }
+
+    #[test]
+    fn derives_backend_transport_and_admin_from_the_playbook_vars() {
+        let (_dir, hosts) = fleet(&[
+            (
+                "matrix.example.com",
+                "matrix_domain: example.com\nmatrix_homeserver_implementation: synapse\n",
+            ),
+            (
+                "matrix.example.org",
+                "matrix_domain: example.org\nmatrix_homeserver_implementation: synapse\nmatrix_authentication_service_enabled: true\n",
+            ),
+        ]);
+        let text = std::fs::read_to_string(&hosts).unwrap();
+        assert!(is_ini(&text));
+        let parsed = parse(&hosts, &text).unwrap();
+        let (com, groups) = &parsed[0];
+        assert_eq!(groups, &["matrix_servers", "all"]);
+        assert_eq!(com.server_name, "example.com");
+        assert!(
+            matches!(&com.backend, Backend::SynapseCli { config, .. } if config == "/data/homeserver.yaml")
+        );
+        assert!(
+            matches!(&com.transport, Transport::Ssh { container: Some(c) } if c == "matrix-synapse")
+        );
+        assert!(
+            matches!(&com.admin, Some(AdminBackend::Sql { psql: Some(p), .. }) if p.database.as_deref() == Some("synapse"))
+        );
+        let ssh = com.ssh.as_ref().unwrap();
+        assert_eq!(
+            (ssh.host.as_str(), ssh.user.as_deref()),
+            ("1.2.3.4", Some("root"))
+        );
+
+        let (org, _) = &parsed[1];
+        assert!(matches!(&org.backend, Backend::MasCli { .. }));
+        assert!(
+            matches!(&org.transport, Transport::Ssh { container: Some(c) } if c == "matrix-authentication-service")
+        );
+        let ssh = org.ssh.as_ref().unwrap();
+        assert_eq!(
+            (ssh.port, ssh.sudo.as_ref().map(|b| b.user.as_str())),
+            (Some(2222), Some("root"))
+        );
+    }
+
+    #[test]
+    fn templates_and_vaulted_values_are_refused_with_file_and_line() {
+        let (_dir, hosts) = fleet(&[
+            (
+                "matrix.example.com",
+                "matrix_domain: \"{{ base_domain }}\"\n",
+            ),
+            ("matrix.example.org", "matrix_domain: example.org\n"),
+        ]);
+        let e = parse(&hosts, &std::fs::read_to_string(&hosts).unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("`matrix_domain` is a Jinja template") && e.contains("vars.yml:1:1"),
+            "{e}"
+        );
+
+        let (_dir, hosts) = fleet(&[
+            ("matrix.example.com", "matrix_domain: example.com\n"),
+            (
+                "matrix.example.org",
+                "matrix_domain: example.org\nansible_become_password: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6162\n",
+            ),
+        ]);
+        let e = parse(&hosts, &std::fs::read_to_string(&hosts).unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("`ansible_become_password` is vaulted") && e.contains("vars.yml:2:1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_unsupported_homeserver_is_named() {
+        let (_dir, hosts) = fleet(&[
+            (
+                "matrix.example.com",
+                "matrix_domain: example.com\nmatrix_homeserver_implementation: conduit\n",
+            ),
+            ("matrix.example.org", "matrix_domain: example.org\n"),
+        ]);
+        let e = parse(&hosts, &std::fs::read_to_string(&hosts).unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("no backend for the `conduit` homeserver") && e.contains("vars.yml:2:1"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! A matrix-docker-ansible-deploy inventory, read as it is: the INI hosts file and
+//! host_vars/<host>/vars.yml in the playbook's documented layout, pointing at a real sshd host
+//! whose Docker runs a `matrix-synapse` container laid out as the playbook's.
+
+use crate::fixtures::{
+    FLEET, SERVER_NAME, docker_synapse, json, provision, scratch, sshd, text, unique,
+};
+
+fn playbook_inventory(extra_vars: &str) -> std::path::PathBuf {
+    let s = docker_synapse();
+    let d = sshd();
+    let dir = scratch().join(unique("playbook"));
+    let port = s.url.rsplit(':').next().unwrap();
+    std::fs::create_dir_all(dir.join("inventory/host_vars/matrix.test")).unwrap();
+    std::fs::write(
+        dir.join("inventory/hosts"),
+        format!(
+            "[matrix_servers]\nmatrix.test ansible_host={} ansible_port={} ansible_ssh_user=root ansible_ssh_private_key_file={} ansible_ssh_common_args='-o UserKnownHostsFile={}'\n",
+            FLEET[0],
+            d.port,
+            d.dir.join("id_ed25519").display(),
+            d.dir.join("known_hosts").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("inventory/host_vars/matrix.test/vars.yml"),
+        format!(
+            "---\nmatrix_domain: {SERVER_NAME}\nmatrix_homeserver_implementation: synapse\nmatrix_authentication_service_enabled: false\n{}",
+            if extra_vars.contains("client_api_port") {
+                extra_vars.to_owned()
+            } else {
+                format!("matrix_synapse_container_client_api_port: {port}\n{extra_vars}")
+            }
+        ),
+    )
+    .unwrap();
+    dir.join("inventory/hosts")
+}
+
+#[test]
+fn a_playbook_inventory_is_planned_pinged_and_used_as_it_is() {
+    let s = docker_synapse();
+    // This test host has no playbook PostgreSQL (/matrix/postgres/bin/…): say so the playbook's way.
+    let hosts = playbook_inventory("devture_postgres_enabled: false\n");
+    let inv = hosts.to_str().unwrap();
+
+    let out = provision(&["-i", inv, "inventory", "--output", "json"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let plan = &json(&out)["hosts"][0];
+    assert_eq!(plan["host"], "matrix.test");
+    assert_eq!(plan["server_name"], SERVER_NAME);
+    assert_eq!(plan["backend"]["kind"], "synapse-cli");
+    assert_eq!(plan["backend"]["config"], "/data/homeserver.yaml");
+    assert_eq!(plan["transport"]["container"], "matrix-synapse");
+    assert_eq!(plan["ssh"]["host"], FLEET[0]);
+
+    let out = provision(&["-i", inv, "ping"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("register_new_matrix_user answers"),
+        "{}",
+        text(&out)
+    );
+
+    let user = unique("playbook");
+    let out = provision(
+        &[
+            "register",
+            &user,
+            "--admin",
+            "--password-stdin",
+            "-i",
+            inv,
+            "--output",
+            "json",
+        ],
+        "pb-password",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(json(&out)["hosts"][0]["outcome"], "created");
+    assert!(s.login(&user, "pb-password").is_ok());
+    assert_eq!(s.admin_flag(&user), Some(true));
+}
+
+#[test]
+fn the_playbook_postgres_becomes_the_admin_backend() {
+    let hosts = playbook_inventory("");
+    let out = provision(
+        &[
+            "-i",
+            hosts.to_str().unwrap(),
+            "inventory",
+            "--output",
+            "json",
+        ],
+        "",
+    );
+    let admin = &json(&out)["hosts"][0]["admin"];
+    assert_eq!(admin["kind"], "sql");
+    assert_eq!(
+        admin["psql"]["command"],
+        "/matrix/postgres/bin/cli-non-interactive"
+    );
+    assert_eq!(admin["psql"]["database"], "synapse");
+}
+
+#[test]
+fn unresolvable_values_name_the_file_and_key() {
+    let hosts = playbook_inventory(
+        "matrix_synapse_container_client_api_port: \"{{ matrix_synapse_port }}\"\n",
+    );
+    let out = provision(&["-i", hosts.to_str().unwrap(), "inventory"], "");
+    assert_eq!(out.status.code(), Some(2));
+    let shown = text(&out);
+    assert!(
+        shown.contains("`matrix_synapse_container_client_api_port` is a Jinja template"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("host_vars/matrix.test/vars.yml:5:1"),
+        "{shown}"
+    );
+}

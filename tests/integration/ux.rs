@@ -1,0 +1,127 @@
+//! Operator UX: `ping`, shell completions, the man page, help with examples.
+
+use std::process::Command;
+
+use crate::fixtures::{SERVER_NAME, json, provision, synapse, text, write_file};
+
+#[test]
+fn ping_checks_connection_tool_admin_backend_and_secrets() {
+    let s = synapse();
+    let inv = write_file(
+        "ping.yaml",
+        &format!(
+            "all:\n  vars:\n    server_name: {SERVER_NAME}\n    backend: shared-secret\n  hosts:\n    good:\n      url: {url}\n      shared_secret: {{file: {secret}}}\n      admin_backend: synapse-api\n      admin_token: {{file: {token}}}\n    down:\n      url: http://127.0.0.1:1\n      shared_secret: {{file: {secret}}}\n    nosecret:\n      url: {url}\n      shared_secret: {{env: PROVISION_TEST_UNSET_SECRET}}\n",
+            url = s.url,
+            secret = s.secret_file().display(),
+            token = s.admin_token_file().display()
+        ),
+    );
+    let out = provision(
+        &["ping", "-i", inv.to_str().unwrap(), "--output", "json"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let doc = json(&out);
+    let good = &doc["hosts"][0];
+    assert_eq!(good["status"], "ok");
+    assert_eq!(good["outcome"], "pong");
+    let msg = good["message"].as_str().unwrap();
+    assert!(
+        msg.contains("shared-secret registration answers") && msg.contains("a server admin"),
+        "{msg}"
+    );
+    assert_eq!(doc["hosts"][1]["status"], "failed");
+    assert!(
+        doc["hosts"][1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unreachable")
+    );
+    let msg = doc["hosts"][2]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("environment variable PROVISION_TEST_UNSET_SECRET") && msg.contains("not set"),
+        "{msg}"
+    );
+    assert_eq!(doc["recap"]["ok"], 1);
+    assert_eq!(doc["recap"]["failed"], 2);
+}
+
+#[test]
+fn completions_load_in_their_shells() {
+    let out = provision(&["completions", "bash"], "");
+    assert_eq!(out.status.code(), Some(0));
+    let script = write_file("provision.bash", &String::from_utf8_lossy(&out.stdout));
+    let loaded = Command::new("bash")
+        .args([
+            "-c",
+            &format!("source {} && complete -p provision", script.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&loaded.stdout).contains("_provision"),
+        "{loaded:?}"
+    );
+    for (shell, marker) in [
+        ("zsh", "#compdef provision"),
+        ("fish", "complete -c provision"),
+    ] {
+        let out = provision(&["completions", shell], "");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(marker),
+            "{shell}"
+        );
+    }
+}
+
+#[test]
+fn the_man_page_renders_with_every_command() {
+    let out = provision(&["man"], "");
+    assert_eq!(out.status.code(), Some(0));
+    let page = write_file("provision.1", &String::from_utf8_lossy(&out.stdout));
+    let rendered = Command::new("groff")
+        .args(["-man", "-Tascii", "-P", "-cbou"])
+        .arg(&page)
+        .output();
+    let Ok(rendered) = rendered else {
+        // No groff on this machine: the roff source must still carry every section.
+        let roff = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            roff.starts_with(".ie") || roff.contains(".TH provision 1"),
+            "{roff}"
+        );
+        return;
+    };
+    let text = String::from_utf8_lossy(&rendered.stdout);
+    for section in [
+        "PROVISION REGISTER",
+        "PROVISION ADMIN",
+        "PROVISION PING",
+        "PROVISION INVENTORY",
+        "--password-stdin",
+    ] {
+        assert!(
+            text.contains(section),
+            "{section} missing from the man page:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn every_subcommand_has_examples_in_its_help() {
+    for sub in [
+        "register",
+        "admin",
+        "ping",
+        "inventory",
+        "completions",
+        "man",
+    ] {
+        let out = provision(&[sub, "--help"], "");
+        assert_eq!(out.status.code(), Some(0), "{sub}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Example"),
+            "{sub} --help has no example"
+        );
+    }
+}
