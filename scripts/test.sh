@@ -30,8 +30,9 @@ echo "== format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-echo "== Synapse for the integration tests"
+echo "== Synapse and ansible-core for the integration tests (cached after the first run)"
 python3 tests/support/synapse.py venv
+python3 tests/support/ansible.py venv
 
 echo "== tests"
 cargo test --workspace

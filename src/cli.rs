@@ -78,6 +78,15 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Run as an Ansible module: read the task's JSON arguments from FILE, answer with the JSON
+    /// Ansible expects (see examples/ansible/)
+    #[command(
+        after_help = "Example (what Ansible runs):\n  provision ansible-module /tmp/ansible-args.json"
+    )]
+    AnsibleModule {
+        #[arg(value_name = "FILE")]
+        args_file: PathBuf,
+    },
     /// Print the manual page (roff)
     #[command(
         after_help = "Example:\n  provision man | gzip > /usr/local/share/man/man1/provision.1.gz"

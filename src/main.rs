@@ -18,7 +18,18 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    // Copied into a playbook's library/ as `provision_user`, the binary is the module itself:
+    // Ansible runs it with the arguments file as its only argument.
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n == "provision_user")
+        && argv.len() == 2
+    {
+        argv.insert(1, "ansible-module".into());
+    }
+    let cli = cli::Cli::parse_from(argv);
     logging::init(cli.global.verbose);
     let result = match cli.command {
         cli::Command::Register(args) => commands::register::run(&cli.global, args),
@@ -27,6 +38,7 @@ fn main() -> ExitCode {
         cli::Command::Inventory(args) => commands::inventory::run(&cli.global, args),
         cli::Command::Completions { shell } => Ok(cli::completions(shell)),
         cli::Command::Man => cli::man(),
+        cli::Command::AnsibleModule { args_file } => Ok(commands::ansible::run(&args_file)),
     };
     match result {
         Ok(code) => code.into(),

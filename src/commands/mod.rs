@@ -2,6 +2,7 @@
 //! the recap and the JSON document) lives here.
 
 pub mod admin;
+pub mod ansible;
 mod bulk;
 pub mod inventory;
 pub mod ping;

@@ -2,6 +2,7 @@
 //! One test binary, so each fixture starts once for the whole suite.
 
 mod admin;
+mod ansible;
 mod bulk;
 mod exec;
 mod fixtures;
