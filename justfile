@@ -8,6 +8,10 @@ demo:
 test:
     bash scripts/test.sh
 
+# provision against the real peers (about ten minutes; `just bench --quick`: about two).
+bench *ARGS:
+    cargo bench --bench peers -- {{ARGS}}
+
 # The playbook's `just register-user john secret-password yes`, through provision.
 # The password goes to provision on stdin, never on a command line of ours.
 register-user USERNAME $PASSWORD ADMIN *ARGS:

@@ -36,3 +36,7 @@ python3 tests/support/ansible.py venv
 
 echo "== tests"
 cargo test --workspace
+
+# The benchmark harness is not run here (it takes about ten minutes), but it must build.
+echo "== benchmark harness builds"
+cargo bench --no-run --quiet

@@ -8,7 +8,8 @@ const EXIT_CODES: &str = "\
 Exit status:
   0    every selected host ended ok or changed
   1    at least one host failed (the recap says which)
-  2    nothing was run: bad arguments, inventory, user ID or password source";
+  2    nothing was run: bad arguments, inventory, user ID or password source
+  130  interrupted (Ctrl-C): what was in flight finished and is in the recap";
 
 #[derive(Parser)]
 #[command(

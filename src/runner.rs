@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -11,6 +12,31 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 pub type Job<T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send>>;
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether Ctrl-C (SIGINT) arrived: nothing new starts after it; what is in flight finishes
+/// and is reported. A second Ctrl-C stops at once.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// The message of work that was never started because of Ctrl-C.
+pub const NOT_STARTED: &str = "interrupted before it started";
+
+fn watch_interrupts(progress: MultiProgress) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            INTERRUPTED.store(true, Ordering::SeqCst);
+            progress.suspend(|| {
+                eprintln!("interrupted: finishing what is in flight; Ctrl-C again to stop at once")
+            });
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(i32::from(crate::error::EXIT_INTERRUPTED));
+            }
+        }
+    });
+}
 
 /// Where progress bars go: stderr when it is a terminal, nowhere otherwise.
 pub fn progress() -> MultiProgress {
@@ -43,6 +69,7 @@ pub async fn run<T: Send + 'static>(
     progress: &MultiProgress,
     mut on_done: impl FnMut(&Finished<T>),
 ) -> Vec<Finished<T>> {
+    watch_interrupts(progress.clone());
     let bar = progress.add(ProgressBar::new(jobs.len() as u64));
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{pos}/{len}] {elapsed} {wide_msg}")
@@ -58,9 +85,13 @@ pub async fn run<T: Send + 'static>(
             // The semaphore is never closed, so acquiring only waits.
             let _slot = slots.acquire_owned().await.ok();
             let start = Instant::now();
-            let result = match tokio::time::timeout(timeout, job).await {
-                Ok(result) => result,
-                Err(_) => Err(format!("timed out after {}s", timeout.as_secs())),
+            let result = if interrupted() {
+                Err(NOT_STARTED.to_owned())
+            } else {
+                match tokio::time::timeout(timeout, job).await {
+                    Ok(result) => result,
+                    Err(_) => Err(format!("timed out after {}s", timeout.as_secs())),
+                }
             };
             (
                 index,

@@ -346,6 +346,24 @@ mod tests {
     }
 
     #[test]
+    fn other_errors_are_reported_with_the_server_text() {
+        let (out, http) = run(vec![
+            (200, json!({"nonce": "n1"})),
+            (
+                500,
+                json!({"errcode": "M_UNKNOWN", "error": "Internal server error"}),
+            ),
+        ]);
+        assert_eq!(
+            out,
+            Err(Failure::Rejected(
+                "registration refused: HTTP 500: M_UNKNOWN: Internal server error".into()
+            ))
+        );
+        assert_eq!(http.requests().len(), 2, "an answer is not retried");
+    }
+
+    #[test]
     fn not_served_points_to_mas() {
         let (out, _) = run(vec![(404, json!({"errcode": "M_UNRECOGNIZED"}))]);
         assert!(matches!(out, Err(Failure::Rejected(m)) if m.contains("MAS")));

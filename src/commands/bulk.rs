@@ -137,11 +137,12 @@ pub fn run(global: &Global, args: &RegisterArgs) -> Result<u8, Error> {
             println!("Generated passwords are in {}", out.display());
         }
     }
-    Ok(code.max(if user_recap.failed > 0 {
+    // A user that failed on a host that did not is still a failure of the run.
+    Ok(if code == 0 && user_recap.failed > 0 {
         crate::error::EXIT_HOST_FAILED
     } else {
-        0
-    }))
+        code
+    })
 }
 
 #[derive(Serialize)]
@@ -206,16 +207,36 @@ fn host_job(
             results[i] = result.map_err(|e| e.to_string());
         }
         let slots = Arc::new(Semaphore::new(per_host));
+        // Set when the host stops answering mid-run (after the transport's retries): the users
+        // not yet started are then reported at once instead of each waiting out the retries.
+        let down: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
         let mut set = JoinSet::new();
         for (i, id) in ids {
-            let (target, requests, slots, bar) =
-                (target.clone(), requests.clone(), slots.clone(), bar.clone());
+            let (target, requests, slots, bar, down) = (
+                target.clone(),
+                requests.clone(),
+                slots.clone(),
+                bar.clone(),
+                down.clone(),
+            );
             set.spawn(async move {
                 let _slot = slots.acquire_owned().await.ok();
+                let went_down = down.lock().ok().and_then(|d| d.clone());
                 let result = match id {
-                    Ok(id) => register_user(&target, id, &requests[i].1)
-                        .await
-                        .map_err(|e| e.to_string()),
+                    _ if runner::interrupted() => Err(runner::NOT_STARTED.to_owned()),
+                    _ if went_down.is_some() => Err(format!(
+                        "not attempted: the host stopped answering ({})",
+                        went_down.unwrap_or_default()
+                    )),
+                    Ok(id) => match register_user(&target, id, &requests[i].1).await {
+                        Err(Failure::Unreachable(why)) => {
+                            if let Ok(mut d) = down.lock() {
+                                d.get_or_insert(why.clone());
+                            }
+                            Err(format!("unreachable: {why}"))
+                        }
+                        other => other.map_err(|e| e.to_string()),
+                    },
                     Err(e) => Err(e),
                 };
                 bar.inc(1);

@@ -155,6 +155,15 @@ pub fn finish<E: Serialize>(
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
     }
+    if crate::runner::interrupted() {
+        if global.output == Output::Human {
+            println!(
+                "INTERRUPTED: what is marked \"{}\" was not touched; run the same command again to finish",
+                crate::runner::NOT_STARTED
+            );
+        }
+        return crate::error::EXIT_INTERRUPTED;
+    }
     if recap.failed > 0 {
         EXIT_HOST_FAILED
     } else {

@@ -1,5 +1,5 @@
 //! Retries what never reached its host (connection refused, reset, timed out, SSH down, no
-//! such container yet), with a short backoff. An answer, whatever it says, is never retried
+//! such container yet), with an exponential backoff. An answer, whatever it says, is never retried
 //! here: "ran and failed" is the backend's to interpret.
 
 use std::future::Future;
@@ -16,11 +16,13 @@ pub struct Retry<T> {
 }
 
 impl<T> Retry<T> {
+    /// Six attempts, 0.5 s apart doubling to 8 s: about 15 s, enough to ride out a homeserver
+    /// or sshd restart; a host that stays down is then reported.
     pub fn new(inner: T) -> Self {
         Retry {
             inner,
-            attempts: 3,
-            backoff: Duration::from_millis(300),
+            attempts: 6,
+            backoff: Duration::from_millis(500),
         }
     }
 

@@ -5,6 +5,7 @@ mod admin;
 mod ansible;
 mod bulk;
 mod exec;
+mod faults;
 mod fixtures;
 mod playbook;
 mod register;
