@@ -42,8 +42,29 @@ impl SynapseCli {
         exec: &impl Exec,
         reg: &Registration<'_>,
     ) -> Result<Outcome, Failure> {
-        let features = self.features(exec).await?;
+        // Each run of the tool costs a Python start-up (about 0.45 s of CPU), so its features
+        // are not asked for first: the current form is tried, and an older tool's argparse
+        // refusal (exit 2, before it does anything) sends the old form instead.
+        let modern = Features {
+            password_file: true,
+            exists_ok: true,
+        };
+        let features = self.features.get().copied().unwrap_or(modern);
         let out = exec.run(self.command(features, reg)).await?;
+        if out.code == Some(2)
+            && format!("{}{}", out.stdout, out.stderr).contains("unrecognized arguments")
+        {
+            let _ = self.features.set(Features {
+                password_file: false,
+                exists_ok: false,
+            });
+            let features = self.features(exec).await?;
+            let out = exec.run(self.command(features, reg)).await?;
+            return interpret(&self.command, &out, reg.admin);
+        }
+        if out.code != Some(127) && out.code != Some(126) {
+            let _ = self.features.set(features);
+        }
         interpret(&self.command, &out, reg.admin)
     }
 
@@ -167,8 +188,20 @@ mod tests {
     const HELP_NEW: &str = "usage: register_new_matrix_user [-u USER] [-p PASSWORD | --password-file PASSWORD_FILE] [--exists-ok] ...";
     const HELP_OLD: &str = "usage: register_new_matrix_user [-u USER] [-p PASSWORD] ...";
 
+    /// The tool's answers: for a current tool, the registration only; for an old one, the
+    /// argparse refusal of the current form, then the registration.
     fn run(help: &str, answer: Output, admin: bool) -> (Result<Outcome, Failure>, Vec<Command>) {
-        let exec = Recorder::new(vec![Recorder::ok(help), answer]);
+        let answers = if help == HELP_NEW {
+            vec![answer]
+        } else {
+            let refusal = Output {
+                code: Some(2),
+                stdout: String::new(),
+                stderr: "register_new_matrix_user: error: unrecognized arguments: --password-file --exists-ok".into(),
+            };
+            vec![refusal, answer]
+        };
+        let exec = Recorder::new(answers);
         let user = UserId::new("john", "example.com").unwrap();
         let password = SecretString::from("pw");
         let cli = SynapseCli::new(
@@ -190,20 +223,40 @@ mod tests {
         );
         assert_eq!(out, Ok(Outcome::Created { admin: true }));
         assert_eq!(
-            cmds[1].to_string(),
+            cmds.len(),
+            1,
+            "no --help first: one Python start-up, not two"
+        );
+        assert_eq!(
+            cmds[0].to_string(),
             "register_new_matrix_user -c /data/homeserver.yaml -u john --admin --password-file /dev/stdin --exists-ok http://localhost:8008 <(secret on stdin)"
         );
-        assert_eq!(cmds[1].stdin.as_ref().unwrap().expose_secret(), "pw");
-        assert!(!cmds[1].has_secret_arg());
+        assert_eq!(cmds[0].stdin.as_ref().unwrap().expose_secret(), "pw");
+        assert!(!cmds[0].has_secret_arg());
     }
 
     #[test]
     fn old_versions_answer_the_prompts_on_stdin() {
         let (out, cmds) = run(HELP_OLD, Recorder::ok("Success!\n"), false);
         assert_eq!(out, Ok(Outcome::Created { admin: false }));
+        assert_eq!(cmds.len(), 2, "the refused current form, then the old one");
         assert!(!cmds[1].to_string().contains("--password-file"));
         assert!(!cmds[1].to_string().contains("--exists-ok"));
         assert_eq!(cmds[1].stdin.as_ref().unwrap().expose_secret(), "pw\npw\n");
+    }
+
+    #[test]
+    fn what_the_tool_supports_is_learnt_once_per_host() {
+        let exec = Recorder::new(vec![Recorder::ok("Success!\n"), Recorder::ok("Success!\n")]);
+        let user = UserId::new("john", "example.com").unwrap();
+        let password = SecretString::from("pw");
+        let cli = SynapseCli::new(None, "/c".into(), None);
+        let reg = Registration::new(&user, &password, false);
+        crate::testing::block_on(async {
+            cli.register(&exec, &reg).await.unwrap();
+            cli.register(&exec, &reg).await.unwrap();
+        });
+        assert_eq!(exec.commands().len(), 2);
     }
 
     #[test]
