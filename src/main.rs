@@ -1,21 +1,9 @@
 //! `provision`: parses the command line and hands it to the command that does the work.
 
-mod cli;
-mod commands;
-mod error;
-mod inventory;
-mod logging;
-mod password;
-mod report;
-mod runner;
-mod secret_source;
-mod target;
-mod transport;
-mod users;
-
 use std::process::ExitCode;
 
 use clap::Parser;
+use provision::{cli, commands, logging};
 
 fn main() -> ExitCode {
     // Copied into a playbook's library/ as `provision_user`, the binary is the module itself:

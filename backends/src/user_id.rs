@@ -249,3 +249,26 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::*;
+
+    /// Every input kept in fuzz/regressions/user_id is refused or accepted without a panic,
+    /// and what is accepted stays within the grammar.
+    #[test]
+    fn fuzz_regressions_hold() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions/user_id");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            if let Ok(user) = UserArg::parse(&text) {
+                assert!(user.localpart().chars().all(is_localpart_char), "{text:?}");
+            }
+            seen += 1;
+        }
+        assert!(seen >= 4, "the regression corpus is there");
+    }
+}

@@ -263,3 +263,30 @@ fn pairings_are_checked_before_anything_runs() {
     );
     assert!(e.contains("managed by MAS") && e.contains("mas-cli"), "{e}");
 }
+
+/// Every input kept in fuzz/regressions/inventory (crashes the fuzzer found, and hand-made
+/// edge cases) is read to hosts or to a located error, never a panic.
+#[test]
+fn fuzz_regressions_never_panic() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/inventory");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            continue;
+        };
+        let result =
+            std::panic::catch_unwind(|| Inventory::parse(&path, text).map(|i| i.hosts.len()));
+        assert!(result.is_ok(), "{} panicked", path.display());
+        if let Ok(Err(e)) = result {
+            assert!(
+                e.to_string().starts_with("error: "),
+                "{}: {e}",
+                path.display()
+            );
+        }
+        seen += 1;
+    }
+    assert!(seen >= 5, "the regression corpus is there");
+}

@@ -1,0 +1,15 @@
+//! provision's library: everything the binary (src/main.rs) dispatches to, and what the fuzz
+//! targets (fuzz/) exercise. Modules are named for what they hold; see README.md's layout.
+
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod inventory;
+pub mod logging;
+pub mod password;
+pub mod report;
+pub mod runner;
+pub mod secret_source;
+pub mod target;
+pub mod transport;
+pub mod users;
