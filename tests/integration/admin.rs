@@ -554,3 +554,107 @@ fn psql_through_the_hosts_transport_with_the_statement_on_stdin() {
     );
     assert!(recorded.contains("--dbname=synapse"), "{recorded}");
 }
+
+#[test]
+fn no_secret_appears_at_any_verbosity_in_any_output() {
+    // Every secret provision handles on one host: the user's password, the shared secret, a
+    // server admin's token and the database URL's password.
+    let s = pg_synapse();
+    let pg = postgres();
+    let token = std::fs::read_to_string(s.admin_token_file())
+        .unwrap()
+        .trim()
+        .to_owned();
+    let shared = std::fs::read_to_string(s.secret_file())
+        .unwrap()
+        .trim()
+        .to_owned();
+    let db_password = pg
+        .url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('@')
+        .next()
+        .unwrap()
+        .to_owned();
+    let password = "Unmistakable-User-Password-42";
+    let sql = format!(
+        "admin_backend: sql\ndatabase_url: {{file: {}}}",
+        pg.url_file().display()
+    );
+    let api = format!(
+        "admin_backend: synapse-api\nadmin_token: {{file: {}}}",
+        s.admin_token_file().display()
+    );
+    let user = unique("leak");
+    let mut shown = String::new();
+    for admin in [&sql, &api] {
+        let inv = inventory("leaky", &host_vars(s, admin));
+        let inv = inv.to_str().unwrap();
+        for v in ["-v", "-vv", "-vvv"] {
+            for args in [
+                vec![
+                    v,
+                    "register",
+                    user.as_str(),
+                    "--admin",
+                    "--password-stdin",
+                    "-i",
+                    inv,
+                ],
+                vec![
+                    v,
+                    "register",
+                    user.as_str(),
+                    "--no-admin",
+                    "--password-stdin",
+                    "-i",
+                    inv,
+                    "--output",
+                    "json",
+                ],
+                vec![
+                    v,
+                    "register",
+                    user.as_str(),
+                    "--admin",
+                    "--check",
+                    "-i",
+                    inv,
+                ],
+                vec![
+                    v,
+                    "admin",
+                    user.as_str(),
+                    "--on",
+                    "-i",
+                    inv,
+                    "--output",
+                    "json",
+                ],
+                vec![v, "admin", user.as_str(), "--off", "--check", "-i", inv],
+                vec![v, "admin", "nobody-at-all", "--on", "-i", inv],
+                vec![v, "ping", "-i", inv, "--output", "json"],
+                vec![v, "inventory", "-i", inv],
+            ] {
+                let out = provision(&args, password);
+                assert!(out.status.code() != Some(101), "no panic: {args:?}");
+                shown.push_str(&text(&out));
+            }
+        }
+    }
+    assert!(
+        shown.contains("DEBUG"),
+        "the verbose logs were produced"
+    );
+    for (what, secret) in [
+        ("password", password),
+        ("shared secret", shared.as_str()),
+        ("admin token", token.as_str()),
+        ("database password", db_password.as_str()),
+    ] {
+        assert!(!shown.contains(secret), "the {what} leaked");
+    }
+    assert_eq!(s.login(&user, password).map(|_| ()), Ok(()));
+}
