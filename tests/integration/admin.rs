@@ -644,10 +644,7 @@ fn no_secret_appears_at_any_verbosity_in_any_output() {
             }
         }
     }
-    assert!(
-        shown.contains("DEBUG"),
-        "the verbose logs were produced"
-    );
+    assert!(shown.contains("DEBUG"), "the verbose logs were produced");
     for (what, secret) in [
         ("password", password),
         ("shared secret", shared.as_str()),
