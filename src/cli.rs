@@ -213,6 +213,17 @@ pub struct RegisterArgs {
     pub run: RunArgs,
 }
 
+impl RegisterArgs {
+    /// `--admin` / `--no-admin`; neither: a new user is regular, an existing one left as it is.
+    pub fn admin_flag(&self) -> Option<bool> {
+        match (self.admin, self.no_admin) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        }
+    }
+}
+
 /// Where the password comes from. Without any of these, it is asked for on the terminal.
 #[derive(Args)]
 #[group(multiple = false)]

@@ -77,6 +77,28 @@ impl Located {
     }
 }
 
+impl Located {
+    /// A YAML reader's error in `text` (the file at `path`, a `what` such as "inventory"), shown
+    /// at its place with a caret rather than the reader's own "at line L column C".
+    pub fn from_yaml(err: &serde_saphyr::Error, what: &str, path: &Path, text: &str) -> Self {
+        let loc = err.location().unwrap_or(serde_saphyr::Location::UNKNOWN);
+        let msg = err.without_snippet().to_string();
+        let mut msg = msg
+            .split(" at line ")
+            .next()
+            .unwrap_or(&msg)
+            .trim()
+            .to_owned();
+        if msg.contains("budget breached") {
+            // The YAML reader's limits (nodes, depth, aliases) keep its memory bounded.
+            msg = format!(
+                "the {what} is too large or too deeply nested for provision to read ({msg}); split it"
+            );
+        }
+        Located::new(msg, path, text, loc.line(), loc.column())
+    }
+}
+
 impl fmt::Display for Located {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "error: {}", self.message)?;

@@ -144,17 +144,8 @@ fn csv_rows(text: &str, at: &impl Fn(String, u64) -> Error) -> Result<Vec<(u64, 
 }
 
 fn yaml_rows(path: &Path, text: &str) -> Result<Vec<(u64, Row)>, Error> {
-    let list: Vec<Spanned<YamlRow>> = serde_saphyr::from_str(text).map_err(|e| {
-        let loc = e.location().unwrap_or(serde_saphyr::Location::UNKNOWN);
-        let msg = e.without_snippet().to_string();
-        let msg = msg
-            .split(" at line ")
-            .next()
-            .unwrap_or(&msg)
-            .trim()
-            .to_owned();
-        Error::Inventory(Located::new(msg, path, text, loc.line(), loc.column()))
-    })?;
+    let list: Vec<Spanned<YamlRow>> = serde_saphyr::from_str(text)
+        .map_err(|e| Error::Inventory(Located::from_yaml(&e, "users file", path, text)))?;
     Ok(list
         .into_iter()
         .map(|r| {

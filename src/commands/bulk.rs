@@ -57,11 +57,7 @@ pub fn run(global: &Global, args: &RegisterArgs) -> Result<u8, Error> {
     } else {
         crate::password::bulk(&users, args.passwords_out.as_deref())?
     };
-    let default_admin = match (args.admin, args.no_admin) {
-        (true, _) => Some(true),
-        (_, true) => Some(false),
-        _ => None,
-    };
+    let default_admin = args.admin_flag();
     let requests: Arc<Vec<(String, Request)>> = Arc::new(
         users
             .iter()

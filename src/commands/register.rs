@@ -44,11 +44,7 @@ pub fn run(global: &Global, args: RegisterArgs) -> Result<u8, Error> {
         )?)
     };
     let client = crate::transport::http_client(args.run.insecure).map_err(Error::Usage)?;
-    let admin = match (args.admin, args.no_admin) {
-        (true, _) => Some(true),
-        (_, true) => Some(false),
-        _ => None,
-    };
+    let admin = args.admin_flag();
     let request = Arc::new(Request {
         password: password
             .as_ref()

@@ -187,22 +187,7 @@ impl File<'_> {
     }
 
     fn yaml_error(&self, err: &serde_saphyr::Error) -> Error {
-        let loc = err.location().unwrap_or(Location::UNKNOWN);
-        let msg = err.without_snippet().to_string();
-        // The parser's message may end with its own "at line L column C"; we show a caret.
-        let mut msg = msg
-            .split(" at line ")
-            .next()
-            .unwrap_or(&msg)
-            .trim()
-            .to_owned();
-        if msg.contains("budget breached") {
-            // The YAML reader's limits (nodes, depth, aliases) keep its memory bounded.
-            msg = format!(
-                "the inventory is too large or too deeply nested for provision to read ({msg}); split it"
-            );
-        }
-        self.at(msg, loc.line(), loc.column())
+        Error::Inventory(Located::from_yaml(err, "inventory", self.path, self.source))
     }
 }
 

@@ -149,15 +149,7 @@ fn host_vars(base: &Path, name: &str) -> Result<IndexMap<String, Var>, Error> {
             .map_err(|e| Error::Usage(format!("cannot read {}: {e}", file.display())))?;
         let map: IndexMap<Spanned<String>, Spanned<serde_json::Value>> =
             serde_saphyr::from_str(&text).map_err(|e| {
-                let loc = e.location().unwrap_or(serde_saphyr::Location::UNKNOWN);
-                let msg = e.without_snippet().to_string();
-                Error::Inventory(Located::new(
-                    msg.split(" at line ").next().unwrap_or(&msg).trim(),
-                    &file,
-                    &text,
-                    loc.line(),
-                    loc.column(),
-                ))
+                Error::Inventory(Located::from_yaml(&e, "host_vars file", &file, &text))
             })?;
         for (k, v) in map {
             let line = k.referenced.line();
