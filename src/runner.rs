@@ -14,6 +14,44 @@ use tokio::task::JoinSet;
 pub type Job<T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send>>;
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static INTERRUPT: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+tokio::task_local! {
+    /// The last transient failure of the host a task works for (see `note_retry`).
+    static LAST_RETRY: Arc<std::sync::Mutex<Option<String>>>;
+}
+
+/// Records why a layer is about to retry (connection refused, 503, ...), so that a host that
+/// then runs out of `--timeout` reports that cause and not only "timed out".
+pub fn note_retry(why: &str) {
+    let _ = LAST_RETRY.try_with(|last| {
+        if let Ok(mut last) = last.lock() {
+            *last = Some(why.to_owned());
+        }
+    });
+}
+
+/// Runs `work` as part of the current host's job (for tasks a job spawns, which do not
+/// inherit task-locals): its `note_retry` calls count for that host.
+pub fn same_host<F: Future>(work: F) -> impl Future<Output = F::Output> {
+    let last = LAST_RETRY.try_with(Arc::clone).unwrap_or_default();
+    LAST_RETRY.scope(last, work)
+}
+
+/// Resolves when Ctrl-C arrives (at once if it already has): retry sleeps end early on it.
+pub async fn interruption() {
+    let notified = INTERRUPT.notified();
+    if interrupted() {
+        return;
+    }
+    notified.await;
+}
+
+/// Marks the run as interrupted: nothing new starts; in-flight work finishes.
+pub fn interrupt() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+    INTERRUPT.notify_waiters();
+}
 
 /// Whether Ctrl-C (SIGINT) arrived: nothing new starts after it; what is in flight finishes
 /// and is reported. A second Ctrl-C stops at once.
@@ -24,10 +62,18 @@ pub fn interrupted() -> bool {
 /// The message of work that was never started because of Ctrl-C.
 pub const NOT_STARTED: &str = "interrupted before it started";
 
+fn timed_out(timeout: Duration, last: &std::sync::Mutex<Option<String>>) -> String {
+    let cause = last.lock().ok().and_then(|l| l.clone());
+    match cause {
+        Some(why) => format!("timed out after {}s (last error: {why})", timeout.as_secs()),
+        None => format!("timed out after {}s", timeout.as_secs()),
+    }
+}
+
 fn watch_interrupts(progress: MultiProgress) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            INTERRUPTED.store(true, Ordering::SeqCst);
+            interrupt();
             progress.suspend(|| {
                 eprintln!("interrupted: finishing what is in flight; Ctrl-C again to stop at once")
             });
@@ -79,18 +125,35 @@ pub async fn run<T: Send + 'static>(
     let slots = Arc::new(Semaphore::new(forks));
     let mut set = JoinSet::new();
     let count = jobs.len();
-    for (index, (host, job)) in jobs.into_iter().enumerate() {
-        let slots = slots.clone();
+    let mut jobs = jobs.into_iter().enumerate();
+    let mut pending: Vec<(usize, Finished<T>)> = Vec::new();
+    // Hosts start in inventory order, as Ansible's do: a job is spawned only once it holds its
+    // slot, so no later host can take a slot first. Results are collected meanwhile.
+    loop {
+        let slot = tokio::select! {
+            biased;
+            slot = slots.clone().acquire_owned() => slot.ok(),
+            Some(joined) = set.join_next(), if !set.is_empty() => {
+                pending.extend(joined.ok());
+                continue;
+            }
+        };
+        let Some((index, (host, job))) = jobs.next() else {
+            break;
+        };
         set.spawn(async move {
-            // The semaphore is never closed, so acquiring only waits.
-            let _slot = slots.acquire_owned().await.ok();
+            let _slot = slot;
             let start = Instant::now();
+            let last = Arc::new(std::sync::Mutex::new(None));
             let result = if interrupted() {
                 Err(NOT_STARTED.to_owned())
             } else {
-                match tokio::time::timeout(timeout, job).await {
+                match LAST_RETRY
+                    .scope(last.clone(), tokio::time::timeout(timeout, job))
+                    .await
+                {
                     Ok(result) => result,
-                    Err(_) => Err(format!("timed out after {}s", timeout.as_secs())),
+                    Err(_) => Err(timed_out(timeout, &last)),
                 }
             };
             (
@@ -104,15 +167,12 @@ pub async fn run<T: Send + 'static>(
         });
     }
     let mut done: Vec<Option<Finished<T>>> = (0..count).map(|_| None).collect();
+    let mut rest = Vec::new();
     while let Some(joined) = set.join_next().await {
-        let (index, finished) = match joined {
-            Ok(pair) => pair,
-            // A job that panicked: keep the run going; its slot stays empty and is reported below.
-            Err(e) => {
-                tracing::error!("a host task ended abnormally: {e}");
-                continue;
-            }
-        };
+        rest.extend(joined.ok());
+    }
+    // A job that panicked has no entry: its slot stays empty and is reported below.
+    for (index, finished) in pending.into_iter().chain(rest) {
         bar.inc(1);
         bar.set_message(finished.host.clone());
         progress.suspend(|| on_done(&finished));
