@@ -195,7 +195,7 @@ fn host_job(
                 Err(e) => Err(Failure::Rejected(e)),
             };
             bar.inc(1);
-            if let Err(Failure::Unreachable(why)) = &result {
+            if let Err(Failure::Unreachable(why) | Failure::Permanent(why)) = &result {
                 bar.finish_and_clear();
                 close(target).await;
                 return Err(format!("unreachable: {why}"));
@@ -225,7 +225,7 @@ fn host_job(
                         went_down.unwrap_or_default()
                     )),
                     Ok(id) => match register_user(&target, id, &requests[i].1).await {
-                        Err(Failure::Unreachable(why)) => {
+                        Err(Failure::Unreachable(why) | Failure::Permanent(why)) => {
                             if let Ok(mut d) = down.lock() {
                                 d.get_or_insert(why.clone());
                             }
