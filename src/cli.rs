@@ -273,7 +273,9 @@ pub struct RunArgs {
 /// `provision completions SHELL`.
 pub fn completions(shell: clap_complete::Shell) -> u8 {
     let mut cmd = <Cli as clap::CommandFactory>::command();
-    clap_complete::generate(shell, &mut cmd, "provision", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "provision", &mut script);
+    crate::output::bytes(&script);
     0
 }
 
@@ -302,6 +304,6 @@ pub fn man() -> Result<u8, crate::error::Error> {
             .render_extra_section(&mut out)
             .map_err(fail)?;
     }
-    std::io::Write::write_all(&mut std::io::stdout(), &out).map_err(fail)?;
+    crate::output::bytes(&out);
     Ok(0)
 }

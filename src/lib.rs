@@ -6,6 +6,7 @@ pub mod commands;
 pub mod error;
 pub mod inventory;
 pub mod logging;
+pub mod output;
 pub mod password;
 pub mod report;
 pub mod runner;

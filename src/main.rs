@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use provision::{cli, commands, logging};
+use provision::{cli, commands, logging, output};
 
 fn main() -> ExitCode {
     // Copied into a playbook's library/ as `provision_user`, the binary is the module itself:
@@ -28,11 +28,12 @@ fn main() -> ExitCode {
         cli::Command::Man => cli::man(),
         cli::Command::AnsibleModule { args_file } => Ok(commands::ansible::run(&args_file)),
     };
-    match result {
-        Ok(code) => code.into(),
+    let code = match result {
+        Ok(code) => code,
         Err(err) => {
-            eprintln!("{err}");
-            err.exit_code().into()
+            output::error_line(&err);
+            err.exit_code()
         }
-    }
+    };
+    output::exit_code(code).into()
 }

@@ -75,7 +75,9 @@ fn watch_interrupts(progress: MultiProgress) {
         if tokio::signal::ctrl_c().await.is_ok() {
             interrupt();
             progress.suspend(|| {
-                eprintln!("interrupted: finishing what is in flight; Ctrl-C again to stop at once")
+                crate::output::error_line(
+                    "interrupted: finishing what is in flight; Ctrl-C again to stop at once",
+                )
             });
             if tokio::signal::ctrl_c().await.is_ok() {
                 std::process::exit(i32::from(crate::error::EXIT_INTERRUPTED));

@@ -39,7 +39,7 @@ pub fn run(args_file: &Path) -> u8 {
         Ok(v) => v,
         Err(msg) => json!({"changed": false, "failed": true, "msg": msg}),
     };
-    println!("{answer}");
+    crate::out!("{answer}");
     0
 }
 

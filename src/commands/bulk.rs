@@ -125,12 +125,14 @@ pub fn run(global: &Global, args: &RegisterArgs) -> Result<u8, Error> {
     };
     let code = finish(global, "register", check, &reports, recap, extra);
     if human {
-        println!(
+        crate::out!(
             "USERS  ok={}  changed={}  failed={}",
-            user_recap.ok, user_recap.changed, user_recap.failed
+            user_recap.ok,
+            user_recap.changed,
+            user_recap.failed
         );
         if let Some(out) = args.passwords_out.as_ref().filter(|p| p.exists()) {
-            println!("Generated passwords are in {}", out.display());
+            crate::out!("Generated passwords are in {}", out.display());
         }
     }
     // A user that failed on a host that did not is still a failure of the run.
@@ -341,16 +343,16 @@ fn host_report(f: &Finished<HostResults>, users: &[BulkUser]) -> (HostReport, Ve
 
 fn print_host(f: &Finished<HostResults>, users: &[BulkUser], width: usize) {
     let (report, user_reports) = host_report(f, users);
-    println!("{}", crate::report::human_line(&report, width));
+    crate::out!("{}", crate::report::human_line(&report, width));
     let failed: Vec<&UserReport> = user_reports
         .iter()
         .filter(|u| u.status == Status::Failed)
         .collect();
     for u in failed.iter().take(20) {
-        println!("{:width$}    {}: {}", "", u.user, u.message);
+        crate::out!("{:width$}    {}: {}", "", u.user, u.message);
     }
     if failed.len() > 20 {
-        println!(
+        crate::out!(
             "{:width$}    … and {} more failed users (--output json lists them all)",
             "",
             failed.len() - 20

@@ -24,14 +24,14 @@ pub fn run(global: &Global, args: InventoryArgs) -> Result<u8, Error> {
                 inventory: global.inventory.display().to_string(),
                 hosts: &plans,
             };
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            crate::out!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         Output::Human => {
             for plan in &plans {
-                println!("{}", plan["host"].as_str().unwrap_or(""));
+                crate::out!("{}", plan["host"].as_str().unwrap_or(""));
                 if let Some(map) = plan.as_object() {
                     for (key, value) in map.iter().filter(|(k, _)| k.as_str() != "host") {
-                        println!("  {key:<12} {}", human(value));
+                        crate::out!("  {key:<12} {}", human(value));
                     }
                 }
             }

@@ -80,7 +80,7 @@ pub fn fan_out(
         |h, _| job(h),
         to_report,
         |f, width| {
-            println!("{}", report::human_line(&to_report(f), width));
+            crate::out!("{}", report::human_line(&to_report(f), width));
         },
     )
 }
@@ -143,7 +143,7 @@ pub fn finish<E: Serialize>(
     extra: E,
 ) -> u8 {
     match global.output {
-        Output::Human => println!("{}", report::human_recap(&recap, check)),
+        Output::Human => crate::out!("{}", report::human_recap(&recap, check)),
         Output::Json => {
             let doc = report::Document {
                 command,
@@ -152,12 +152,12 @@ pub fn finish<E: Serialize>(
                 recap,
                 extra,
             };
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            crate::out!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
     }
     if crate::runner::interrupted() {
         if global.output == Output::Human {
-            println!(
+            crate::out!(
                 "INTERRUPTED: what is marked \"{}\" was not touched; run the same command again to finish",
                 crate::runner::NOT_STARTED
             );

@@ -29,7 +29,7 @@ pub fn run(global: &Global, args: PingArgs) -> Result<u8, Error> {
             })
         },
         to_report,
-        |f, width| println!("{}", report::human_line(&to_report(f), width)),
+        |f, width| crate::out!("{}", report::human_line(&to_report(f), width)),
     )?;
     #[derive(Serialize)]
     struct Extra {}

@@ -102,12 +102,12 @@ pub fn run(global: &Global, args: RegisterArgs) -> Result<u8, Error> {
     if global.output == Output::Human {
         match generated {
             Some(Generated::Show) if created_somewhere => {
-                println!("Generated password (shown once): {}", shown.unwrap_or(""));
+                crate::out!("Generated password (shown once): {}", shown.unwrap_or(""));
             }
             Some(Generated::Written(path)) if created_somewhere => {
-                println!("Generated password written to {}", path.display());
+                crate::out!("Generated password written to {}", path.display());
             }
-            Some(_) => println!("The generated password was not used: no user was created."),
+            Some(_) => crate::out!("The generated password was not used: no user was created."),
             None => {}
         }
     }
