@@ -7,9 +7,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 const EXIT_CODES: &str = "\
 Exit status:
   0    every selected host ended ok or changed
-  1    at least one host failed (the recap says which)
+  1    at least one host (or one user of a bulk run) failed; the recap names them
   2    nothing was run: bad arguments, inventory, user ID or password source
-  130  interrupted (Ctrl-C): what was in flight finished and is in the recap";
+  4    no host failed, but at least one could not be reached; the recap names them
+  130  interrupted (Ctrl-C): what was in flight finished and is in the recap
+  141  the reader of the output went away (a closed pipe): what was in flight finished";
 
 #[derive(Parser)]
 #[command(
@@ -100,7 +102,8 @@ Examples:
   provision ping
   provision ping --limit 'staging*' --output json
 
-Exit status: 0 every selected host answered; 1 a host failed; 2 nothing was run.";
+Exit status: 0 every selected host answered; 1 a host failed; 4 a host could not be
+reached; 2 nothing was run.";
 
 const INVENTORY_EXAMPLES: &str = "\
 Examples:
@@ -127,7 +130,8 @@ Examples:
   provision admin john --on --check
 
 Each host needs admin_backend: sql (database_url), synapse-api (url, admin_token) or mas-api (mas).
-Exit status: 0 every selected host ended ok or changed; 1 a host failed; 2 nothing was run.";
+Exit status: 0 every selected host ended ok or changed; 1 a host failed; 4 a host could not
+be reached; 2 nothing was run.";
 
 #[derive(Args)]
 #[group(id = "flag", required = true, multiple = false, args = ["on", "off"])]
@@ -155,7 +159,8 @@ Examples:
   provision register john --check
   provision register --from users.csv --passwords-out passwords.csv --per-host 8
 
-Exit status: 0 every selected host ended ok or changed; 1 a host failed; 2 nothing was run.";
+Exit status: 0 every selected host ended ok or changed; 1 a host failed; 4 a host could not
+be reached; 2 nothing was run.";
 
 #[derive(Args)]
 pub struct RegisterArgs {
@@ -175,9 +180,9 @@ pub struct RegisterArgs {
     #[arg(long, value_name = "PATH", requires = "from")]
     pub passwords_out: Option<PathBuf>,
 
-    /// With --from: how many users are registered at once on one host
-    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub per_host: u16,
+    /// With --from: how many users are registered at once on one host [default: 4]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub per_host: Option<u16>,
 
     /// Make the user a server admin; an existing user's flag is set through the host's
     /// admin_backend
@@ -190,22 +195,25 @@ pub struct RegisterArgs {
     #[arg(long)]
     pub no_admin: bool,
 
-    /// Display name for the new user (shared-secret API, mas-cli)
+    /// Display name for the new user (shared-secret API, mas-cli; refused for hosts whose
+    /// backend cannot pass it on)
     #[arg(long, value_name = "NAME")]
     pub display_name: Option<String>,
 
-    /// Email address to attach to the new user (mas-cli; repeatable)
+    /// Email address to attach to the new user (mas-cli; repeatable; refused elsewhere)
     #[arg(long = "email", value_name = "ADDRESS")]
     pub emails: Vec<String>,
 
-    /// Let MAS accept a password below its complexity policy (mas-cli)
+    /// Let MAS accept a password below its complexity policy (mas-cli; refused elsewhere)
     #[arg(long)]
     pub ignore_password_complexity: bool,
 
     #[command(flatten)]
     pub password: PasswordArgs,
 
-    /// With --random-password: write the password to this file (mode 0600) instead of printing it
+    /// With --random-password: keep the password in this file (mode 0600) instead of printing
+    /// it. An existing file is never replaced: its password is used again (a re-run sets the
+    /// same password where the user is still missing); a file no host used is removed
     #[arg(long, value_name = "PATH", requires = "random_password")]
     pub password_out: Option<PathBuf>,
 

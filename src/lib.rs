@@ -8,6 +8,7 @@ pub mod inventory;
 pub mod logging;
 pub mod output;
 pub mod password;
+pub mod password_store;
 pub mod report;
 pub mod runner;
 pub mod secret_source;

@@ -11,7 +11,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-pub type Job<T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send>>;
+pub use crate::report::{HostError, NOT_STARTED};
+
+pub type Job<T> = Pin<Box<dyn Future<Output = Result<T, HostError>> + Send>>;
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 static INTERRUPT: tokio::sync::Notify = tokio::sync::Notify::const_new();
@@ -59,14 +61,16 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
 
-/// The message of work that was never started because of Ctrl-C.
-pub const NOT_STARTED: &str = "interrupted before it started";
-
-fn timed_out(timeout: Duration, last: &std::sync::Mutex<Option<String>>) -> String {
+/// A host out of time: still retrying a transient failure means it could not be reached, and
+/// that failure is the real cause; otherwise it took too long.
+fn timed_out(timeout: Duration, last: &std::sync::Mutex<Option<String>>) -> HostError {
     let cause = last.lock().ok().and_then(|l| l.clone());
     match cause {
-        Some(why) => format!("timed out after {}s (last error: {why})", timeout.as_secs()),
-        None => format!("timed out after {}s", timeout.as_secs()),
+        Some(why) => HostError::Unreachable(format!(
+            "{why} (still retrying when --timeout ran out after {}s)",
+            timeout.as_secs()
+        )),
+        None => HostError::TimedOut(format!("timed out after {}s", timeout.as_secs())),
     }
 }
 
@@ -102,9 +106,21 @@ pub fn host_bar(progress: &MultiProgress, host: &str, users: usize) -> ProgressB
     bar
 }
 
+/// The progress line names the hosts being worked on, not the last one finished.
+fn show_working(bar: &ProgressBar, working: &std::sync::Mutex<Vec<String>>, host: &str, on: bool) {
+    if let Ok(mut working) = working.lock() {
+        if on {
+            working.push(host.to_owned());
+        } else {
+            working.retain(|h| h != host);
+        }
+        bar.set_message(working.join(", "));
+    }
+}
+
 pub struct Finished<T> {
     pub host: String,
-    pub result: Result<T, String>,
+    pub result: Result<T, HostError>,
     pub elapsed: Duration,
 }
 
@@ -125,10 +141,19 @@ pub async fn run<T: Send + 'static>(
     );
     bar.enable_steady_tick(Duration::from_millis(120));
     let slots = Arc::new(Semaphore::new(forks));
+    let working: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
     let mut set = JoinSet::new();
     let count = jobs.len();
     let mut jobs = jobs.into_iter().enumerate();
-    let mut pending: Vec<(usize, Finished<T>)> = Vec::new();
+    let mut done: Vec<Option<Finished<T>>> = (0..count).map(|_| None).collect();
+    // A job that panicked has no entry: its slot stays empty and is reported at the end.
+    let mut record = |joined: Result<(usize, Finished<T>), tokio::task::JoinError>| {
+        if let Ok((index, finished)) = joined {
+            bar.inc(1);
+            progress.suspend(|| on_done(&finished));
+            done[index] = Some(finished);
+        }
+    };
     // Hosts start in inventory order, as Ansible's do: a job is spawned only once it holds its
     // slot, so no later host can take a slot first. Results are collected meanwhile.
     loop {
@@ -136,19 +161,21 @@ pub async fn run<T: Send + 'static>(
             biased;
             slot = slots.clone().acquire_owned() => slot.ok(),
             Some(joined) = set.join_next(), if !set.is_empty() => {
-                pending.extend(joined.ok());
+                record(joined);
                 continue;
             }
         };
         let Some((index, (host, job))) = jobs.next() else {
             break;
         };
+        let (working, bar) = (working.clone(), bar.clone());
         set.spawn(async move {
             let _slot = slot;
             let start = Instant::now();
+            show_working(&bar, &working, &host, true);
             let last = Arc::new(std::sync::Mutex::new(None));
             let result = if interrupted() {
-                Err(NOT_STARTED.to_owned())
+                Err(HostError::NotStarted)
             } else {
                 match LAST_RETRY
                     .scope(last.clone(), tokio::time::timeout(timeout, job))
@@ -158,6 +185,7 @@ pub async fn run<T: Send + 'static>(
                     Err(_) => Err(timed_out(timeout, &last)),
                 }
             };
+            show_working(&bar, &working, &host, false);
             (
                 index,
                 Finished {
@@ -168,17 +196,8 @@ pub async fn run<T: Send + 'static>(
             )
         });
     }
-    let mut done: Vec<Option<Finished<T>>> = (0..count).map(|_| None).collect();
-    let mut rest = Vec::new();
     while let Some(joined) = set.join_next().await {
-        rest.extend(joined.ok());
-    }
-    // A job that panicked has no entry: its slot stays empty and is reported below.
-    for (index, finished) in pending.into_iter().chain(rest) {
-        bar.inc(1);
-        bar.set_message(finished.host.clone());
-        progress.suspend(|| on_done(&finished));
-        done[index] = Some(finished);
+        record(joined);
     }
     bar.finish_and_clear();
     done.into_iter()
@@ -186,7 +205,9 @@ pub async fn run<T: Send + 'static>(
         .map(|(i, f)| {
             f.unwrap_or_else(|| Finished {
                 host: format!("#{i}"),
-                result: Err("internal error: the task for this host ended abnormally".into()),
+                result: Err(HostError::Failed(
+                    "internal error: the task for this host ended abnormally".into(),
+                )),
                 elapsed: Duration::ZERO,
             })
         })

@@ -3,6 +3,7 @@
 //! `-url`; the password goes on stdin (`-passwordstdin`). Contract notes:
 //! shared/contracts/dendrite.md.
 
+use crate::registration::Fields;
 use secrecy::ExposeSecret;
 
 use crate::exec::{Command, Exec, Output};
@@ -17,6 +18,14 @@ pub struct DendriteCli {
 }
 
 impl DendriteCli {
+    /// `create-account` has no option for a display name or an email
+    /// (cmd/create-account/main.go).
+    pub const FIELDS: Fields = Fields {
+        display_name: false,
+        emails: false,
+        ignore_password_complexity: false,
+    };
+
     /// `url`: where the tool reaches Dendrite from the target (the tool's default is
     /// http://localhost:8008).
     pub fn new(command: Option<String>, config: String, url: Option<String>) -> Self {

@@ -10,7 +10,7 @@ pub mod mas_admin_api;
 pub mod mas_cli;
 pub mod outcome;
 pub mod playbook_wrapper;
-mod registration;
+pub mod registration;
 pub mod shared_secret;
 pub mod sql;
 pub mod synapse_admin_api;

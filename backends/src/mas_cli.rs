@@ -5,6 +5,7 @@
 //! Contract notes: shared/contracts/mas.md.
 
 use crate::exec::{Command, Exec, Output};
+use crate::registration::Fields;
 use crate::{Failure, Outcome, Registration};
 
 pub const DEFAULT_COMMAND: &str = "mas-cli";
@@ -17,6 +18,14 @@ pub struct MasCli {
 }
 
 impl MasCli {
+    /// `mas-cli manage register-user` takes `--display-name`, `--email` and
+    /// `--ignore-password-complexity` (crates/cli/src/commands/manage.rs).
+    pub const FIELDS: Fields = Fields {
+        display_name: true,
+        emails: true,
+        ignore_password_complexity: true,
+    };
+
     /// `config`: MAS's config.yaml on the target, passed as `-c`; the tool's default otherwise.
     pub fn new(command: Option<String>, config: Option<String>) -> Self {
         MasCli {

@@ -5,6 +5,7 @@
 //! Contract notes: shared/contracts/playbook.md.
 
 use crate::exec::{Command, Exec, Output};
+use crate::registration::Fields;
 use crate::{Failure, Outcome, Registration};
 
 pub const DEFAULT_COMMAND: &str = "/matrix/synapse/bin/register-user";
@@ -16,6 +17,13 @@ pub struct PlaybookWrapper {
 }
 
 impl PlaybookWrapper {
+    /// The playbook's `register-user` scripts take only user, password and admin flag.
+    pub const FIELDS: Fields = Fields {
+        display_name: false,
+        emails: false,
+        ignore_password_complexity: false,
+    };
+
     /// `command`: the wrapper's path, e.g. /matrix/dendrite/bin/create-account.
     pub fn new(command: Option<String>) -> Self {
         PlaybookWrapper {

@@ -8,12 +8,39 @@ pub struct Registration<'a> {
     pub user: &'a UserId,
     pub password: &'a SecretString,
     pub admin: bool,
-    /// Set where the backend supports it (shared-secret API, mas-cli); ignored elsewhere.
+    /// Only for backends whose `FIELDS` say they pass it on (checked before a run).
     pub display_name: Option<&'a str>,
-    /// mas-cli only.
+    /// Likewise.
     pub emails: &'a [String],
-    /// mas-cli only: skip MAS's password complexity check.
+    /// Likewise: skip MAS's password complexity check.
     pub ignore_password_complexity: bool,
+}
+
+/// The optional fields of a `Registration` a backend passes on to the server. A field asked for
+/// on a host whose backend would drop it is refused before anything runs, never dropped.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fields {
+    pub display_name: bool,
+    pub emails: bool,
+    pub ignore_password_complexity: bool,
+}
+
+impl Fields {
+    /// The names of the fields `wanted` asks for that this backend cannot pass on, as the
+    /// command-line options that set them.
+    pub fn missing(&self, wanted: &Fields) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if wanted.display_name && !self.display_name {
+            out.push("--display-name");
+        }
+        if wanted.emails && !self.emails {
+            out.push("--email");
+        }
+        if wanted.ignore_password_complexity && !self.ignore_password_complexity {
+            out.push("--ignore-password-complexity");
+        }
+        out
+    }
 }
 
 impl<'a> Registration<'a> {

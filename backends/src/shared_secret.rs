@@ -3,6 +3,7 @@
 //! (clientapi/routing/admin_register.go). Synapse does not serve it when accounts are
 //! delegated to MAS. Contract notes: shared/contracts/synapse.md.
 
+use crate::registration::Fields;
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -25,6 +26,14 @@ pub struct SharedSecret {
 }
 
 impl SharedSecret {
+    /// Synapse's `/_synapse/admin/v1/register` takes a `displayname` (synapse/rest/admin/users.py,
+    /// UserRegisterServlet), nothing else of these.
+    pub const FIELDS: Fields = Fields {
+        display_name: true,
+        emails: false,
+        ignore_password_complexity: false,
+    };
+
     pub fn new(secret: SecretString) -> Self {
         SharedSecret { secret }
     }

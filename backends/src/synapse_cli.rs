@@ -3,6 +3,7 @@
 //! the host, so provision never holds it; the password goes on stdin.
 //! Contract notes: shared/contracts/synapse.md.
 
+use crate::registration::Fields;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
@@ -26,6 +27,14 @@ struct Features {
 }
 
 impl SynapseCli {
+    /// `register_new_matrix_user` has no option for a display name or an email
+    /// (synapse/_scripts/register_new_matrix_user.py).
+    pub const FIELDS: Fields = Fields {
+        display_name: false,
+        emails: false,
+        ignore_password_complexity: false,
+    };
+
     /// `config`: homeserver.yaml's path on the target. `url`: where the tool reaches the
     /// server from there (else it derives it from the config's listeners).
     pub fn new(command: Option<String>, config: String, url: Option<String>) -> Self {

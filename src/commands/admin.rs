@@ -10,6 +10,7 @@ use super::{Done, fan_out, finish, select};
 use crate::cli::{AdminArgs, Global};
 use crate::error::Error;
 use crate::inventory::Inventory;
+use crate::report::HostError;
 use crate::target::Target;
 
 pub fn run(global: &Global, args: AdminArgs) -> Result<u8, Error> {
@@ -27,11 +28,11 @@ pub fn run(global: &Global, args: AdminArgs) -> Result<u8, Error> {
             .map(|t| t.admin_via(host))
             .unwrap_or_default();
         Box::pin(async move {
-            let user = user?;
-            let target = target?;
+            let user = user.map_err(HostError::Setup)?;
+            let target = target.map_err(HostError::Setup)?;
             let outcome = target.admin(&user, on, check).await;
             target.close().await;
-            let outcome = outcome.map_err(|e| e.to_string())?;
+            let outcome = outcome?;
             Ok(Done {
                 user,
                 outcome,

@@ -99,13 +99,14 @@ fn answer(args_file: &Path) -> Result<Value, String> {
     };
     let recap = &doc["recap"];
     let count = |k: &str| recap[k].as_u64().unwrap_or(0);
-    let failed = count("failed") > 0 || !out.status.success();
+    let failed = count("failed") > 0 || count("unreachable") > 0 || !out.status.success();
     let changed = count("changed") > 0;
     let msg = format!(
-        "{}: ok={} changed={} failed={}{}",
+        "{}: ok={} changed={} unreachable={} failed={}{}",
         args.user,
         count("ok"),
         count("changed"),
+        count("unreachable"),
         count("failed"),
         if args.check_mode { " (check mode)" } else { "" }
     );

@@ -4,27 +4,28 @@
 //! interrupted one left.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use indicatif::MultiProgress;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use provision_backends::Failure;
+use provision_backends::Outcome;
+use provision_backends::registration::Fields;
 
-use super::register::{Request, register_user};
+use super::register::{Request, refuse_dropped_fields, register_user};
 use super::{Done, finish};
 use crate::cli::{Global, Output, RegisterArgs};
 use crate::error::Error;
 use crate::inventory::{Host, Inventory};
-use crate::report::{HostReport, Recap, Status};
+use crate::password_store::Store;
+use crate::report::{HostError, HostReport, Recap, Status};
 use crate::runner::{self, Finished, Job};
 use crate::target::Target;
 use crate::users::{self, BulkUser};
 
 /// Each user's result on one host, in the users file's order.
-type HostResults = Vec<Result<Done, String>>;
+type HostResults = Vec<Result<Done, HostError>>;
 
 /// One user's result on a host, as `--output json` lists it.
 #[derive(Serialize)]
@@ -33,17 +34,12 @@ struct UserReport {
     user: String,
     status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     outcome: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     admin: Option<&'static str>,
     message: String,
-}
-
-#[derive(Serialize, Default, Clone, Copy)]
-struct UserRecap {
-    ok: usize,
-    changed: usize,
-    failed: usize,
 }
 
 pub fn run(global: &Global, args: &RegisterArgs) -> Result<u8, Error> {
@@ -51,11 +47,21 @@ pub fn run(global: &Global, args: &RegisterArgs) -> Result<u8, Error> {
     let users = users::load(path)?;
     let inventory = Inventory::load(&global.inventory)?;
     let hosts = inventory.select(args.run.limit.as_deref())?;
+    let wanted = Fields {
+        display_name: args.display_name.is_some() || users.iter().any(|u| u.display_name.is_some()),
+        emails: !args.emails.is_empty() || users.iter().any(|u| u.email.is_some()),
+        ignore_password_complexity: args.ignore_password_complexity,
+    };
+    refuse_dropped_fields(&hosts, &wanted, "the users or options ask for fields that ")?;
     let check = args.run.check;
+    let store = match (&args.passwords_out, check) {
+        (Some(out), false) => Some(Store::open(out, "--passwords-out")?),
+        _ => None,
+    };
     let passwords = if check {
-        Vec::new()
+        None
     } else {
-        crate::password::bulk(&users, args.passwords_out.as_deref())?
+        Some(crate::password::bulk(&users, store.as_ref())?)
     };
     let default_admin = args.admin_flag();
     let requests: Arc<Vec<(String, Request)>> = Arc::new(
@@ -63,16 +69,14 @@ pub fn run(global: &Global, args: &RegisterArgs) -> Result<u8, Error> {
             .iter()
             .enumerate()
             .map(|(i, u)| {
-                (
-                    u.name.clone(),
-                    request(u, passwords.get(i), default_admin, args),
-                )
+                let password = passwords.as_ref().and_then(|p| p.passwords.get(i));
+                (u.name.clone(), request(u, password, default_admin, args))
             })
             .collect(),
     );
     let users: Arc<Vec<BulkUser>> = Arc::new(users);
     let client = crate::transport::http_client(args.run.insecure).map_err(Error::Usage)?;
-    let per_host = usize::from(args.per_host);
+    let per_host = usize::from(args.per_host.unwrap_or(4));
     let fanned = super::fan_out_with(
         global,
         &args.run,
@@ -92,29 +96,41 @@ pub fn run(global: &Global, args: &RegisterArgs) -> Result<u8, Error> {
     )?;
     let finished = fanned.finished;
     let human = global.output == Output::Human;
-    let mut user_recap = UserRecap::default();
+    let mut user_recap = Recap::default();
     let mut hosts_out = Vec::new();
     let mut reports = Vec::new();
     for f in &finished {
         let (report, user_reports) = host_report(f, &users);
-        for u in &user_reports {
-            match u.status {
-                Status::Ok => user_recap.ok += 1,
-                Status::Changed => user_recap.changed += 1,
-                Status::Failed => user_recap.failed += 1,
-            }
-        }
+        user_recap = user_recap.sum(&report.counts);
         reports.push(report.clone());
         hosts_out.push(HostWithUsers {
+            users_recap: report.counts,
             report,
             users: user_reports,
         });
+    }
+    if let (Some(passwords), Some(store)) = (&passwords, &store) {
+        // A user's generated password stays in the file when some host created the user with it.
+        let created = |name: &str| {
+            let Some(i) = users.iter().position(|u| u.name == name) else {
+                return false;
+            };
+            finished.iter().any(|f| {
+                f.result.as_ref().is_ok_and(|results| {
+                    results.get(i).is_some_and(|r| {
+                        r.as_ref()
+                            .is_ok_and(|d| matches!(d.outcome, Outcome::Created { .. }))
+                    })
+                })
+            })
+        };
+        passwords.settle(store, created)?;
     }
     let recap = Recap::of(&reports);
     #[derive(Serialize)]
     struct Extra<'a> {
         from: String,
-        users: UserRecap,
+        users: Recap,
         #[serde(rename = "host_users")]
         hosts: &'a [HostWithUsers],
     }
@@ -125,28 +141,27 @@ pub fn run(global: &Global, args: &RegisterArgs) -> Result<u8, Error> {
     };
     let code = finish(global, "register", check, &reports, recap, extra);
     if human {
-        crate::out!(
-            "USERS  ok={}  changed={}  failed={}",
-            user_recap.ok,
-            user_recap.changed,
-            user_recap.failed
+        let mut line = format!(
+            "USERS  ok={}  changed={}  unreachable={}  failed={}",
+            user_recap.ok, user_recap.changed, user_recap.unreachable, user_recap.failed
         );
-        if let Some(out) = args.passwords_out.as_ref().filter(|p| p.exists()) {
-            crate::out!("Generated passwords are in {}", out.display());
+        if user_recap.not_started > 0 {
+            line.push_str(&format!("  not_started={}", user_recap.not_started));
+        }
+        crate::out!("{line}");
+        if let Some(store) = store.as_ref().filter(|s| s.exists()) {
+            crate::out!("Generated passwords are in {}", store.path().display());
         }
     }
-    // A user that failed on a host that did not is still a failure of the run.
-    Ok(if code == 0 && user_recap.failed > 0 {
-        crate::error::EXIT_HOST_FAILED
-    } else {
-        code
-    })
+    Ok(code)
 }
 
 #[derive(Serialize)]
 struct HostWithUsers {
     #[serde(flatten)]
     report: HostReport,
+    /// This host's users by status.
+    users_recap: Recap,
     users: Vec<UserReport>,
 }
 
@@ -184,25 +199,27 @@ fn host_job(
         .collect();
     let bar = runner::host_bar(progress, &host.name, users.len());
     Box::pin(async move {
-        let target = target?;
+        let target = target.map_err(HostError::Setup)?;
         let mut results: HostResults = (0..users.len())
-            .map(|_| Err("not run".to_owned()))
+            .map(|_| Err(HostError::NotStarted))
             .collect();
         let mut ids = ids.into_iter().enumerate();
         // The first user goes alone: a host that cannot be reached fails once, with the
         // reason, rather than once per user after every user's retries.
         if let Some((i, id)) = ids.next() {
             let result = match id {
-                Ok(id) => register_user(&target, id, &requests[i].1).await,
-                Err(e) => Err(Failure::Rejected(e)),
+                Ok(id) => register_user(&target, id, &requests[i].1)
+                    .await
+                    .map_err(HostError::from),
+                Err(e) => Err(HostError::Setup(e)),
             };
             bar.inc(1);
-            if let Err(Failure::Unreachable(why) | Failure::Permanent(why)) = &result {
+            if let Err(HostError::Unreachable(why)) = &result {
                 bar.finish_and_clear();
                 close(target).await;
-                return Err(format!("unreachable: {why}"));
+                return Err(HostError::Unreachable(why.clone()));
             }
-            results[i] = result.map_err(|e| e.to_string());
+            results[i] = result;
         }
         let slots = Arc::new(Semaphore::new(per_host));
         // Set when the host stops answering mid-run (after the transport's retries): the users
@@ -217,29 +234,31 @@ fn host_job(
                 bar.clone(),
                 down.clone(),
             );
-            set.spawn(async move {
+            set.spawn(runner::same_host(async move {
                 let _slot = slots.acquire_owned().await.ok();
                 let went_down = down.lock().ok().and_then(|d| d.clone());
                 let result = match id {
-                    _ if runner::interrupted() => Err(runner::NOT_STARTED.to_owned()),
-                    _ if went_down.is_some() => Err(format!(
+                    _ if runner::interrupted() => Err(HostError::NotStarted),
+                    _ if went_down.is_some() => Err(HostError::Unreachable(format!(
                         "not attempted: the host stopped answering ({})",
                         went_down.unwrap_or_default()
-                    )),
+                    ))),
                     Ok(id) => match register_user(&target, id, &requests[i].1).await {
-                        Err(Failure::Unreachable(why) | Failure::Permanent(why)) => {
-                            if let Ok(mut d) = down.lock() {
+                        Err(failure) if failure.unreachable() => {
+                            let error = HostError::from(failure);
+                            if let (Ok(mut d), HostError::Unreachable(why)) = (down.lock(), &error)
+                            {
                                 d.get_or_insert(why.clone());
                             }
-                            Err(format!("unreachable: {why}"))
+                            Err(error)
                         }
-                        other => other.map_err(|e| e.to_string()),
+                        other => other.map_err(HostError::from),
                     },
-                    Err(e) => Err(e),
+                    Err(e) => Err(HostError::Setup(e)),
                 };
                 bar.inc(1);
                 (i, result)
-            });
+            }));
         }
         while let Some(joined) = set.join_next().await {
             match joined {
@@ -259,24 +278,15 @@ async fn close(target: Arc<Target>) {
     }
 }
 
-fn user_report(u: &BulkUser, result: &Result<Done, String>) -> UserReport {
+fn user_report(u: &BulkUser, result: &Result<Done, HostError>) -> UserReport {
     match result {
         Ok(done) => {
-            let line = super::to_report(&Finished {
-                host: String::new(),
-                result: Ok(Done {
-                    user: done.user.clone(),
-                    outcome: done.outcome.clone(),
-                    admin: done.admin.clone(),
-                    note: done.note.clone(),
-                    plan: None,
-                }),
-                elapsed: Duration::ZERO,
-            });
+            let line = super::done_report("", done, 0);
             UserReport {
                 user_id: line.user_id,
                 user: u.name.clone(),
                 status: line.status,
+                error: None,
                 outcome: line.outcome,
                 admin: line.admin,
                 message: line.message,
@@ -285,31 +295,33 @@ fn user_report(u: &BulkUser, result: &Result<Done, String>) -> UserReport {
         Err(e) => UserReport {
             user_id: None,
             user: u.name.clone(),
-            status: Status::Failed,
+            status: e.status(),
+            error: Some(e.code()),
             outcome: None,
             admin: None,
-            message: e.clone(),
+            message: e.message(),
         },
     }
 }
 
-/// A host's line: failed if it could not be worked on or any user failed, changed if any user
-/// changed, else ok; the message counts the outcomes.
+/// A host's line: the host's own error if it could not be worked on (every user then counts
+/// with that status), else failed if any user failed, unreachable if any could not be reached,
+/// changed if any changed, else ok; the message counts the outcomes.
 fn host_report(f: &Finished<HostResults>, users: &[BulkUser]) -> (HostReport, Vec<UserReport>) {
     let elapsed_ms = f.elapsed.as_millis() as u64;
     let results = match &f.result {
         Ok(results) => results,
         Err(e) => {
-            let report = HostReport {
-                host: f.host.clone(),
-                user_id: None,
-                status: Status::Failed,
-                outcome: None,
-                admin: None,
-                message: e.clone(),
-                elapsed_ms,
-            };
-            return (report, Vec::new());
+            let user_reports: Vec<UserReport> = users
+                .iter()
+                .map(|u| user_report(u, &Err(e.clone())))
+                .collect();
+            let mut report = HostReport::error(&f.host, e, elapsed_ms);
+            report.counts = Recap::default();
+            for u in &user_reports {
+                report.counts.add(u.status);
+            }
+            return (report, user_reports);
         }
     };
     let user_reports: Vec<UserReport> = users
@@ -317,26 +329,36 @@ fn host_report(f: &Finished<HostResults>, users: &[BulkUser]) -> (HostReport, Ve
         .zip(results)
         .map(|(u, r)| user_report(u, r))
         .collect();
-    let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    let mut counts = Recap::default();
+    let mut outcomes: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
     for u in &user_reports {
-        *counts.entry(u.outcome.unwrap_or("failed")).or_default() += 1;
+        counts.add(u.status);
+        *outcomes
+            .entry(u.outcome.or(u.error).unwrap_or("failed"))
+            .or_default() += 1;
     }
-    let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
-    let status = if user_reports.iter().any(|u| u.status == Status::Failed) {
+    let summary: Vec<String> = outcomes.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    let status = if counts.failed > 0 {
         Status::Failed
-    } else if user_reports.iter().any(|u| u.status == Status::Changed) {
+    } else if counts.unreachable > 0 {
+        Status::Unreachable
+    } else if counts.changed > 0 {
         Status::Changed
-    } else {
+    } else if counts.ok > 0 {
         Status::Ok
+    } else {
+        Status::NotStarted
     };
     let report = HostReport {
         host: f.host.clone(),
         user_id: None,
         status,
+        error: None,
         outcome: None,
         admin: None,
         message: format!("{} users: {}", user_reports.len(), summary.join(", ")),
         elapsed_ms,
+        counts,
     };
     (report, user_reports)
 }
@@ -344,9 +366,13 @@ fn host_report(f: &Finished<HostResults>, users: &[BulkUser]) -> (HostReport, Ve
 fn print_host(f: &Finished<HostResults>, users: &[BulkUser], width: usize) {
     let (report, user_reports) = host_report(f, users);
     crate::out!("{}", crate::report::human_line(&report, width));
+    if f.result.is_err() {
+        // The host's line already says why; its users add nothing.
+        return;
+    }
     let failed: Vec<&UserReport> = user_reports
         .iter()
-        .filter(|u| u.status == Status::Failed)
+        .filter(|u| matches!(u.status, Status::Failed | Status::Unreachable))
         .collect();
     for u in failed.iter().take(20) {
         crate::out!("{:width$}    {}: {}", "", u.user, u.message);

@@ -17,7 +17,7 @@ use provision_backends::{Outcome, UserId};
 use serde::Serialize;
 
 use crate::cli::{Global, Output, RunArgs};
-use crate::error::{EXIT_HOST_FAILED, Error};
+use crate::error::{EXIT_HOST_FAILED, EXIT_UNREACHABLE, Error};
 use crate::inventory::{Host, Inventory};
 use crate::report::{self, HostReport, Recap, Status};
 use crate::runner::{self, Finished, Job};
@@ -143,7 +143,7 @@ pub fn finish<E: Serialize>(
     extra: E,
 ) -> u8 {
     match global.output {
-        Output::Human => crate::out!("{}", report::human_recap(&recap, check)),
+        Output::Human => crate::out!("{}", report::human_recap(reports, check)),
         Output::Json => {
             let doc = report::Document {
                 command,
@@ -155,17 +155,27 @@ pub fn finish<E: Serialize>(
             crate::out!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
     }
-    if crate::runner::interrupted() {
+    if crate::runner::interrupted() && !crate::output::closed() {
         if global.output == Output::Human {
             crate::out!(
-                "INTERRUPTED: what is marked \"{}\" was not touched; run the same command again to finish",
-                crate::runner::NOT_STARTED
+                "INTERRUPTED: what is marked \"not started\" was not touched; run the same command again to finish"
             );
         }
         return crate::error::EXIT_INTERRUPTED;
     }
-    if recap.failed > 0 {
+    exit_code(reports)
+}
+
+/// 1 when a host failed, else 4 when a host could not be reached, else 0 (as ansible-playbook
+/// puts failed before unreachable). A bulk host counts as failed when any of its users did.
+pub fn exit_code(reports: &[HostReport]) -> u8 {
+    let all = reports
+        .iter()
+        .fold(Recap::default(), |sum, r| sum.sum(&r.counts));
+    if all.failed > 0 || reports.iter().any(|r| r.status == Status::Failed) {
         EXIT_HOST_FAILED
+    } else if all.unreachable > 0 || reports.iter().any(|r| r.status == Status::Unreachable) {
+        EXIT_UNREACHABLE
     } else {
         0
     }
@@ -173,18 +183,14 @@ pub fn finish<E: Serialize>(
 
 pub(super) fn to_report(f: &Finished<Done>) -> HostReport {
     let elapsed_ms = f.elapsed.as_millis() as u64;
-    let Ok(done) = &f.result else {
-        let message = f.result.as_ref().err().cloned().unwrap_or_default();
-        return HostReport {
-            host: f.host.clone(),
-            user_id: None,
-            status: Status::Failed,
-            outcome: None,
-            admin: None,
-            message,
-            elapsed_ms,
-        };
-    };
+    match &f.result {
+        Ok(done) => done_report(&f.host, done, elapsed_ms),
+        Err(e) => HostReport::error(&f.host, e, elapsed_ms),
+    }
+}
+
+/// The line of one request that finished.
+pub(super) fn done_report(host: &str, done: &Done, elapsed_ms: u64) -> HostReport {
     let mut message = done.outcome.to_string();
     if let Some(admin) = &done.admin {
         message = format!("{message}; {admin}");
@@ -195,17 +201,20 @@ pub(super) fn to_report(f: &Finished<Done>) -> HostReport {
     if let (Some(plan), true) = (&done.plan, done.changed()) {
         message = format!("{message} {plan}");
     }
+    let status = if done.changed() {
+        Status::Changed
+    } else {
+        Status::Ok
+    };
     HostReport {
-        host: f.host.clone(),
+        host: host.to_owned(),
         user_id: Some(done.user.to_string()),
-        status: if done.changed() {
-            Status::Changed
-        } else {
-            Status::Ok
-        },
+        status,
+        error: None,
         outcome: Some(done.outcome.code()),
         admin: done.admin.as_ref().map(Outcome::code),
         message,
         elapsed_ms,
+        counts: Recap::one(status),
     }
 }

@@ -7,7 +7,7 @@ use super::{fan_out_with, finish};
 use crate::cli::{Global, PingArgs};
 use crate::error::Error;
 use crate::inventory::Inventory;
-use crate::report::{self, HostReport, Status};
+use crate::report::{self, HostError, HostReport, Recap, Status};
 use crate::runner::Finished;
 use crate::target::Target;
 
@@ -22,10 +22,10 @@ pub fn run(global: &Global, args: PingArgs) -> Result<u8, Error> {
         |host, _| {
             let target = Target::new(host, &client, true);
             Box::pin(async move {
-                let target = target?;
+                let target = target.map_err(HostError::Setup)?;
                 let said = target.ping().await;
                 target.close().await;
-                said.map_err(|e| e.to_string())
+                Ok(said?)
             })
         },
         to_report,
@@ -44,17 +44,19 @@ pub fn run(global: &Global, args: PingArgs) -> Result<u8, Error> {
 }
 
 fn to_report(f: &Finished<String>) -> HostReport {
-    let (status, outcome, message) = match &f.result {
-        Ok(said) => (Status::Ok, Some("pong"), said.clone()),
-        Err(e) => (Status::Failed, None, e.clone()),
-    };
-    HostReport {
-        host: f.host.clone(),
-        user_id: None,
-        status,
-        outcome,
-        admin: None,
-        message,
-        elapsed_ms: f.elapsed.as_millis() as u64,
+    let elapsed_ms = f.elapsed.as_millis() as u64;
+    match &f.result {
+        Ok(said) => HostReport {
+            host: f.host.clone(),
+            user_id: None,
+            status: Status::Ok,
+            error: None,
+            outcome: Some("pong"),
+            admin: None,
+            message: said.clone(),
+            elapsed_ms,
+            counts: Recap::one(Status::Ok),
+        },
+        Err(e) => HostReport::error(&f.host, e, elapsed_ms),
     }
 }

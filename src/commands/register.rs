@@ -12,8 +12,11 @@ use crate::cli::{Global, Output, RegisterArgs};
 use crate::error::Error;
 use crate::inventory::{Host, Inventory};
 use crate::password::{self, Generated};
+use crate::password_store::Store;
+use crate::report::HostError;
 use crate::runner::Job;
 use crate::target::Target;
+use provision_backends::registration::Fields;
 
 /// What every host is asked to do for one user.
 pub(super) struct Request {
@@ -30,18 +33,47 @@ pub fn run(global: &Global, args: RegisterArgs) -> Result<u8, Error> {
     let Some(name) = args.user.as_deref() else {
         return super::bulk::run(global, &args);
     };
+    // An option that would do nothing here is refused by name, never silently dropped.
+    for (given, option, applies) in [
+        (
+            args.per_host.is_some(),
+            "--per-host",
+            "to a bulk run (--from FILE)",
+        ),
+        (
+            args.passwords_out.is_some(),
+            "--passwords-out",
+            "to a bulk run (--from FILE)",
+        ),
+        (
+            args.password_out.is_some() && !args.password.random_password,
+            "--password-out",
+            "with --random-password",
+        ),
+    ] {
+        if given {
+            return Err(Error::Usage(format!("{option} only applies {applies}")));
+        }
+    }
     let user = UserArg::parse(name).map_err(Error::Usage)?;
     let inventory = Inventory::load(&global.inventory)?;
     let hosts = select(&inventory, args.run.limit.as_deref(), &user)?;
+    let wanted = Fields {
+        display_name: args.display_name.is_some(),
+        emails: !args.emails.is_empty(),
+        ignore_password_complexity: args.ignore_password_complexity,
+    };
+    refuse_dropped_fields(&hosts, &wanted, "")?;
     let check = args.run.check;
     // --check changes nothing, so it needs no password (and must not consume stdin or prompt).
+    let store = match (&args.password_out, check) {
+        (Some(path), false) => Some(Store::open(path, "--password-out")?),
+        _ => None,
+    };
     let password = if check {
         None
     } else {
-        Some(password::obtain(
-            &args.password,
-            args.password_out.as_deref(),
-        )?)
+        Some(password::obtain(&args.password, store.as_ref())?)
     };
     let client = crate::transport::http_client(args.run.insecure).map_err(Error::Usage)?;
     let admin = args.admin_flag();
@@ -64,28 +96,47 @@ pub fn run(global: &Global, args: RegisterArgs) -> Result<u8, Error> {
         register_on(host, &user, request.clone(), &client)
     })?;
 
-    let created_somewhere = finished.iter().any(|f| {
-        matches!(
-            &f.result,
-            Ok(Done {
-                outcome: Outcome::Created { .. },
-                ..
-            })
-        )
-    });
+    let hosts_where = |wanted: fn(&Outcome) -> bool| -> Vec<&str> {
+        finished
+            .iter()
+            .filter(|f| f.result.as_ref().is_ok_and(|d| wanted(&d.outcome)))
+            .map(|f| f.host.as_str())
+            .collect()
+    };
+    let set_on = hosts_where(|o| matches!(o, Outcome::Created { .. }));
+    let existed_on = hosts_where(|o| matches!(o, Outcome::Exists));
     let generated = password.as_ref().and_then(|p| p.generated.as_ref());
+    if let (Some(Generated::Written(_)), Some(store), true) = (generated, &store, set_on.is_empty())
+    {
+        // This run wrote the file and no host took its password: it must not look like one.
+        store.remove()?;
+    }
     let shown = match generated {
-        Some(Generated::Show) if created_somewhere => {
+        Some(Generated::Show) if !set_on.is_empty() => {
             password.as_ref().map(|p| p.secret.expose_secret())
         }
         _ => None,
     };
+    let password_report = generated.map(|g| PasswordReport {
+        source: match g {
+            Generated::Reused(_) => "kept",
+            _ => "generated",
+        },
+        file: match g {
+            Generated::Written(p) | Generated::Reused(p) => Some(p.display().to_string()),
+            Generated::Show => None,
+        },
+        set_on: set_on.clone(),
+        existed_on: existed_on.clone(),
+    });
     #[derive(Serialize)]
     struct Extra<'a> {
         user: &'a str,
         admin: Option<bool>,
         #[serde(skip_serializing_if = "Option::is_none")]
         generated_password: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        password: Option<PasswordReport<'a>>,
     }
     let code = finish(
         global,
@@ -97,21 +148,96 @@ pub fn run(global: &Global, args: RegisterArgs) -> Result<u8, Error> {
             user: name,
             admin,
             generated_password: shown,
+            password: password_report,
         },
     );
-    if global.output == Output::Human {
-        match generated {
-            Some(Generated::Show) if created_somewhere => {
-                crate::out!("Generated password (shown once): {}", shown.unwrap_or(""));
-            }
-            Some(Generated::Written(path)) if created_somewhere => {
-                crate::out!("Generated password written to {}", path.display());
-            }
-            Some(_) => crate::out!("The generated password was not used: no user was created."),
-            None => {}
+    if global.output == Output::Human
+        && let Some(generated) = generated
+    {
+        for line in password_lines(generated, shown, &set_on, &existed_on) {
+            crate::out!("{line}");
         }
     }
     Ok(code)
+}
+
+/// Where a generated (or kept) password was set, for `--output json`.
+#[derive(Serialize)]
+struct PasswordReport<'a> {
+    /// `generated` by this run, or `kept` from the --password-out file of an earlier run.
+    source: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+    /// The hosts that created the user with this password.
+    set_on: Vec<&'a str>,
+    /// The hosts where the user already existed: its password there is not this one (or not
+    /// from this run).
+    existed_on: Vec<&'a str>,
+}
+
+/// What the operator must be told about a password provision made up (or took from a file).
+fn password_lines(
+    generated: &Generated,
+    shown: Option<&str>,
+    set_on: &[&str],
+    existed_on: &[&str],
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    if set_on.is_empty() {
+        lines.push(match generated {
+            Generated::Written(p) => format!(
+                "The generated password was not used: no user was created ({} was removed).",
+                p.display()
+            ),
+            Generated::Reused(p) => format!("No user was created; {} is unchanged.", p.display()),
+            Generated::Show => "The generated password was not used: no user was created.".into(),
+        });
+        return lines;
+    }
+    lines.push(match generated {
+        Generated::Show => format!("Generated password (shown once): {}", shown.unwrap_or("")),
+        Generated::Written(p) => format!("Generated password written to {}", p.display()),
+        Generated::Reused(p) => format!(
+            "Used the password kept in {} (written by an earlier run)",
+            p.display()
+        ),
+    });
+    if !existed_on.is_empty() {
+        lines.push(format!(
+            "It applies on: {}. It does not apply on: {} (the user already existed there).",
+            set_on.join(", "),
+            existed_on.join(", ")
+        ));
+    }
+    lines
+}
+
+/// Refuses a run that would silently drop `--display-name`, `--email` or
+/// `--ignore-password-complexity` on some host (`whose` says which users asked, in bulk runs).
+pub(super) fn refuse_dropped_fields(
+    hosts: &[&Host],
+    wanted: &Fields,
+    whose: &str,
+) -> Result<(), Error> {
+    let mut problems = Vec::new();
+    for host in hosts {
+        let missing = host.backend.fields().missing(wanted);
+        if !missing.is_empty() {
+            problems.push(format!(
+                "{} (backend {}) cannot pass on {}",
+                host.name,
+                host.backend.name(),
+                missing.join(", ")
+            ));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "{whose}{}; leave it out, or use --limit to choose hosts whose backend passes it on",
+        problems.join("; ")
+    )))
 }
 
 fn register_on(
@@ -124,11 +250,11 @@ fn register_on(
     let target = Target::new(host, client, request.admin.is_some());
     let via = target.as_ref().map(|t| t.via(host)).unwrap_or_default();
     Box::pin(async move {
-        let user = user?;
-        let target = target?;
+        let user = user.map_err(HostError::Setup)?;
+        let target = target.map_err(HostError::Setup)?;
         let done = register_user(&target, user, &request).await;
         target.close().await;
-        let mut done = done.map_err(|e| e.to_string())?;
+        let mut done = done?;
         done.plan = request.check.then_some(via);
         Ok(done)
     })
@@ -160,10 +286,13 @@ pub(super) async fn register_user(
                 })?;
             (Some(admin), None)
         }
-        (Some(_), Outcome::Exists) => (
-            None,
-            Some("admin flag not checked: this host has no admin_backend".to_owned()),
-        ),
+        (Some(flag), Outcome::Exists) => {
+            // Asked for and not had: the operator must not read "ok" here.
+            return Err(Failure::Rejected(format!(
+                "exists, but its admin flag cannot be checked or set to {}: this host has no admin_backend (set admin_backend: sql, synapse-api or mas-api)",
+                if flag { "on" } else { "off" }
+            )));
+        }
         _ => (None, None),
     };
     Ok(Done {

@@ -115,6 +115,34 @@ pub enum Backend {
     PlaybookWrapper { command: Option<String> },
 }
 
+impl Backend {
+    /// The inventory's name for this backend.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::SharedSecret { .. } => "shared-secret",
+            Backend::SynapseCli { .. } => "synapse-cli",
+            Backend::DendriteCli { .. } => "dendrite-cli",
+            Backend::MasCli { .. } => "mas-cli",
+            Backend::PlaybookWrapper { .. } => "playbook-wrapper",
+        }
+    }
+
+    /// The optional registration fields this backend passes on.
+    pub fn fields(&self) -> provision_backends::registration::Fields {
+        use provision_backends::{
+            dendrite_cli::DendriteCli, mas_cli::MasCli, playbook_wrapper::PlaybookWrapper,
+            shared_secret::SharedSecret, synapse_cli::SynapseCli,
+        };
+        match self {
+            Backend::SharedSecret { .. } => SharedSecret::FIELDS,
+            Backend::SynapseCli { .. } => SynapseCli::FIELDS,
+            Backend::DendriteCli { .. } => DendriteCli::FIELDS,
+            Backend::MasCli { .. } => MasCli::FIELDS,
+            Backend::PlaybookWrapper { .. } => PlaybookWrapper::FIELDS,
+        }
+    }
+}
+
 /// Where a backend's requests or commands go.
 pub enum Transport {
     /// The backend talks HTTP to its `url` (shared-secret).

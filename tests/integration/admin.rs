@@ -197,7 +197,9 @@ fn database_down_is_a_clear_failure_and_changes_nothing() {
         Some(0)
     );
     let out = run(&["admin", &user, "--on"], &inv, "");
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    // The database cannot be reached: exit 4, and the host is "unreachable", not "failed".
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert_eq!(json(&out)["hosts"][0]["status"], "unreachable");
     let msg = json(&out)["hosts"][0]["message"]
         .as_str()
         .unwrap()
@@ -505,7 +507,8 @@ fn admin_without_an_admin_backend_says_how_to_set_one() {
         &inv,
         "nb-pw",
     );
-    assert_eq!(out.status.code(), Some(0));
+    // Asked for and not had: a failure of that host, with the reason.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("no admin_backend"), "{}", text(&out));
 }
 

@@ -26,10 +26,12 @@ fn inventory(fleet: &[(&str, &Synapse)]) -> std::path::PathBuf {
         "all:\n  vars:\n    server_name: {SERVER_NAME}\n    backend: shared-secret\n  hosts:\n"
     );
     for (name, s) in fleet {
+        // The admin API converges the `admin` column on re-runs.
         yaml.push_str(&format!(
-            "    {name}:\n      url: {}\n      shared_secret: {{file: {}}}\n",
+            "    {name}:\n      url: {}\n      shared_secret: {{file: {}}}\n      admin_backend: synapse-api\n      admin_token: {{file: {}}}\n",
             s.url,
-            s.secret_file().display()
+            s.secret_file().display(),
+            s.admin_token_file().display()
         ));
     }
     write_file("bulk-inventory.yaml", &yaml)

@@ -216,17 +216,17 @@ fn unreachable_host_fails_alone_and_the_run_exits_nonzero() {
         ],
         "pw",
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     let doc = json(&out);
     assert_eq!(doc["hosts"][0]["host"], "dead");
-    assert_eq!(doc["hosts"][0]["status"], "failed");
+    assert_eq!(doc["hosts"][0]["status"], "unreachable");
     let msg = doc["hosts"][0]["message"].as_str().unwrap();
     assert!(
         msg.contains("unreachable") && msg.contains("127.0.0.1:1"),
         "{msg}"
     );
     assert_eq!(doc["hosts"][1]["status"], "changed");
-    assert_eq!(doc["recap"]["failed"], 1);
+    assert_eq!(doc["recap"]["unreachable"], 1);
     assert!(
         s.login(&user, "pw").is_ok(),
         "the healthy host is done despite the dead one"

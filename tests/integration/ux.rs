@@ -30,7 +30,7 @@ fn ping_checks_connection_tool_admin_backend_and_secrets() {
         msg.contains("shared-secret registration answers") && msg.contains("a server admin"),
         "{msg}"
     );
-    assert_eq!(doc["hosts"][1]["status"], "failed");
+    assert_eq!(doc["hosts"][1]["status"], "unreachable");
     assert!(
         doc["hosts"][1]["message"]
             .as_str()
@@ -43,7 +43,9 @@ fn ping_checks_connection_tool_admin_backend_and_secrets() {
         "{msg}"
     );
     assert_eq!(doc["recap"]["ok"], 1);
-    assert_eq!(doc["recap"]["failed"], 2);
+    assert_eq!(doc["recap"]["unreachable"], 1);
+    assert_eq!(doc["recap"]["failed"], 1);
+    assert_eq!(doc["hosts"][2]["error"], "setup");
 }
 
 #[test]
