@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod hardening;
 pub mod inventory;
 pub mod logging;
 pub mod output;

@@ -3,9 +3,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use provision::{cli, commands, logging, output};
+use provision::{cli, commands, hardening, logging, output};
 
 fn main() -> ExitCode {
+    hardening::no_core_dumps();
     // Copied into a playbook's library/ as `provision_user`, the binary is the module itself:
     // Ansible runs it with the arguments file as its only argument.
     let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();

@@ -260,8 +260,31 @@ impl Vars<'_, '_> {
         }
     }
 
+    /// A URL with `user:password@` in it would be shown wherever the URL is (inventory,
+    /// --check, errors, logs, a tool's argv): refused, without showing the line that holds it.
+    fn no_userinfo(&self, key: &str, v: &Spanned<Value>, url: &str) -> Result<(), Error> {
+        let has = reqwest::Url::parse(url)
+            .map(|u| !u.username().is_empty() || u.password().is_some())
+            .unwrap_or_else(|_| url.split_once("://").is_some_and(|(_, rest)| {
+                rest.split(['/', '?', '#']).next().unwrap_or("").contains('@')
+            }));
+        if !has {
+            return Ok(());
+        }
+        let mut err = self.wrong(
+            key,
+            v,
+            "holds a user name or password (`user:pass@`); provision shows URLs in its output, so credentials go in a secret source (admin_token, shared_secret: {file: PATH} or {env: NAME})",
+        );
+        if let Error::Inventory(located) = &mut err {
+            located.source_line = None;
+        }
+        Err(err)
+    }
+
     fn url(&self, key: &str, why: &str) -> Result<reqwest::Url, Error> {
         let (s, v) = self.string(key, why)?;
+        self.no_userinfo(key, v, &s)?;
         let url =
             reqwest::Url::parse(&s).map_err(|e| self.wrong(key, v, format!("not a URL ({e})")))?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -360,7 +383,13 @@ impl Host {
         let optional = |key: &str| -> Result<Option<String>, Error> {
             match vars.get(key) {
                 None => Ok(None),
-                Some(_) => vars.string(key, "").map(|(s, _)| Some(s)),
+                Some(_) => {
+                    let (s, v) = vars.string(key, "")?;
+                    if key == "url" {
+                        vars.no_userinfo(key, v, &s)?;
+                    }
+                    Ok(Some(s))
+                }
             }
         };
         let config_why = "the server's config file on the target, e.g. /data/homeserver.yaml";
@@ -448,7 +477,9 @@ fn parse_mas(vars: &Vars, mas: &Spanned<Value>, base: &Path) -> Result<MasConfig
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
         _ => Err(vars.wrong("mas", mas, format!("`{key}` must be a non-empty string"))),
     };
-    let url = reqwest::Url::parse(&string("url")?)
+    let url = string("url")?;
+    vars.no_userinfo("mas", mas, &url)?;
+    let url = reqwest::Url::parse(&url)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .ok_or_else(|| vars.wrong("mas", mas, "`url` must be an http:// or https:// URL"))?;
