@@ -68,17 +68,40 @@ pub fn load(path: &Path) -> Result<Vec<BulkUser>, Error> {
     };
     // Relative password files are relative to the users file.
     let base = path.parent().unwrap_or(Path::new("."));
-    let mut seen: HashMap<String, u64> = HashMap::new();
+    // Users are identified by full ID: `@dup:a.org` and `@dup:b.org` are two users, but
+    // `alice` and `@alice:a.org` are the same one on the hosts serving a.org.
+    let mut seen: HashMap<String, (u64, bool)> = HashMap::new();
     let mut users = Vec::with_capacity(rows.len());
     for (line, row) in rows {
         let name = row.user.trim().to_owned();
         let user = UserArg::parse(&name).map_err(|e| at(e, line))?;
-        if let Some(first) = seen.insert(user.localpart().to_owned(), line) {
+        let full = matches!(user, UserArg::Full(_));
+        let clash = |key: &str, other_full: Option<bool>| {
+            seen.get(key)
+                .filter(|(_, f)| other_full.is_none_or(|o| *f == o))
+                .map(|(first, _)| *first)
+        };
+        let first = if full {
+            clash(&name, None).or_else(|| clash(user.localpart(), Some(false)))
+        } else {
+            clash(user.localpart(), None).or_else(|| {
+                seen.iter()
+                    .find(|(k, (_, f))| *f && k.starts_with(&format!("@{}:", user.localpart())))
+                    .map(|(_, (l, _))| *l)
+            })
+        };
+        if let Some(first) = first {
             return Err(at(
                 format!("user {name:?} is listed twice (first at line {first})"),
                 line,
             ));
         }
+        let key = if full {
+            name.clone()
+        } else {
+            user.localpart().to_owned()
+        };
+        seen.insert(key, (line, full));
         let admin = match row.admin.as_deref().map(str::trim) {
             None | Some("") => None,
             Some("yes" | "true" | "1") => Some(true),
@@ -203,6 +226,12 @@ mod tests {
     }
 
     #[test]
+    fn one_localpart_on_two_servers_is_two_users() {
+        let users = load_str("u.csv", "user\n@dup:a.org\n@dup:b.org\n").unwrap();
+        assert_eq!(users.len(), 2);
+    }
+
+    #[test]
     fn yaml_list_with_booleans() {
         let users = load_str(
             "users.yaml",
@@ -224,6 +253,12 @@ mod tests {
             e.contains("listed twice (first at line 2)") && e.contains("u.csv:3:"),
             "{e}"
         );
+        let e = load_str("u.csv", "user\nalice\n@alice:a.org\n").unwrap_err();
+        assert!(e.contains("listed twice (first at line 2)"), "{e}");
+        let e = load_str("u.csv", "user\n@bob:a.org\nbob\n").unwrap_err();
+        assert!(e.contains("listed twice (first at line 2)"), "{e}");
+        let e = load_str("u.csv", "user\n@bob:a.org\n@bob:a.org\n").unwrap_err();
+        assert!(e.contains("listed twice (first at line 2)"), "{e}");
         let e = load_str("u.csv", "user,admin\nalice,maybe\n").unwrap_err();
         assert!(e.contains("\"maybe\""), "{e}");
         let e = load_str("u.yaml", "- user: alice\n- name: bob\n").unwrap_err();

@@ -189,13 +189,28 @@ fn explain(resp: &Response) -> String {
 
 /// The server answers with the ID it created; a different server name means the inventory's
 /// `server_name` does not match the server, which the operator should hear about.
+/// "Created" only on the answer the contract defines: a JSON body whose `user_id` is the user
+/// asked for (synapse/rest/admin/users.py, UserRegisterServlet, returns it with or without
+/// `inhibit_login`; Dendrite's clientapi/routing/register.go does the same). A proxy's HTML
+/// page or an error JSON under a 200 is a failure, never an account.
 fn check_user_id(resp: &Response, expected: &UserId) -> Result<(), Failure> {
     match resp.json()["user_id"].as_str() {
-        Some(got) if got != expected.to_string() => Err(Failure::Rejected(format!(
+        Some(got) if got == expected.to_string() => Ok(()),
+        Some(got) => Err(Failure::Rejected(format!(
             "the server created {got}, not {expected}: fix this host's server_name"
         ))),
-        _ => Ok(()),
+        None => Err(Failure::Rejected(format!(
+            "HTTP 200 without the user_id a registration returns, so no account is assumed; the answer began: {:?}",
+            first_line(&resp.body)
+        ))),
     }
+}
+
+/// The start of a body, for a message (the renderers strip control characters).
+fn first_line(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    line.trim().chars().take(120).collect()
 }
 
 /// hex(HMAC-SHA1(secret, nonce NUL user NUL password NUL "admin"|"notadmin")), over the user

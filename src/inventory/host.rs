@@ -265,9 +265,14 @@ impl Vars<'_, '_> {
     fn no_userinfo(&self, key: &str, v: &Spanned<Value>, url: &str) -> Result<(), Error> {
         let has = reqwest::Url::parse(url)
             .map(|u| !u.username().is_empty() || u.password().is_some())
-            .unwrap_or_else(|_| url.split_once("://").is_some_and(|(_, rest)| {
-                rest.split(['/', '?', '#']).next().unwrap_or("").contains('@')
-            }));
+            .unwrap_or_else(|_| {
+                url.split_once("://").is_some_and(|(_, rest)| {
+                    rest.split(['/', '?', '#'])
+                        .next()
+                        .unwrap_or("")
+                        .contains('@')
+                })
+            });
         if !has {
             return Ok(());
         }

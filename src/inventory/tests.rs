@@ -301,10 +301,15 @@ fn credentials_in_urls_are_refused_without_being_shown() {
             "all:\n  hosts:\n    m1:\n      backend: shared-secret\n      server_name: example.com\n      shared_secret: {{env: S}}\n      {line}\n"
         );
         let e = err(&src);
-        assert!(e.contains(&format!("`{key}`")) && e.contains("secret source"), "{e}");
+        assert!(
+            e.contains(&format!("`{key}`")) && e.contains("secret source"),
+            "{e}"
+        );
         assert!(e.contains("inventory.yaml:7:"), "{e}");
         assert!(!e.contains("hunter2"), "the credential is not shown: {e}");
     }
-    let e = err("all:\n  hosts:\n    m1:\n      backend: synapse-cli\n      server_name: example.com\n      transport: local\n      config: /c.yaml\n      url: http://u:hunter2@localhost:8008\n");
+    let e = err(
+        "all:\n  hosts:\n    m1:\n      backend: synapse-cli\n      server_name: example.com\n      transport: local\n      config: /c.yaml\n      url: http://u:hunter2@localhost:8008\n",
+    );
     assert!(!e.contains("hunter2") && e.contains("`url`"), "{e}");
 }
