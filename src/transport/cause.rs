@@ -61,6 +61,12 @@ pub fn tls(top: &(dyn Error + 'static)) -> Option<String> {
         C::Expired | C::ExpiredContext { .. } => "has expired".to_owned(),
         C::NotValidYet | C::NotValidYetContext { .. } => "is not valid yet".to_owned(),
         C::Revoked => "has been revoked".to_owned(),
+        // A self-signed certificate is its own CA; webpki refuses a CA certificate as the
+        // server's own before it looks for an issuer (rustls-webpki src/error.rs,
+        // `CaUsedAsEndEntity`), and rustls passes that on as `Other`.
+        C::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+            "is not trusted (self-signed or unknown issuer)".to_owned()
+        }
         other => format!("does not verify ({other:?})"),
     };
     Some(format!(
