@@ -17,7 +17,8 @@ pub fn init(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .without_time()
-        .with_target(verbose >= 2)
+        // A filter from RUST_LOG may let other crates in: say whose line each is.
+        .with_target(verbose >= 2 || set)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if let Some(e) = unusable {
