@@ -9,4 +9,5 @@ mod faults;
 mod fixtures;
 mod playbook;
 mod register;
+mod retries;
 mod ux;
