@@ -46,7 +46,10 @@ pub struct Global {
     #[arg(long, global = true, value_enum, default_value_t = Output::Human)]
     pub output: Output,
 
-    /// More logging on stderr (-v info, -vv debug, -vvv trace); secrets are never logged
+    /// More logging on stderr (-v info, -vv debug, -vvv trace); secrets are never logged.
+    /// Only provision's own lines are shown; RUST_LOG, when set, replaces this filter
+    /// (e.g. RUST_LOG=provision=debug, or RUST_LOG=provision=info,openssh=debug to see a
+    /// dependency's own lines, which provision does not vet for secrets)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }

@@ -67,7 +67,7 @@ fn timed_out(timeout: Duration, last: &std::sync::Mutex<Option<String>>) -> Host
     let cause = last.lock().ok().and_then(|l| l.clone());
     match cause {
         Some(why) => HostError::Unreachable(format!(
-            "{why} (still retrying when --timeout ran out after {}s)",
+            "timed out after {}s (last error: {why})",
             timeout.as_secs()
         )),
         None => HostError::TimedOut(format!("timed out after {}s", timeout.as_secs())),

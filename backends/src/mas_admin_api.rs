@@ -23,7 +23,7 @@ pub struct MasAdminApi {
     base: String,
     client_id: String,
     client_secret: SecretString,
-    /// One token for the whole run; fetched again once if MAS answers 401.
+    /// One token for the whole run; fetched again once if MAS answers 401 to a kept one.
     token: Mutex<Option<SecretString>>,
 }
 
@@ -109,15 +109,18 @@ impl MasAdminApi {
         }
     }
 
-    /// Sends with the run's token, fetching it first if needed and once more on a 401.
+    /// Sends with the run's token, fetching it first if needed. A 401 on a token kept from
+    /// earlier in the run may mean it expired (MAS's access tokens live minutes): one fresh
+    /// token, once. A 401 on a token just issued is MAS's answer, and is not asked again.
     async fn send(
         &self,
         http: &impl Http,
         request: impl Fn() -> Request,
     ) -> Result<Response, Failure> {
+        let kept = self.token.lock().await.is_some();
         let token = self.token(http, false).await?;
         let resp = http.send(request().auth(Auth::Bearer(token))).await?;
-        if resp.status != 401 {
+        if resp.status != 401 || !kept {
             return Ok(resp);
         }
         let token = self.token(http, true).await?;
@@ -266,10 +269,11 @@ mod tests {
     }
 
     #[test]
-    fn a_401_renews_the_token_once() {
+    fn a_401_renews_a_kept_token_once() {
         let http = Scripted::new(vec![
             discovery(),
             token("old"),
+            user(false),
             (401, json!({"errors": [{"title": "Invalid token"}]})),
             discovery(),
             token("new"),
@@ -277,8 +281,26 @@ mod tests {
         ]);
         let john = UserId::new("john", "example.com").unwrap();
         let out = block_on(api().set_admin(&http, &john, true));
-        assert_eq!(out, Ok(Outcome::AdminAlready { admin: true }));
-        assert_eq!(http.auth.lock().unwrap()[5].as_deref(), Some("Bearer new"));
+        assert!(matches!(out, Ok(Outcome::AdminSet { admin: true, .. })));
+        assert_eq!(http.auth.lock().unwrap()[3].as_deref(), Some("Bearer old"));
+        assert_eq!(http.auth.lock().unwrap()[6].as_deref(), Some("Bearer new"));
+    }
+
+    #[test]
+    fn a_401_on_a_token_just_issued_is_not_asked_again() {
+        let http = Scripted::new(vec![
+            discovery(),
+            token("t"),
+            (401, json!({"errors": [{"title": "Invalid token"}]})),
+        ]);
+        let john = UserId::new("john", "example.com").unwrap();
+        let out = block_on(api().set_admin(&http, &john, true));
+        assert!(matches!(out, Err(Failure::Rejected(m)) if m.contains("HTTP 401")));
+        assert_eq!(
+            http.requests().len(),
+            3,
+            "no second token, no second request"
+        );
     }
 
     #[test]

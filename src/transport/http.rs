@@ -52,8 +52,7 @@ impl Http for HttpTransport {
             Some(Auth::Basic(id, secret)) => builder.basic_auth(id, Some(secret.expose_secret())),
             None => builder,
         };
-        let unreachable =
-            |e: reqwest::Error| Failure::Unreachable(format!("{}: {}", self.base, cause(&e)));
+        let unreachable = |e: reqwest::Error| failure(&self.base, &e);
         let resp = builder.send().await.map_err(unreachable)?;
         let status = resp.status().as_u16();
         let body = resp.bytes().await.map_err(unreachable)?.to_vec();
@@ -67,14 +66,21 @@ impl Http for HttpTransport {
     }
 }
 
-/// reqwest's own message only says "error sending request"; the cause is at the bottom.
-fn cause(e: &reqwest::Error) -> String {
+/// What went wrong, worded for the operator, and whether another try could help: a name
+/// that does not resolve or a certificate that does not verify will not change in the
+/// seconds the retry layer waits, so those are permanent; refused, reset and timed out are
+/// not.
+fn failure(base: &str, e: &reqwest::Error) -> Failure {
     if e.is_timeout() {
-        return "timed out".into();
+        return Failure::Unreachable(format!("{base}: timed out"));
     }
-    let mut source: &dyn std::error::Error = e;
-    while let Some(next) = source.source() {
-        source = next;
+    if let Some(tls) = super::cause::tls(e) {
+        return Failure::Permanent(format!("{base}: {tls}"));
     }
-    source.to_string()
+    // reqwest's own message only says "error sending request"; the cause is at the bottom.
+    let root = super::cause::root(e);
+    if super::cause::is_dns(e) {
+        return Failure::Permanent(format!("{base}: the host name does not resolve ({root})"));
+    }
+    Failure::Unreachable(format!("{base}: {root}"))
 }

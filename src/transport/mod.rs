@@ -2,6 +2,7 @@
 //! nothing of Matrix. Layers (sudo, docker exec through another transport, retry) wrap a
 //! transport instead of being repeated inside each one.
 
+mod cause;
 mod docker;
 mod docker_cli;
 mod http;

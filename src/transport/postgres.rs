@@ -119,15 +119,25 @@ impl Postgres {
 
     fn failed(&self, e: tokio_postgres::Error) -> Failure {
         use std::error::Error as _;
+        use tokio_postgres::error::SqlState;
         let cause = e
             .source()
             .map(|s| s.to_string())
             .unwrap_or_else(|| e.to_string());
-        // No connection, or it broke: nothing was changed.
-        if e.as_db_error().is_none() {
-            return Failure::Unreachable(format!("{}: {cause}", self.label));
+        match e.as_db_error().map(|db| db.code()) {
+            // The server refused the login: the same password will be refused again
+            // (PostgreSQL's src/backend/libpq/auth.c, `auth_failed`).
+            Some(&SqlState::INVALID_PASSWORD | &SqlState::INVALID_AUTHORIZATION_SPECIFICATION) => {
+                Failure::Permanent(format!("{}: {cause}", self.label))
+            }
+            Some(_) => Failure::Rejected(format!("{}: {cause}", self.label)),
+            None if super::cause::is_dns(&e) => Failure::Permanent(format!(
+                "{}: the host name does not resolve ({cause})",
+                self.label
+            )),
+            // No connection, or it broke: nothing was changed.
+            None => Failure::Unreachable(format!("{}: {cause}", self.label)),
         }
-        Failure::Rejected(format!("{}: {cause}", self.label))
     }
 }
 

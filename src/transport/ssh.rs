@@ -20,6 +20,10 @@ pub struct Ssh {
     /// `user@host:port`, for messages.
     destination: String,
     session: OnceCell<Session>,
+    /// A failure connecting that another try cannot cure (a refused key, an unknown host
+    /// key): kept, so the host's other commands get it without connecting again, as each
+    /// refused login counts towards fail2ban's maxretry.
+    refused: std::sync::Mutex<Option<Failure>>,
 }
 
 impl Ssh {
@@ -58,15 +62,26 @@ impl Ssh {
             host: target.host.clone(),
             destination,
             session: OnceCell::new(),
+            refused: std::sync::Mutex::new(None),
         }
     }
 
     async fn session(&self) -> Result<&Session, Failure> {
         self.session
             .get_or_try_init(|| async {
+                let refused = || self.refused.lock().ok().and_then(|r| r.clone());
+                if let Some(failure) = refused() {
+                    return Err(failure);
+                }
                 tracing::debug!("ssh: connecting to {}", self.destination);
                 self.builder.connect_mux(&self.host).await.map_err(|e| {
-                    Failure::Unreachable(format!("ssh {}: {}", self.destination, describe(&e)))
+                    let failure = failure(&self.destination, &e);
+                    if let (Failure::Permanent(_), Ok(mut refused)) =
+                        (&failure, self.refused.lock())
+                    {
+                        *refused = Some(failure.clone());
+                    }
+                    failure
                 })
             })
             .await
@@ -92,11 +107,10 @@ impl Ssh {
             )
             .await
             .map_err(|e| {
-                Failure::Unreachable(format!(
-                    "ssh {}: forwarding to {host}:{port}: {}",
-                    self.destination,
-                    describe(&e)
-                ))
+                failure(
+                    &format!("{} forwarding to {host}:{port}", self.destination),
+                    &e,
+                )
             })
     }
 
@@ -121,9 +135,7 @@ impl Exec for Ssh {
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let lost = |e: openssh::Error| {
-            Failure::Unreachable(format!("ssh {}: {}", self.destination, describe(&e)))
-        };
+        let lost = |e: openssh::Error| failure(&self.destination, &e);
         let mut child = cmd.spawn().await.map_err(lost)?;
         feed(
             child.stdin().take(),
@@ -143,6 +155,38 @@ impl Exec for Ssh {
     }
 }
 
+/// A failure of ssh to `destination`, permanent when trying again cannot help.
+fn failure(destination: &str, e: &openssh::Error) -> Failure {
+    let text = describe(e);
+    match permanent(e, &text) {
+        Some(why) => Failure::Permanent(format!("ssh {destination}: {why} ({text})")),
+        None => Failure::Unreachable(format!("ssh {destination}: {text}")),
+    }
+}
+
+/// Why ssh's failure will not pass by itself, if it will not. openssh reads the master's
+/// stderr into `Error::Connect` with an `io::ErrorKind` (openssh src/error.rs,
+/// `interpret_ssh_error`): `PermissionDenied` for "Permission denied (publickey,…)", the
+/// server refusing every key offered. It has no kind for host keys or names, so those are
+/// read from ssh's own wording, stable for decades (openssh-portable sshconnect.c: "Host key
+/// verification failed.", "REMOTE HOST IDENTIFICATION HAS CHANGED"; ssh.c: "Could not
+/// resolve hostname"). Refused, reset, timed out and a dropped master stay retryable.
+fn permanent(e: &openssh::Error, text: &str) -> Option<&'static str> {
+    let denied = matches!(e, openssh::Error::Connect(io)
+        if io.kind() == std::io::ErrorKind::PermissionDenied);
+    if denied || text.contains("Permission denied (") {
+        Some("the server refused the key")
+    } else if text.contains("Host key verification failed")
+        || text.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+    {
+        Some("host key verification failed: the host's key is not in known_hosts, or differs")
+    } else if text.contains("Could not resolve hostname") {
+        Some("the host name does not resolve")
+    } else {
+        None
+    }
+}
+
 /// openssh's errors wrap ssh's own message ("Host key verification failed.") a level down.
 fn describe(e: &openssh::Error) -> String {
     use std::error::Error as _;
@@ -152,5 +196,88 @@ fn describe(e: &openssh::Error) -> String {
         text = format!("{text}: {s}");
         source = s.source();
     }
-    text.trim().replace('\n', " ")
+    text.trim().replace("\r\n", " ").replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error as Io, ErrorKind};
+
+    /// What openssh makes of ssh's stderr (openssh src/error.rs, `interpret_ssh_error`).
+    fn connect(kind: ErrorKind, stderr: &str) -> openssh::Error {
+        openssh::Error::Connect(Io::new(kind, stderr))
+    }
+
+    fn classify(e: openssh::Error) -> Failure {
+        failure("root@127.0.0.1:22", &e)
+    }
+
+    #[test]
+    fn refused_keys_host_keys_and_names_are_permanent() {
+        let cases = [
+            (
+                connect(
+                    ErrorKind::PermissionDenied,
+                    "root@127.0.0.1: Permission denied (publickey).",
+                ),
+                "the server refused the key",
+            ),
+            (
+                connect(
+                    ErrorKind::ConnectionAborted,
+                    "No ED25519 host key is known for [127.0.0.1]:22 and you have requested \
+                     strict checking.\r\nHost key verification failed.",
+                ),
+                "host key verification failed",
+            ),
+            (
+                connect(
+                    ErrorKind::ConnectionAborted,
+                    "@@@@@\r\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\r\n\
+                     Host key verification failed.",
+                ),
+                "host key verification failed",
+            ),
+            (
+                connect(
+                    ErrorKind::Other,
+                    "Could not resolve hostname nohost.invalid: Name or service not known",
+                ),
+                "does not resolve",
+            ),
+        ];
+        for (error, says) in cases {
+            match classify(error) {
+                Failure::Permanent(m) => {
+                    assert!(m.starts_with("ssh root@127.0.0.1:22: "), "{m}");
+                    assert!(m.contains(says), "{m}");
+                }
+                other => panic!("{other:?} should be permanent"),
+            }
+        }
+    }
+
+    #[test]
+    fn refused_reset_timed_out_and_lost_connections_are_retried() {
+        for error in [
+            connect(
+                ErrorKind::ConnectionRefused,
+                "connect to host 127.0.0.1 port 22: Connection refused",
+            ),
+            connect(
+                ErrorKind::TimedOut,
+                "connect to host 127.0.0.1 port 22: Connection timed out",
+            ),
+            connect(
+                ErrorKind::ConnectionAborted,
+                "kex_exchange_identification: read: Connection reset by peer",
+            ),
+            openssh::Error::Disconnected,
+            openssh::Error::RemoteProcessTerminated,
+        ] {
+            let failure = classify(error);
+            assert!(matches!(failure, Failure::Unreachable(_)), "{failure:?}");
+        }
+    }
 }

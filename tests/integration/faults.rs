@@ -7,8 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::fixtures::{
-    SERVER_NAME, Synapse, docker_synapse, json, pg_synapse, provision, scratch, sshd_fleet,
-    synapse, synapse_with_rounds, text, unique, write_file,
+    SERVER_NAME, Synapse, docker_synapse, json, pg_synapse, provision, scratch, self_signed_tls,
+    sshd_fleet, synapse, synapse_with_rounds, text, unique, write_file,
 };
 
 /// A users file of `n` users with generated passwords; returns (users file, passwords file).
@@ -415,52 +415,8 @@ fn loose_secret_file_permissions_are_warned_about() {
 
 #[test]
 fn tls_is_verified_unless_insecure_is_asked_for() {
-    // A TLS server with a self-signed certificate, in front of nothing: the handshake is what
-    // is under test.
-    let dir = scratch().join(unique("tls"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-        ])
-        .args([
-            "-keyout",
-            dir.join("key.pem").to_str().unwrap(),
-            "-out",
-            dir.join("cert.pem").to_str().unwrap(),
-        ])
-        .output();
-    let Ok(made) = made else {
-        panic!("openssl is needed for this test")
-    };
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let port = crate::fixtures::free_port();
-    let mut server = Command::new("python3")
-        .args(["-c", &format!(
-            "import http.server, ssl\ns = http.server.HTTPServer(('127.0.0.1', {port}), http.server.BaseHTTPRequestHandler)\nc = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\nc.load_cert_chain('{}', '{}')\ns.socket = c.wrap_socket(s.socket, server_side=True)\nprint('ready', flush=True)\ns.serve_forever()",
-            dir.join("cert.pem").display(),
-            dir.join("key.pem").display()
-        )])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Kept open until the end: the server writes to it.
-    let mut server_out = std::io::BufReader::new(server.stdout.take().unwrap());
-    let mut ready = String::new();
-    std::io::BufRead::read_line(&mut server_out, &mut ready).unwrap();
-    assert_eq!(ready.trim(), "ready");
+    let server = self_signed_tls();
+    let port = server.port;
     let secret = write_file("tls-secret", "s");
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
     let inv = write_file(
@@ -503,9 +459,7 @@ fn tls_is_verified_unless_insecure_is_asked_for() {
         .as_str()
         .unwrap()
         .to_owned();
-    let _ = server.kill();
-    let _ = server.wait();
-    drop(server_out);
+    drop(server);
     assert!(
         verified.to_lowercase().contains("certificate"),
         "refused for its certificate: {verified}"

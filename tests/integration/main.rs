@@ -9,5 +9,6 @@ mod faults;
 mod fixtures;
 mod playbook;
 mod register;
+mod retries;
 mod trust;
 mod ux;
