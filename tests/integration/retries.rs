@@ -225,7 +225,7 @@ fn a_timeout_shorter_than_the_retries_reports_their_cause() {
     assert!(retries(&out) >= 1, "it was retried: {}", text(&out));
     let message = message(&out);
     assert!(
-        message.starts_with("timed out after 3s (last error: ")
+        message.contains("timed out after 3s (last error: ")
             && message.contains(&url)
             && message.to_lowercase().contains("connection refused"),
         "{message}"
