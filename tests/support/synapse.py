@@ -126,7 +126,11 @@ def run(args):
 
     def stop(*_):
         if args.docker:
-            subprocess.run(["docker", "rm", "-f", args.docker], capture_output=True)
+            # Ours by its label: by now the name may be the next run's container.
+            ours = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={LABEL}={d}"],
+                                  capture_output=True, text=True).stdout.split()
+            if ours:
+                subprocess.run(["docker", "rm", "-f", *ours], capture_output=True)
         if proc.poll() is None:
             proc.terminate()
             try:
@@ -162,6 +166,7 @@ def run(args):
 
 
 EMPTY_IMAGE = "provision-test-empty"
+LABEL = "provision-tests"
 
 
 def docker_argv(name, data_dir):
@@ -172,7 +177,16 @@ def docker_argv(name, data_dir):
     if subprocess.run(["docker", "image", "inspect", EMPTY_IMAGE], capture_output=True).returncode:
         subprocess.run(f"tar -cf - --files-from /dev/null | docker import - {EMPTY_IMAGE}",
                        shell=True, check=True, capture_output=True)
+    # A container of this name left by an earlier run that was killed before it could clean
+    # up. The caller holds the fixture's lock (tests/integration/fixtures/synapse.rs), so it
+    # is not another live run's. `rm -f` may return while the removal is still going on.
     subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+    deadline = time.time() + 30
+    while not subprocess.run(["docker", "container", "inspect", name],
+                             capture_output=True).returncode:
+        if time.time() > deadline:
+            sys.exit(f"synapse.py: a container named {name} is still there; remove it")
+        time.sleep(0.2)
     mounts = []
     for path in ["/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc", sys.base_prefix, VENV]:
         if os.path.exists(path):
@@ -181,7 +195,10 @@ def docker_argv(name, data_dir):
     # (`docker exec` inherits the container's environment).
     mounts += ["-v", f"{data_dir}:{data_dir}", "-v", f"{data_dir}:/data", "--tmpfs", "/tmp",
                "-e", f"PATH={VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
-    return ["docker", "run", "--rm", "--name", name, "--network", "host", "-w", data_dir,
+    # The label names this run's data folder: stop() and scripts/check-leftovers.sh find our
+    # container by it, not by the name another run may be using by then.
+    return ["docker", "run", "--rm", "--name", name,
+            "--label", f"{LABEL}={data_dir}", "--network", "host", "-w", data_dir,
             *mounts, EMPTY_IMAGE]
 
 
