@@ -3,7 +3,7 @@
 
     synapse.py venv                      install Synapse into a cached venv; print its python
     synapse.py run DIR PORT [options]    configure DIR, start Synapse on 127.0.0.1:PORT, print
-                                         "ready URL" once it answers, stop it when stdin closes
+                                         "ready URL" once it answers, stop it when the tests end
                                          (or on SIGTERM/SIGINT); with --docker NAME Synapse
                                          runs in a container of that name (see docker_argv)
     synapse.py login DIR URL USER        log in with the password read from stdin; print
@@ -26,6 +26,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+
+import lifetime
 
 SYNAPSE_VERSION = os.environ.get("SYNAPSE_VERSION", "1.163.2")
 CACHE = os.environ.get("PROVISION_CACHE") or os.path.join(
@@ -122,7 +124,9 @@ def run(args):
     if args.docker:
         argv = docker_argv(args.docker, d) + argv
     with open(os.path.join(d, "synapse.out"), "ab") as out:
-        proc = subprocess.Popen(argv, cwd=d, stdout=out, stderr=subprocess.STDOUT)
+        # `docker run` passes the signal on to Synapse in the container (--sig-proxy).
+        proc = subprocess.Popen(argv, cwd=d, stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=lifetime.die_with_parent())
 
     def stop(*_):
         if args.docker:
@@ -159,8 +163,7 @@ def run(args):
     make_fixture_admin(d, cfg_path, url)
     print(f"ready {url}", flush=True)
     try:
-        while sys.stdin.read(65536):
-            pass
+        lifetime.until_the_tests_end()
     finally:
         stop()
 
