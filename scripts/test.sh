@@ -35,7 +35,13 @@ python3 tests/support/synapse.py venv
 python3 tests/support/ansible.py venv
 
 echo "== tests"
-cargo test --workspace
+status=0
+cargo test --workspace || status=$?
+
+# Whatever the outcome, no server started by the fixtures may outlive the tests.
+echo "== no test server left running"
+bash scripts/check-leftovers.sh
+[ "$status" -eq 0 ] || exit "$status"
 
 # The benchmark harness is not run here (it takes about ten minutes), but it must build.
 echo "== benchmark harness builds"

@@ -244,22 +244,36 @@ impl Register {
     }
 }
 
-/// How the host runs a program: its transport, with sudo and `docker exec` layered on as the
-/// inventory says. A host that talks HTTP runs programs over its SSH, if it has one, else here.
+/// How the host runs a backend's tool: the host itself ([`host_transport`]), then `docker exec`
+/// into the tool's container when the inventory names one.
 fn exec_transport(host: &Host, ssh: Option<&Arc<Ssh>>) -> Result<ExecTransport, String> {
-    let container = match (&host.transport, ssh) {
-        (Transport::Local, _) | (Transport::Http, None) => return Ok(ExecTransport::Local(Local)),
-        (Transport::Docker { container }, _) => {
-            return Ok(ExecTransport::Docker(Docker::new(container)));
+    match &host.transport {
+        Transport::Docker { container } => Ok(ExecTransport::Docker(Docker::new(container))),
+        Transport::Ssh {
+            container: Some(container),
+        } => Ok(ExecTransport::DockerCli(Box::new(DockerCli::new(
+            host_transport(host, ssh)?,
+            container,
+        )))),
+        _ => host_transport(host, ssh),
+    }
+}
+
+/// How the host itself runs a program, outside any container: over its SSH (with sudo when
+/// the inventory says `become`), else here. A host that talks HTTP runs programs over its
+/// SSH, if it has one. Host-side tools run here: matrix-docker-ansible-deploy's
+/// `/matrix/postgres/bin/cli-non-interactive` is a script on the host that starts psql in a
+/// container of its own (the role's `templates/bin/cli-non-interactive.j2`), and exists in
+/// neither the Synapse nor the Dendrite container.
+fn host_transport(host: &Host, ssh: Option<&Arc<Ssh>>) -> Result<ExecTransport, String> {
+    let ssh = match (&host.transport, ssh) {
+        (Transport::Local | Transport::Docker { .. }, _) | (Transport::Http, None) => {
+            return Ok(ExecTransport::Local(Local));
         }
-        (Transport::Ssh { container }, Some(_)) => container.as_ref(),
-        (Transport::Http, Some(_)) => None,
+        (Transport::Ssh { .. } | Transport::Http, Some(ssh)) => ssh,
         (Transport::Ssh { .. }, None) => {
             return Err("internal error: transport ssh without ssh settings".into());
         }
-    };
-    let Some(ssh) = ssh else {
-        return Err("internal error: no ssh".into());
     };
     let mut t = ExecTransport::Ssh(ssh.clone());
     if let Some(sudo) = host.ssh.as_ref().and_then(|s| s.sudo.as_ref()) {
@@ -268,9 +282,6 @@ fn exec_transport(host: &Host, ssh: Option<&Arc<Ssh>>) -> Result<ExecTransport, 
             None => None,
         };
         t = ExecTransport::Sudo(Box::new(Sudo::new(t, &sudo.user, password)));
-    }
-    if let Some(container) = container {
-        t = ExecTransport::DockerCli(Box::new(DockerCli::new(t, container)));
     }
     Ok(t)
 }
@@ -302,7 +313,9 @@ impl Admin {
                 psql: Some(psql),
                 ..
             } => {
-                let exec = Retry::new(exec_transport(host, ssh)?);
+                // On the host, never in the tool's container: psql or the playbook's wrapper
+                // are installed there, and connect from there.
+                let exec = Retry::new(host_transport(host, ssh)?);
                 let psql = Psql::new(exec, psql.command.clone(), psql.database.clone());
                 Admin::Psql(AdminSql::new(*schema), Box::new(psql))
             }

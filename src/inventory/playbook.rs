@@ -288,7 +288,7 @@ fn host(inventory: &Path, name: &str, vars: &IndexMap<String, Var>) -> Result<Ho
     };
     let port =
         |key: &str| -> Result<String, Error> { Ok(v.get(key)?.unwrap_or("8008").to_owned()) };
-    let psql = |database: &str| -> Result<Option<AdminBackend>, Error> {
+    let psql = |schema: Schema, database: &str| -> Result<Option<AdminBackend>, Error> {
         // The playbook's own PostgreSQL, unless it is turned off (an external database).
         if v.get("devture_postgres_enabled")?
             .or(v.get("postgres_enabled")?)
@@ -296,15 +296,29 @@ fn host(inventory: &Path, name: &str, vars: &IndexMap<String, Var>) -> Result<Ho
         {
             return Ok(None);
         }
+        // The postgres role installs its scripts in `{base path}/bin`
+        // (mother-of-all-self-hosting/ansible-role-postgres, templates/bin/), the base path
+        // being `postgres_base_path` (earlier `devture_postgres_base_path`), which the
+        // playbook puts under `matrix_base_data_path` (/matrix): hence the
+        // /matrix/postgres/bin/cli-non-interactive of its docs.
+        let base = match v
+            .get("postgres_base_path")?
+            .or(v.get("devture_postgres_base_path")?)
+        {
+            Some(base) => base.trim_end_matches('/').to_owned(),
+            None => format!(
+                "{}/postgres",
+                v.get("matrix_base_data_path")?
+                    .unwrap_or("/matrix")
+                    .trim_end_matches('/')
+            ),
+        };
         Ok(Some(AdminBackend::Sql {
             database_url: None,
-            schema: if database == "synapse" {
-                Schema::Synapse
-            } else {
-                Schema::Dendrite
-            },
+            // By the homeserver, not the database's name, which the playbook lets one change.
+            schema,
             psql: Some(PsqlConfig {
-                command: "/matrix/postgres/bin/cli-non-interactive".into(),
+                command: format!("{base}/bin/cli-non-interactive"),
                 database: Some(database.to_owned()),
             }),
         }))
@@ -329,6 +343,7 @@ fn host(inventory: &Path, name: &str, vars: &IndexMap<String, Var>) -> Result<Ho
             },
             "matrix-synapse",
             psql(
+                Schema::Synapse,
                 v.get("matrix_synapse_database_database")?
                     .unwrap_or("synapse"),
             )?,
@@ -344,6 +359,7 @@ fn host(inventory: &Path, name: &str, vars: &IndexMap<String, Var>) -> Result<Ho
             },
             "matrix-dendrite",
             psql(
+                Schema::Dendrite,
                 v.get("matrix_dendrite_user_api_database")?
                     .unwrap_or("dendrite_userapi"),
             )?,
@@ -495,6 +511,54 @@ matrix.example.org ansible_host=5.6.7.8 ansible_port=2222 ansible_ssh_user=deplo
         assert_eq!(
             (ssh.port, ssh.sudo.as_ref().map(|b| b.user.as_str())),
             (Some(2222), Some("root"))
+        );
+    }
+
+    #[test]
+    fn a_renamed_synapse_database_keeps_synapses_schema() {
+        let (_dir, hosts) = fleet(&[
+            (
+                "matrix.example.com",
+                "matrix_domain: example.com\nmatrix_synapse_database_database: matrix_synapse\n",
+            ),
+            ("matrix.example.org", "matrix_domain: example.org\n"),
+        ]);
+        let parsed = parse(&hosts, &std::fs::read_to_string(&hosts).unwrap()).unwrap();
+        assert!(matches!(
+            &parsed[0].0.admin,
+            Some(AdminBackend::Sql { schema: Schema::Synapse, psql: Some(p), .. })
+                if p.database.as_deref() == Some("matrix_synapse")
+        ));
+    }
+
+    #[test]
+    fn the_postgres_scripts_follow_the_playbooks_base_paths() {
+        let command = |vars: &str| {
+            let (_dir, hosts) = fleet(&[
+                (
+                    "matrix.example.com",
+                    &format!("matrix_domain: example.com\n{vars}"),
+                ),
+                ("matrix.example.org", "matrix_domain: example.org\n"),
+            ]);
+            let parsed = parse(&hosts, &std::fs::read_to_string(&hosts).unwrap()).unwrap();
+            match &parsed[0].0.admin {
+                Some(AdminBackend::Sql { psql: Some(p), .. }) => p.command.clone(),
+                _ => panic!("no psql admin backend"),
+            }
+        };
+        assert_eq!(command(""), "/matrix/postgres/bin/cli-non-interactive");
+        assert_eq!(
+            command("matrix_base_data_path: /srv/matrix/\n"),
+            "/srv/matrix/postgres/bin/cli-non-interactive"
+        );
+        assert_eq!(
+            command("matrix_base_data_path: /srv/matrix\ndevture_postgres_base_path: /pg\n"),
+            "/pg/bin/cli-non-interactive"
+        );
+        assert_eq!(
+            command("postgres_base_path: /db\n"),
+            "/db/bin/cli-non-interactive"
         );
     }
 

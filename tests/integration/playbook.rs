@@ -3,7 +3,8 @@
 //! whose Docker runs a `matrix-synapse` container laid out as the playbook's.
 
 use crate::fixtures::{
-    FLEET, SERVER_NAME, docker_synapse, json, provision, scratch, sshd, text, unique,
+    DOCKER_DATABASE, FLEET, SERVER_NAME, docker_synapse, json, postgres, provision, scratch, sshd,
+    text, unique,
 };
 
 fn playbook_inventory(extra_vars: &str) -> std::path::PathBuf {
@@ -81,6 +82,110 @@ fn a_playbook_inventory_is_planned_pinged_and_used_as_it_is() {
     assert_eq!(json(&out)["hosts"][0]["outcome"], "created");
     assert!(s.login(&user, "pb-password").is_ok());
     assert_eq!(s.admin_flag(&user), Some(true));
+}
+
+/// The playbook's `{postgres_base_path}/bin/cli-non-interactive`, on the "host" (this machine,
+/// reached over SSH). The playbook's runs `docker run -i … psql -h HOST "$@"`, psql in a
+/// container of its own with the credentials from an env file
+/// (mother-of-all-self-hosting/ansible-role-postgres, templates/bin/cli-non-interactive.j2);
+/// this one runs psql against the suite's PostgreSQL as its superuser, passing on the
+/// arguments and stdin the same way. It is not in the `matrix-synapse` container, where it is
+/// not on a playbook host either. Returns the base path to give as `postgres_base_path`.
+fn playbook_postgres_scripts() -> std::path::PathBuf {
+    let base = scratch().join(unique("playbook-postgres"));
+    std::fs::create_dir_all(base.join("bin")).unwrap();
+    // fs::copy keeps the mode: executable.
+    std::fs::copy(
+        postgres().cli_non_interactive(),
+        base.join("bin/cli-non-interactive"),
+    )
+    .unwrap();
+    base
+}
+
+#[test]
+fn the_playbooks_own_postgres_sets_the_admin_flag_from_the_host() {
+    let s = docker_synapse();
+    let pg = postgres();
+    // The playbook's default layout: its PostgreSQL, Synapse's database in it.
+    let base = playbook_postgres_scripts();
+    let hosts = playbook_inventory(&format!(
+        "devture_postgres_enabled: true\npostgres_base_path: {}\nmatrix_synapse_database_database: {DOCKER_DATABASE}\n",
+        base.display()
+    ));
+    let inv = hosts.to_str().unwrap();
+    let db_flag = |user: &str| {
+        pg.query_in(
+            DOCKER_DATABASE,
+            &format!("SELECT admin FROM users WHERE name = '@{user}:{SERVER_NAME}'"),
+        )
+    };
+
+    let out = provision(&["-i", inv, "ping"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("cli-non-interactive on ssh"),
+        "{}",
+        text(&out)
+    );
+
+    let user = unique("pbadmin");
+    let out = provision(
+        &[
+            "register",
+            &user,
+            "--password-stdin",
+            "-i",
+            inv,
+            "--output",
+            "json",
+        ],
+        "pb-password",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(json(&out)["hosts"][0]["outcome"], "created");
+    assert_eq!(db_flag(&user), "0");
+
+    let admin = |flag: &str| {
+        let out = provision(&["admin", &user, flag, "-i", inv, "--output", "json"], "");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let host = &json(&out)["hosts"][0];
+        (host["status"].clone(), host["outcome"].clone())
+    };
+    assert_eq!(admin("--on"), ("changed".into(), "admin_set".into()));
+    assert_eq!(db_flag(&user), "1");
+    // Synapse's first look-up of the user: it reads the new flag (later ones may be cached).
+    assert_eq!(s.admin_flag(&user), Some(true));
+    assert_eq!(admin("--off"), ("changed".into(), "admin_set".into()));
+    assert_eq!(db_flag(&user), "0");
+    assert_eq!(admin("--off"), ("ok".into(), "admin_unchanged".into()));
+
+    // Registering again with --admin finds the user and converges the flag.
+    let register_admin = || {
+        let out = provision(
+            &[
+                "register",
+                &user,
+                "--admin",
+                "--password-stdin",
+                "-i",
+                inv,
+                "--output",
+                "json",
+            ],
+            "pb-password",
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let host = json(&out)["hosts"][0].clone();
+        (host["outcome"].clone(), host["admin"].clone())
+    };
+    assert_eq!(register_admin(), ("exists".into(), "admin_set".into()));
+    assert_eq!(db_flag(&user), "1");
+    assert_eq!(
+        register_admin(),
+        ("exists".into(), "admin_unchanged".into())
+    );
+    assert!(s.login(&user, "pb-password").is_ok());
 }
 
 #[test]

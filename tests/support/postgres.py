@@ -4,7 +4,8 @@
     postgres.py run DIR PORT    initdb (as the `postgres` user), start the server on
                                 127.0.0.1:PORT, create role `synapse` (password in
                                 DIR/password) and database `synapse` with C collation as
-                                Synapse requires; print "ready DSN"; stop when stdin closes
+                                Synapse requires; print "ready DSN"; stop when the
+                                tests end (stdin closes or the parent goes: lifetime.py)
 
 The cluster and its Unix socket live in a folder of their own under /tmp (named in
 DIR/socket_dir), owned by `postgres`: DIR may sit where that user cannot reach (a 0700 clone).
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import time
 
+import lifetime
 
 def pg_bin(name):
     found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))[::-1]), None)
@@ -34,6 +36,20 @@ def as_postgres(argv, **kw):
     if os.geteuid() == 0:
         argv = ["runuser", "-u", "postgres", "--"] + argv
     return subprocess.run(argv, check=True, **kw)
+
+
+def as_postgres_user(then):
+    """A `preexec_fn` becoming the `postgres` user when run as root (the server refuses root),
+    then running `then`, which must come after the change of user."""
+    def preexec():
+        if os.geteuid() == 0:
+            pg = pwd.getpwnam("postgres")
+            os.setgroups([])
+            os.setgid(pg.pw_gid)
+            os.setuid(pg.pw_uid)
+            os.environ["HOME"] = pg.pw_dir
+        then()
+    return preexec
 
 
 def main():
@@ -56,11 +72,15 @@ def main():
                      "--encoding=UTF8", "--locale=C"], stdout=subprocess.DEVNULL)
         with open(os.path.join(data, "pg_hba.conf"), "w") as f:
             f.write("local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
+    # The postmaster is our child itself, not runuser's: runuser does not pass SIGINT on, so
+    # the fast shutdown below never reached the server, and killing runuser after the wait
+    # left the postmaster running for good. Should this helper die first, the kernel sends
+    # the postmaster SIGINT (fast shutdown) in its place.
     server = subprocess.Popen(
-        (["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else [])
-        + [pg_bin("postgres"), "-D", data, "-p", str(port), "-c", "listen_addresses=127.0.0.1",
-           "-c", f"unix_socket_directories={d}", "-c", "fsync=off"],
-        stdout=open(os.path.join(top, "postgres.log"), "ab"), stderr=subprocess.STDOUT)
+        [pg_bin("postgres"), "-D", data, "-p", str(port), "-c", "listen_addresses=127.0.0.1",
+         "-c", f"unix_socket_directories={d}", "-c", "fsync=off"],
+        stdout=open(os.path.join(top, "postgres.log"), "ab"), stderr=subprocess.STDOUT,
+        preexec_fn=as_postgres_user(lifetime.die_with_parent(signal.SIGINT)))
 
     def stop(*_):
         if server.poll() is None:
@@ -88,8 +108,7 @@ def main():
                            "LC_COLLATE='C' LC_CTYPE='C' TEMPLATE template0"], check=True, capture_output=True)
     print(f"ready postgresql://synapse:{password}@127.0.0.1:{port}/synapse", flush=True)
     try:
-        while sys.stdin.read(65536):
-            pass
+        lifetime.until_the_tests_end()
     finally:
         stop()
 

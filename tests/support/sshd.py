@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 
+import lifetime
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 SUDO_USER = "provision-test"
 
@@ -86,19 +87,20 @@ LogLevel VERBOSE
 MaxSessions 200
 MaxStartups 200:30:400
 """)
-        procs.append(subprocess.Popen([SSHD, "-D", "-f", config, "-E", os.path.join(d, f"{addr}.log")]))
+        procs.append(subprocess.Popen([SSHD, "-D", "-f", config, "-E", os.path.join(d, f"{addr}.log")],
+                                      preexec_fn=lifetime.die_with_parent()))
     with open(os.path.join(d, "known_hosts"), "w") as f:
         f.write("\n".join(known) + "\n")
 
     def stop(*_):
+        # sshd's per-connection processes outlive the listener (each in a session of its own),
+        # and with them the clients' ControlPersist masters: end them too.
+        pids = [p.pid for p in procs if p.poll() is None]
         for p in procs:
-            if p.poll() is None:
-                p.terminate()
+            pids += lifetime.descendants(p.pid)
+        lifetime.terminate(pids)
         for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            p.wait()
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop)
@@ -117,8 +119,7 @@ MaxStartups 200:30:400
                 time.sleep(0.1)
     print("ready", flush=True)
     try:
-        while sys.stdin.read(65536):
-            pass
+        lifetime.until_the_tests_end()
     finally:
         stop()
 

@@ -3,7 +3,7 @@
 
     synapse.py venv                      install Synapse into a cached venv; print its python
     synapse.py run DIR PORT [options]    configure DIR, start Synapse on 127.0.0.1:PORT, print
-                                         "ready URL" once it answers, stop it when stdin closes
+                                         "ready URL" once it answers, stop it when the tests end
                                          (or on SIGTERM/SIGINT); with --docker NAME Synapse
                                          runs in a container of that name (see docker_argv)
     synapse.py login DIR URL USER        log in with the password read from stdin; print
@@ -26,6 +26,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+
+import lifetime
 
 SYNAPSE_VERSION = os.environ.get("SYNAPSE_VERSION", "1.163.2")
 CACHE = os.environ.get("PROVISION_CACHE") or os.path.join(
@@ -122,11 +124,17 @@ def run(args):
     if args.docker:
         argv = docker_argv(args.docker, d) + argv
     with open(os.path.join(d, "synapse.out"), "ab") as out:
-        proc = subprocess.Popen(argv, cwd=d, stdout=out, stderr=subprocess.STDOUT)
+        # `docker run` passes the signal on to Synapse in the container (--sig-proxy).
+        proc = subprocess.Popen(argv, cwd=d, stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=lifetime.die_with_parent())
 
     def stop(*_):
         if args.docker:
-            subprocess.run(["docker", "rm", "-f", args.docker], capture_output=True)
+            # Ours by its label: by now the name may be the next run's container.
+            ours = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={LABEL}={d}"],
+                                  capture_output=True, text=True).stdout.split()
+            if ours:
+                subprocess.run(["docker", "rm", "-f", *ours], capture_output=True)
         if proc.poll() is None:
             proc.terminate()
             try:
@@ -155,13 +163,13 @@ def run(args):
     make_fixture_admin(d, cfg_path, url)
     print(f"ready {url}", flush=True)
     try:
-        while sys.stdin.read(65536):
-            pass
+        lifetime.until_the_tests_end()
     finally:
         stop()
 
 
 EMPTY_IMAGE = "provision-test-empty"
+LABEL = "provision-tests"
 
 
 def docker_argv(name, data_dir):
@@ -172,7 +180,16 @@ def docker_argv(name, data_dir):
     if subprocess.run(["docker", "image", "inspect", EMPTY_IMAGE], capture_output=True).returncode:
         subprocess.run(f"tar -cf - --files-from /dev/null | docker import - {EMPTY_IMAGE}",
                        shell=True, check=True, capture_output=True)
+    # A container of this name left by an earlier run that was killed before it could clean
+    # up. The caller holds the fixture's lock (tests/integration/fixtures/synapse.rs), so it
+    # is not another live run's. `rm -f` may return while the removal is still going on.
     subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+    deadline = time.time() + 30
+    while not subprocess.run(["docker", "container", "inspect", name],
+                             capture_output=True).returncode:
+        if time.time() > deadline:
+            sys.exit(f"synapse.py: a container named {name} is still there; remove it")
+        time.sleep(0.2)
     mounts = []
     for path in ["/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc", sys.base_prefix, VENV]:
         if os.path.exists(path):
@@ -181,7 +198,10 @@ def docker_argv(name, data_dir):
     # (`docker exec` inherits the container's environment).
     mounts += ["-v", f"{data_dir}:{data_dir}", "-v", f"{data_dir}:/data", "--tmpfs", "/tmp",
                "-e", f"PATH={VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
-    return ["docker", "run", "--rm", "--name", name, "--network", "host", "-w", data_dir,
+    # The label names this run's data folder: stop() and scripts/check-leftovers.sh find our
+    # container by it, not by the name another run may be using by then.
+    return ["docker", "run", "--rm", "--name", name,
+            "--label", f"{LABEL}={data_dir}", "--network", "host", "-w", data_dir,
             *mounts, EMPTY_IMAGE]
 
 
