@@ -49,9 +49,69 @@ fn close() {
     }
 }
 
-/// One line on stderr; a closed stderr is ignored (there is no one left to tell).
+/// One message on stderr (it may span lines); a closed stderr is ignored (there is no one
+/// left to tell).
 pub fn error_line(text: impl Display) {
-    let _ = writeln!(std::io::stderr().lock(), "{text}");
+    let text = redact(&text.to_string());
+    let shown: String = text
+        .chars()
+        .map(|c| {
+            if c == '\n' {
+                "\n".to_owned()
+            } else {
+                printable(c)
+            }
+        })
+        .collect();
+    let _ = writeln!(std::io::stderr().lock(), "{shown}");
+}
+
+/// Every secret this run resolved or was given (passwords, shared secrets, tokens, database
+/// passwords): text from servers and tools is searched for them before it is shown, so a
+/// server that echoes the request cannot make provision print a password.
+static SECRETS: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// Shorter values would match ordinary words; provision never generates such short secrets.
+const MIN_REDACTED: usize = 4;
+
+pub fn keep_secret(secret: &str) {
+    if secret.len() < MIN_REDACTED {
+        return;
+    }
+    if let Ok(mut secrets) = SECRETS.write()
+        && !secrets.iter().any(|s| s == secret)
+    {
+        secrets.push(secret.to_owned());
+    }
+}
+
+fn redact(text: &str) -> String {
+    let Ok(secrets) = SECRETS.read() else {
+        return text.to_owned();
+    };
+    let mut text = text.to_owned();
+    for secret in secrets.iter() {
+        if text.contains(secret.as_str()) {
+            text = text.replace(secret.as_str(), "[redacted]");
+        }
+    }
+    text
+}
+
+/// A control character as its escape (`\u{1b}`), anything else as it is.
+fn printable(c: char) -> String {
+    if c.is_control() {
+        c.escape_default().to_string()
+    } else {
+        c.to_string()
+    }
+}
+
+/// Text that came from a server, a tool or a file, made safe to show on one line: control
+/// characters (terminal escapes, newlines that would forge result lines) are escaped, and any
+/// secret provision knows is replaced by `[redacted]`.
+pub fn clean(text: &str) -> String {
+    redact(text).chars().map(printable).collect()
 }
 
 /// The exit status once the run is over: a closed stdout wins, since nobody read the result.

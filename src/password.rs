@@ -93,6 +93,7 @@ fn non_empty(s: String, from: &str) -> Result<SecretString, Error> {
     if s.is_empty() {
         return Err(Error::Usage(format!("{from}: the password is empty")));
     }
+    crate::output::keep_secret(&s);
     Ok(SecretString::from(s))
 }
 
@@ -130,6 +131,7 @@ pub fn random() -> Result<SecretString, Error> {
                 .take(RANDOM_LEN - out.len()),
         );
     }
+    crate::output::keep_secret(&out);
     Ok(SecretString::from(out))
 }
 

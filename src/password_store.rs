@@ -148,6 +148,7 @@ impl Store {
             return Err(self
                 .fail("does not hold one password on one line; it is not a file provision wrote"));
         }
+        crate::output::keep_secret(password);
         Ok(Some(SecretString::from(password.to_owned())))
     }
 
@@ -179,6 +180,7 @@ impl Store {
             if password.is_empty() {
                 return Err(self.fail(format!("line {line}: the password of {user} is empty")));
             }
+            crate::output::keep_secret(password);
             rows.insert(
                 plain_cell(user).to_owned(),
                 SecretString::from(password.to_owned()),

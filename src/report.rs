@@ -85,12 +85,14 @@ impl HostError {
         }
     }
 
+    /// What is shown: server and tool text in it is cleaned (`output::clean`).
     pub fn message(&self) -> String {
-        match self {
+        let text = match self {
             HostError::Unreachable(m) => format!("unreachable: {m}"),
             HostError::Setup(m) | HostError::Failed(m) | HostError::TimedOut(m) => m.clone(),
             HostError::NotStarted => NOT_STARTED.to_owned(),
-        }
+        };
+        crate::output::clean(&text)
     }
 }
 

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use provision_backends::SecretString;
+use provision_backends::{ExposeSecret, SecretString};
 
 #[derive(Clone)]
 pub enum SecretSource {
@@ -30,13 +30,31 @@ impl SecretSource {
                     format!("environment variable {name} is not UTF-8")
                 }
             })?,
-            SecretSource::Inline(secret) => return Ok(secret.clone()),
+            SecretSource::Inline(secret) => {
+                keep(secret.expose_secret());
+                return Ok(secret.clone());
+            }
         };
         let trimmed = value.trim();
         if trimmed.is_empty() {
             return Err("it is empty".to_owned());
         }
+        keep(trimmed);
         Ok(SecretString::from(trimmed))
+    }
+}
+
+/// Nothing provision shows may hold a secret it resolved (output.rs redacts them); a database
+/// URL's password is kept apart too, since a driver's error may quote it alone.
+fn keep(secret: &str) {
+    crate::output::keep_secret(secret);
+    if let Ok(url) = reqwest::Url::parse(secret)
+        && let Some(password) = url.password()
+    {
+        crate::output::keep_secret(password);
+        if let Ok(decoded) = percent_encoding::percent_decode_str(password).decode_utf8() {
+            crate::output::keep_secret(&decoded);
+        }
     }
 }
 

@@ -201,6 +201,7 @@ pub(super) fn done_report(host: &str, done: &Done, elapsed_ms: u64) -> HostRepor
     if let (Some(plan), true) = (&done.plan, done.changed()) {
         message = format!("{message} {plan}");
     }
+    let message = crate::output::clean(&message);
     let status = if done.changed() {
         Status::Changed
     } else {

@@ -53,7 +53,7 @@ fn to_report(f: &Finished<String>) -> HostReport {
             error: None,
             outcome: Some("pong"),
             admin: None,
-            message: said.clone(),
+            message: crate::output::clean(said),
             elapsed_ms,
             counts: Recap::one(Status::Ok),
         },

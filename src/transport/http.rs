@@ -12,6 +12,10 @@ pub struct HttpTransport {
     base: String,
 }
 
+/// Every contract provision speaks answers in a few kB; a larger body is a hostile or broken
+/// server, and reading it whole could take the whole run down.
+pub const MAX_BODY: usize = 4 << 20;
+
 /// Builds the client every host of a run shares.
 pub fn client(insecure: bool) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
@@ -19,6 +23,21 @@ pub fn client(insecure: bool) -> Result<reqwest::Client, String> {
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(60))
         .tls_danger_accept_invalid_certs(insecure)
+        // Requests carry passwords, HMACs and bearer tokens: a redirect is followed only within
+        // the same origin (scheme, host and port), so neither a 307 nor a 308 can re-send them
+        // elsewhere, nor from https to http. Any other redirect comes back as the answer and
+        // is reported with its target.
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            let same = attempt
+                .previous()
+                .first()
+                .is_some_and(|first| first.origin() == attempt.url().origin());
+            if same && attempt.previous().len() < 5 {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        }))
         .build()
         .map_err(|e| format!("cannot set up HTTP: {e}"))
 }
@@ -53,9 +72,36 @@ impl Http for HttpTransport {
             None => builder,
         };
         let unreachable = |e: reqwest::Error| failure(&self.base, &e);
-        let resp = builder.send().await.map_err(unreachable)?;
+        let mut resp = builder.send().await.map_err(unreachable)?;
         let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(unreachable)?.to_vec();
+        if resp.status().is_redirection() {
+            let target = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .unwrap_or("(no Location)");
+            return Err(Failure::Rejected(format!(
+                "{}: HTTP {status} redirect to {target}, which provision does not follow to another origin (it would re-send the request's secrets there); set this host's url to the address that answers",
+                self.base
+            )));
+        }
+        let too_large = || {
+            Failure::Rejected(format!(
+                "{}: the answer is larger than {} MiB, more than any Matrix answer provision reads; not read",
+                self.base,
+                MAX_BODY >> 20
+            ))
+        };
+        if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
         tracing::debug!(
             status,
             "{} {}",

@@ -7,6 +7,7 @@ mod bulk;
 mod exec;
 mod faults;
 mod fixtures;
+mod hostile;
 mod playbook;
 mod register;
 mod retries;
