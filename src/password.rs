@@ -245,6 +245,51 @@ mod tests {
         assert_ne!(a.expose_secret(), b.expose_secret());
     }
 
+    fn user(name: &str) -> crate::users::BulkUser {
+        crate::users::BulkUser {
+            user: provision_backends::user_id::UserArg::parse(name).unwrap(),
+            name: name.to_owned(),
+            admin: None,
+            password_file: None,
+            display_name: None,
+            email: None,
+        }
+    }
+
+    #[test]
+    fn settle_keeps_old_rows_and_takes_back_only_unused_new_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.csv");
+        std::fs::write(&path, "user,password\nold,old-password\n").unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let store = Store::open(&path, "--passwords-out").unwrap();
+        let users = [user("old"), user("made"), user("unused")];
+        let bulk = bulk(&users, Some(&store)).unwrap();
+        assert_eq!(bulk.passwords[0].expose_secret(), "old-password");
+        // Before the run, every new password is already on disk.
+        assert_eq!(store.read_rows().unwrap().len(), 3);
+        bulk.settle(&store, |u| u == "made").unwrap();
+        let rows = store.read_rows().unwrap();
+        let names: Vec<&str> = rows.keys().map(String::as_str).collect();
+        assert_eq!(names, ["old", "made"]);
+        assert_eq!(
+            rows["made"].expose_secret(),
+            bulk.passwords[1].expose_secret()
+        );
+    }
+
+    #[test]
+    fn a_file_this_run_created_and_nobody_used_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.csv");
+        let store = Store::open(&path, "--passwords-out").unwrap();
+        let bulk = bulk(&[user("a")], Some(&store)).unwrap();
+        assert!(path.exists());
+        bulk.settle(&store, |_| false).unwrap();
+        assert!(!path.exists());
+    }
+
     #[test]
     fn only_one_trailing_newline_is_dropped() {
         assert_eq!(strip_newline("pw\r\n".into()), "pw");

@@ -21,11 +21,35 @@ static INTERRUPT: tokio::sync::Notify = tokio::sync::Notify::const_new();
 tokio::task_local! {
     /// The last transient failure of the host a task works for (see `note_retry`).
     static LAST_RETRY: Arc<std::sync::Mutex<Option<String>>>;
+    /// Set when a delivery inside `watch_retries` was retried.
+    static RETRIED: Arc<AtomicBool>;
+    /// When the host's `--timeout` runs out (see `deadline`), and that timeout.
+    static DEADLINE: (tokio::time::Instant, Duration);
+}
+
+/// The runner cuts a job this long after its deadline: a job that can report partial results
+/// (a bulk host: the users already done) stops by itself at `deadline()` and keeps them.
+const GRACE: Duration = Duration::from_millis(500);
+
+/// When the current host's `--timeout` runs out: a job that stops by then reports what it
+/// finished; one that does not is cut a moment later and reported "timed out" as a whole.
+pub fn deadline() -> tokio::time::Instant {
+    DEADLINE
+        .try_with(|d| d.0)
+        .unwrap_or_else(|_| tokio::time::Instant::now() + Duration::from_secs(24 * 3600))
+}
+
+/// What a job that stopped at its deadline with nothing done reports: as the runner would.
+pub fn out_of_time() -> HostError {
+    let timeout = DEADLINE.try_with(|d| d.1).unwrap_or_default();
+    let last = LAST_RETRY.try_with(Arc::clone).unwrap_or_default();
+    timed_out(timeout, &last)
 }
 
 /// Records why a layer is about to retry (connection refused, 503, ...), so that a host that
 /// then runs out of `--timeout` reports that cause and not only "timed out".
 pub fn note_retry(why: &str) {
+    let _ = RETRIED.try_with(|r| r.store(true, Ordering::SeqCst));
     let _ = LAST_RETRY.try_with(|last| {
         if let Ok(mut last) = last.lock() {
             *last = Some(why.to_owned());
@@ -33,11 +57,23 @@ pub fn note_retry(why: &str) {
     });
 }
 
+/// Runs `work` and says whether any delivery in it was retried: a request sent again after
+/// its connection failed may have gone through the first time, so an "exists" that follows
+/// may be this run's own doing.
+pub async fn watch_retries<F: Future>(work: F) -> (F::Output, bool) {
+    let retried = Arc::new(AtomicBool::new(false));
+    let out = RETRIED.scope(retried.clone(), work).await;
+    (out, retried.load(Ordering::SeqCst))
+}
+
 /// Runs `work` as part of the current host's job (for tasks a job spawns, which do not
 /// inherit task-locals): its `note_retry` calls count for that host.
 pub fn same_host<F: Future>(work: F) -> impl Future<Output = F::Output> {
     let last = LAST_RETRY.try_with(Arc::clone).unwrap_or_default();
-    LAST_RETRY.scope(last, work)
+    let deadline = DEADLINE
+        .try_with(|d| *d)
+        .unwrap_or_else(|_| (deadline(), Duration::ZERO));
+    LAST_RETRY.scope(last, DEADLINE.scope(deadline, work))
 }
 
 /// Resolves when Ctrl-C arrives (at once if it already has): retry sleeps end early on it.
@@ -177,8 +213,10 @@ pub async fn run<T: Send + 'static>(
             let result = if interrupted() {
                 Err(HostError::NotStarted)
             } else {
+                let deadline = tokio::time::Instant::now() + timeout;
+                let cut = tokio::time::timeout(timeout + GRACE, job);
                 match LAST_RETRY
-                    .scope(last.clone(), tokio::time::timeout(timeout, job))
+                    .scope(last.clone(), DEADLINE.scope((deadline, timeout), cut))
                     .await
                 {
                     Ok(result) => result,

@@ -39,6 +39,8 @@ pub fn run(global: &Global, args: AdminArgs) -> Result<u8, Error> {
                 admin: None,
                 note: None,
                 plan: check.then_some(via),
+                retried: false,
+                failed: None,
             })
         })
     })?;

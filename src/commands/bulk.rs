@@ -10,7 +10,6 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use provision_backends::Outcome;
 use provision_backends::registration::Fields;
 
 use super::register::{Request, refuse_dropped_fields, register_user};
@@ -110,21 +109,19 @@ pub fn run(global: &Global, args: &RegisterArgs) -> Result<u8, Error> {
         });
     }
     if let (Some(passwords), Some(store)) = (&passwords, &store) {
-        // A user's generated password stays in the file when some host created the user with it.
-        let created = |name: &str| {
+        // A user's generated password stays in the file when some host may hold it: created
+        // with it, or a request that may have gone through before its answer was lost.
+        let used = |name: &str| {
             let Some(i) = users.iter().position(|u| u.name == name) else {
-                return false;
+                return true;
             };
-            finished.iter().any(|f| {
-                f.result.as_ref().is_ok_and(|results| {
-                    results.get(i).is_some_and(|r| {
-                        r.as_ref()
-                            .is_ok_and(|d| matches!(d.outcome, Outcome::Created { .. }))
-                    })
-                })
+            finished.iter().any(|f| match &f.result {
+                Ok(results) => results.get(i).is_some_and(super::may_hold_password),
+                // A host that failed as a whole got at most its first user's request.
+                Err(e) => i == 0 && super::may_hold_password(&Err(e.clone())),
             })
         };
-        passwords.settle(store, created)?;
+        passwords.settle(store, used)?;
     }
     let recap = Recap::of(&reports);
     #[derive(Serialize)]
@@ -200,76 +197,105 @@ fn host_job(
     let bar = runner::host_bar(progress, &host.name, users.len());
     Box::pin(async move {
         let target = target.map_err(HostError::Setup)?;
+        // Until a user is done it stays "timed out": if --timeout ends the work, the users
+        // finished before it keep their results and only the rest are reported so.
         let mut results: HostResults = (0..users.len())
-            .map(|_| Err(HostError::NotStarted))
+            .map(|_| Err(HostError::TimedOut(UNFINISHED.to_owned())))
             .collect();
-        let mut ids = ids.into_iter().enumerate();
-        // The first user goes alone: a host that cannot be reached fails once, with the
-        // reason, rather than once per user after every user's retries.
-        if let Some((i, id)) = ids.next() {
+        let work = register_all(&target, ids, &requests, per_host, &bar, &mut results);
+        let done = tokio::time::timeout_at(runner::deadline(), work).await;
+        bar.finish_and_clear();
+        close(target).await;
+        match done {
+            Ok(Ok(())) => Ok(results),
+            Ok(Err(unreachable)) => Err(unreachable),
+            Err(_)
+                if results
+                    .iter()
+                    .all(|r| matches!(r, Err(HostError::TimedOut(_)))) =>
+            {
+                Err(runner::out_of_time())
+            }
+            Err(_) => Ok(results),
+        }
+    })
+}
+
+/// What a user still in progress (or waiting) when the host's --timeout ran out reports.
+const UNFINISHED: &str = "not finished when the host's --timeout ran out";
+
+/// Registers every user on one host, filling `results` as each finishes. Fails only when the
+/// host cannot be reached at all (found with the first user).
+async fn register_all(
+    target: &Arc<Target>,
+    ids: Vec<Result<provision_backends::UserId, String>>,
+    requests: &Arc<Vec<(String, Request)>>,
+    per_host: usize,
+    bar: &indicatif::ProgressBar,
+    results: &mut HostResults,
+) -> Result<(), HostError> {
+    let mut ids = ids.into_iter().enumerate();
+    // The first user goes alone: a host that cannot be reached fails once, with the
+    // reason, rather than once per user after every user's retries.
+    if let Some((i, id)) = ids.next() {
+        let result = match id {
+            Ok(id) => register_user(target, id, &requests[i].1)
+                .await
+                .map_err(HostError::from),
+            Err(e) => Err(HostError::Setup(e)),
+        };
+        bar.inc(1);
+        if let Err(HostError::Unreachable(why)) = &result {
+            return Err(HostError::Unreachable(why.clone()));
+        }
+        results[i] = result;
+    }
+    let slots = Arc::new(Semaphore::new(per_host));
+    // Set when the host stops answering mid-run (after the transport's retries): the users
+    // not yet started are then reported at once instead of each waiting out the retries.
+    let down: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+    let mut set = JoinSet::new();
+    for (i, id) in ids {
+        let (target, requests, slots, bar, down) = (
+            target.clone(),
+            requests.clone(),
+            slots.clone(),
+            bar.clone(),
+            down.clone(),
+        );
+        set.spawn(runner::same_host(async move {
+            let _slot = slots.acquire_owned().await.ok();
+            let went_down = down.lock().ok().and_then(|d| d.clone());
             let result = match id {
-                Ok(id) => register_user(&target, id, &requests[i].1)
-                    .await
-                    .map_err(HostError::from),
+                _ if runner::interrupted() => Err(HostError::NotStarted),
+                _ if went_down.is_some() => Err(HostError::Unreachable(format!(
+                    "not attempted: the host stopped answering ({})",
+                    went_down.unwrap_or_default()
+                ))),
+                Ok(id) => match register_user(&target, id, &requests[i].1).await {
+                    Err(failure) if failure.unreachable() => {
+                        let error = HostError::from(failure);
+                        if let (Ok(mut d), HostError::Unreachable(why)) = (down.lock(), &error) {
+                            d.get_or_insert(why.clone());
+                        }
+                        Err(error)
+                    }
+                    other => other.map_err(HostError::from),
+                },
                 Err(e) => Err(HostError::Setup(e)),
             };
             bar.inc(1);
-            if let Err(HostError::Unreachable(why)) = &result {
-                bar.finish_and_clear();
-                close(target).await;
-                return Err(HostError::Unreachable(why.clone()));
-            }
-            results[i] = result;
+            (i, result)
+        }));
+    }
+    // Dropping the set (when --timeout ends this future) aborts what is still running.
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((i, result)) => results[i] = result,
+            Err(e) => tracing::error!("a user task ended abnormally: {e}"),
         }
-        let slots = Arc::new(Semaphore::new(per_host));
-        // Set when the host stops answering mid-run (after the transport's retries): the users
-        // not yet started are then reported at once instead of each waiting out the retries.
-        let down: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
-        let mut set = JoinSet::new();
-        for (i, id) in ids {
-            let (target, requests, slots, bar, down) = (
-                target.clone(),
-                requests.clone(),
-                slots.clone(),
-                bar.clone(),
-                down.clone(),
-            );
-            set.spawn(runner::same_host(async move {
-                let _slot = slots.acquire_owned().await.ok();
-                let went_down = down.lock().ok().and_then(|d| d.clone());
-                let result = match id {
-                    _ if runner::interrupted() => Err(HostError::NotStarted),
-                    _ if went_down.is_some() => Err(HostError::Unreachable(format!(
-                        "not attempted: the host stopped answering ({})",
-                        went_down.unwrap_or_default()
-                    ))),
-                    Ok(id) => match register_user(&target, id, &requests[i].1).await {
-                        Err(failure) if failure.unreachable() => {
-                            let error = HostError::from(failure);
-                            if let (Ok(mut d), HostError::Unreachable(why)) = (down.lock(), &error)
-                            {
-                                d.get_or_insert(why.clone());
-                            }
-                            Err(error)
-                        }
-                        other => other.map_err(HostError::from),
-                    },
-                    Err(e) => Err(HostError::Setup(e)),
-                };
-                bar.inc(1);
-                (i, result)
-            }));
-        }
-        while let Some(joined) = set.join_next().await {
-            match joined {
-                Ok((i, result)) => results[i] = result,
-                Err(e) => tracing::error!("a user task ended abnormally: {e}"),
-            }
-        }
-        bar.finish_and_clear();
-        close(target).await;
-        Ok(results)
-    })
+    }
+    Ok(())
 }
 
 async fn close(target: Arc<Target>) {

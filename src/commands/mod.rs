@@ -32,11 +32,34 @@ pub struct Done {
     pub note: Option<String>,
     /// Under --check: how the change would be made.
     pub plan: Option<String>,
+    /// A delivery was retried while registering: an "exists" may be this run's own creation
+    /// whose answer was lost.
+    pub retried: bool,
+    /// A step after the registration failed (converging the admin flag): the host failed.
+    pub failed: Option<String>,
 }
 
 impl Done {
+    /// Whether this host may now hold the password of this run: surely when it created the
+    /// user, possibly when "exists" came after a retried delivery.
+    pub fn may_hold_password(&self) -> bool {
+        matches!(self.outcome, Outcome::Created { .. })
+            || (self.retried && self.outcome == Outcome::Exists)
+    }
+
     fn changed(&self) -> bool {
         self.outcome.changed() || self.admin.as_ref().is_some_and(Outcome::changed)
+    }
+}
+
+/// Whether a host's result leaves it possibly holding this run's password: a success that
+/// may have, or a request that may have reached the server before its answer was lost.
+pub fn may_hold_password(result: &Result<Done, crate::report::HostError>) -> bool {
+    use crate::report::HostError;
+    match result {
+        Ok(done) => done.may_hold_password(),
+        Err(HostError::Unreachable(_) | HostError::TimedOut(_)) => true,
+        Err(HostError::Setup(_) | HostError::Failed(_) | HostError::NotStarted) => false,
     }
 }
 
@@ -201,8 +224,13 @@ pub(super) fn done_report(host: &str, done: &Done, elapsed_ms: u64) -> HostRepor
     if let (Some(plan), true) = (&done.plan, done.changed()) {
         message = format!("{message} {plan}");
     }
+    if let Some(failed) = &done.failed {
+        message = format!("{message}, but {failed}");
+    }
     let message = crate::output::clean(&message);
-    let status = if done.changed() {
+    let status = if done.failed.is_some() {
+        Status::Failed
+    } else if done.changed() {
         Status::Changed
     } else {
         Status::Ok
@@ -211,7 +239,7 @@ pub(super) fn done_report(host: &str, done: &Done, elapsed_ms: u64) -> HostRepor
         host: host.to_owned(),
         user_id: Some(done.user.to_string()),
         status,
-        error: None,
+        error: done.failed.as_ref().map(|_| "failed"),
         outcome: Some(done.outcome.code()),
         admin: done.admin.as_ref().map(Outcome::code),
         message,

@@ -14,7 +14,7 @@ use crate::inventory::{Host, Inventory};
 use crate::password::{self, Generated};
 use crate::password_store::Store;
 use crate::report::HostError;
-use crate::runner::Job;
+use crate::runner::{self, Job};
 use crate::target::Target;
 use provision_backends::registration::Fields;
 
@@ -106,15 +106,13 @@ pub fn run(global: &Global, args: RegisterArgs) -> Result<u8, Error> {
     let set_on = hosts_where(|o| matches!(o, Outcome::Created { .. }));
     let existed_on = hosts_where(|o| matches!(o, Outcome::Exists));
     let generated = password.as_ref().and_then(|p| p.generated.as_ref());
-    if let (Some(Generated::Written(_)), Some(store), true) = (generated, &store, set_on.is_empty())
-    {
+    let maybe_held = finished.iter().any(|f| super::may_hold_password(&f.result));
+    if let (Some(Generated::Written(_)), Some(store), false) = (generated, &store, maybe_held) {
         // This run wrote the file and no host took its password: it must not look like one.
         store.remove()?;
     }
     let shown = match generated {
-        Some(Generated::Show) if !set_on.is_empty() => {
-            password.as_ref().map(|p| p.secret.expose_secret())
-        }
+        Some(Generated::Show) if maybe_held => password.as_ref().map(|p| p.secret.expose_secret()),
         _ => None,
     };
     let password_report = generated.map(|g| PasswordReport {
@@ -154,7 +152,7 @@ pub fn run(global: &Global, args: RegisterArgs) -> Result<u8, Error> {
     if global.output == Output::Human
         && let Some(generated) = generated
     {
-        for line in password_lines(generated, shown, &set_on, &existed_on) {
+        for line in password_lines(generated, shown, &set_on, &existed_on, maybe_held) {
             crate::out!("{line}");
         }
     }
@@ -181,8 +179,22 @@ fn password_lines(
     shown: Option<&str>,
     set_on: &[&str],
     existed_on: &[&str],
+    maybe_held: bool,
 ) -> Vec<String> {
     let mut lines = Vec::new();
+    if set_on.is_empty() && maybe_held {
+        lines.push(match generated {
+            Generated::Written(p) | Generated::Reused(p) => format!(
+                "No host reported creating the user, but a request may have gone through before its answer was lost: {} is kept.",
+                p.display()
+            ),
+            Generated::Show => format!(
+                "No host reported creating the user, but a request may have gone through before its answer was lost; the generated password (shown once): {}",
+                shown.unwrap_or("")
+            ),
+        });
+        return lines;
+    }
     if set_on.is_empty() {
         lines.push(match generated {
             Generated::Written(p) => format!(
@@ -271,35 +283,39 @@ pub(super) async fn register_user(
     reg.display_name = request.display_name.as_deref();
     reg.emails = &request.emails;
     reg.ignore_password_complexity = request.ignore_password_complexity;
-    let outcome = if request.check {
-        target.plan(&reg).await
-    } else {
-        target.register(&reg).await
-    }?;
-    let (admin, note) = match (request.admin, &outcome) {
+    let (outcome, retried) = runner::watch_retries(async {
+        if request.check {
+            target.plan(&reg).await
+        } else {
+            target.register(&reg).await
+        }
+    })
+    .await;
+    let outcome = outcome?;
+    let mut done = Done {
+        user,
+        outcome,
+        admin: None,
+        note: None,
+        plan: None,
+        retried,
+        failed: None,
+    };
+    match (request.admin, &done.outcome) {
         (Some(flag), Outcome::Exists) if target.has_admin() => {
-            let admin = target
-                .admin(&user, flag, request.check)
-                .await
-                .map_err(|e| {
-                    Failure::Rejected(format!("exists, but the admin flag could not be set: {e}"))
-                })?;
-            (Some(admin), None)
+            match target.admin(&done.user, flag, request.check).await {
+                Ok(admin) => done.admin = Some(admin),
+                Err(e) => done.failed = Some(format!("the admin flag could not be set: {e}")),
+            }
         }
         (Some(flag), Outcome::Exists) => {
             // Asked for and not had: the operator must not read "ok" here.
-            return Err(Failure::Rejected(format!(
-                "exists, but its admin flag cannot be checked or set to {}: this host has no admin_backend (set admin_backend: sql, synapse-api or mas-api)",
+            done.failed = Some(format!(
+                "its admin flag cannot be checked or set to {}: this host has no admin_backend (set admin_backend: sql, synapse-api or mas-api)",
                 if flag { "on" } else { "off" }
-            )));
+            ));
         }
-        _ => (None, None),
-    };
-    Ok(Done {
-        user,
-        outcome,
-        admin,
-        note,
-        plan: None,
-    })
+        _ => {}
+    }
+    Ok(done)
 }

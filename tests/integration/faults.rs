@@ -509,3 +509,38 @@ fn a_10_mb_inventory_is_refused_with_a_clear_message() {
         "{shown}"
     );
 }
+
+#[test]
+fn a_bulk_host_out_of_time_keeps_what_it_finished() {
+    // bcrypt's default cost: 60 users at two at a time take longer than the 4 s allowed.
+    let s = synapse_with_rounds("fault-timeout", 12);
+    let (users, pw) = users(60);
+    let inv = shared_secret_inventory(&s);
+    let mut cmd = bulk(&users, &pw, &inv, "2");
+    cmd.args(["--timeout", "4"]);
+    let (code, doc, all) = finish(cmd.spawn().unwrap());
+    assert_eq!(code, Some(1), "{all}");
+    let host = &doc["host_users"][0];
+    let results = host["users"].as_array().unwrap();
+    let done: Vec<&serde_json::Value> = results
+        .iter()
+        .filter(|u| u["status"] == "changed")
+        .collect();
+    let timed_out = results.iter().filter(|u| u["error"] == "timed_out").count();
+    assert!(!done.is_empty(), "what finished is kept: {all}");
+    assert!(timed_out > 0, "the rest is marked: {all}");
+    assert_eq!(done.len() + timed_out, 60, "{all}");
+    assert_eq!(
+        doc["users"]["changed"],
+        done.len(),
+        "the totals count them: {all}"
+    );
+    let pws: std::collections::HashMap<String, String> = passwords(&pw).into_iter().collect();
+    for u in &done {
+        let name = u["user"].as_str().unwrap();
+        assert!(
+            s.login(name, &pws[name]).is_ok(),
+            "{name} was reported created"
+        );
+    }
+}
