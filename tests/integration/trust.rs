@@ -549,3 +549,44 @@ fn hosts_start_in_inventory_order_with_one_fork() {
         assert_eq!(order, names, "{stdout}");
     }
 }
+
+#[test]
+fn the_progress_line_names_the_host_being_worked_on() {
+    // A host that accepts and never answers is in progress for the whole --timeout; on a
+    // terminal (script(1) gives one), the progress line must name it while it is.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let syn = synapse();
+    let silent = format!(
+        "url: http://127.0.0.1:{port}\nshared_secret: {{file: {}}}",
+        syn.secret_file().display()
+    );
+    let inv = syn.inventory(&[("quick", ""), ("stuck-host", &silent)]);
+    let command = format!(
+        "{} ping --forks 2 --timeout 3 -i {}",
+        env!("CARGO_BIN_EXE_provision"),
+        s(&inv)
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .env_remove("CI")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout).into_owned();
+    // The bar's frames are "[done/total] elapsed hosts-in-progress"; the quick host finished
+    // first, so a frame with 1 of 2 done must name the stuck one.
+    assert!(
+        screen
+            .split(['\r', '\n'])
+            .any(|frame| frame.contains("[1/2]") && frame.contains("stuck-host")),
+        "{screen}"
+    );
+}
