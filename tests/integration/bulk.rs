@@ -92,14 +92,8 @@ fn bulk_registers_200_users_on_three_servers_and_a_rerun_has_nothing_to_do() {
     );
 
     let generated: std::collections::HashMap<String, String> =
-        std::fs::read_to_string(&passwords_out)
-            .unwrap()
-            .lines()
-            .skip(1)
-            .map(|l| {
-                let (u, p) = l.split_once(',').unwrap();
-                (u.to_owned(), p.to_owned())
-            })
+        crate::fixtures::password_rows(&passwords_out)
+            .into_iter()
             .collect();
     assert_eq!(generated.len(), USERS - USERS / 4);
     for pw in generated.values().take(5) {

@@ -24,17 +24,7 @@ fn users(n: usize) -> (std::path::PathBuf, std::path::PathBuf) {
     )
 }
 
-fn passwords(path: &std::path::Path) -> Vec<(String, String)> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let (u, p) = l.split_once(',').unwrap();
-            (u.to_owned(), p.to_owned())
-        })
-        .collect()
-}
+use crate::fixtures::password_rows as passwords;
 
 fn shared_secret_inventory(s: &Synapse) -> std::path::PathBuf {
     write_file(
@@ -271,15 +261,7 @@ fn sshd_killed_mid_bulk_fails_that_host_alone_and_a_rerun_completes() {
 
 #[test]
 fn a_host_that_accepts_and_never_answers_is_bounded_by_the_timeout() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    // Accept connections and say nothing, for as long as the test runs.
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming().flatten() {
-            held.push(stream);
-        }
-    });
+    let port = crate::fixtures::silent_port();
     let s = synapse();
     let inv = write_file(
         "blackhole.yaml",

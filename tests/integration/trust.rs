@@ -24,18 +24,7 @@ fn users_file(dir: &Path, name: &str, users: &[String]) -> PathBuf {
     path
 }
 
-/// The rows of a passwords CSV as provision wrote it.
-fn rows(path: &Path) -> Vec<(String, String)> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let (u, p) = l.split_once(',').unwrap();
-            (u.to_owned(), p.to_owned())
-        })
-        .collect()
-}
+use crate::fixtures::password_rows as rows;
 
 fn bulk(inv: &Path, from: &Path, out: &Path) -> std::process::Output {
     provision(
@@ -554,14 +543,7 @@ fn hosts_start_in_inventory_order_with_one_fork() {
 fn the_progress_line_names_the_host_being_worked_on() {
     // A host that accepts and never answers is in progress for the whole --timeout; on a
     // terminal (script(1) gives one), the progress line must name it while it is.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming().flatten() {
-            held.push(stream);
-        }
-    });
+    let port = crate::fixtures::silent_port();
     let syn = synapse();
     let silent = format!(
         "url: http://127.0.0.1:{port}\nshared_secret: {{file: {}}}",
