@@ -69,26 +69,17 @@ pub fn load(path: &Path) -> Result<Vec<BulkUser>, Error> {
     // Relative password files are relative to the users file.
     let base = path.parent().unwrap_or(Path::new("."));
     // Users are identified by full ID: `@dup:a.org` and `@dup:b.org` are two users, but
-    // `alice` and `@alice:a.org` are the same one on the hosts serving a.org.
-    let mut seen: HashMap<String, (u64, bool)> = HashMap::new();
+    // `alice` and `@alice:a.org` are the same one on the hosts serving a.org. First lines of:
+    // bare localparts, full IDs, and any entry with a given localpart.
+    let (mut bare, mut full, mut any) = (HashMap::new(), HashMap::new(), HashMap::new());
     let mut users = Vec::with_capacity(rows.len());
     for (line, row) in rows {
         let name = row.user.trim().to_owned();
         let user = UserArg::parse(&name).map_err(|e| at(e, line))?;
-        let full = matches!(user, UserArg::Full(_));
-        let clash = |key: &str, other_full: Option<bool>| {
-            seen.get(key)
-                .filter(|(_, f)| other_full.is_none_or(|o| *f == o))
-                .map(|(first, _)| *first)
-        };
-        let first = if full {
-            clash(&name, None).or_else(|| clash(user.localpart(), Some(false)))
-        } else {
-            clash(user.localpart(), None).or_else(|| {
-                seen.iter()
-                    .find(|(k, (_, f))| *f && k.starts_with(&format!("@{}:", user.localpart())))
-                    .map(|(_, (l, _))| *l)
-            })
+        let localpart = user.localpart().to_owned();
+        let first = match &user {
+            UserArg::Localpart(_) => any.get(&localpart),
+            UserArg::Full(_) => full.get(&name).or(bare.get(&localpart)),
         };
         if let Some(first) = first {
             return Err(at(
@@ -96,12 +87,11 @@ pub fn load(path: &Path) -> Result<Vec<BulkUser>, Error> {
                 line,
             ));
         }
-        let key = if full {
-            name.clone()
-        } else {
-            user.localpart().to_owned()
+        match &user {
+            UserArg::Localpart(_) => bare.insert(localpart.clone(), line),
+            UserArg::Full(_) => full.insert(name.clone(), line),
         };
-        seen.insert(key, (line, full));
+        any.entry(localpart).or_insert(line);
         let admin = match row.admin.as_deref().map(str::trim) {
             None | Some("") => None,
             Some("yes" | "true" | "1") => Some(true),
