@@ -247,3 +247,41 @@ fn a_huge_answer_fails_that_host_alone() {
         );
     }
 }
+
+#[test]
+fn the_process_never_dumps_core_whatever_the_shell_allows() {
+    // A run held up by a host that never answers, started from a shell that allows core dumps.
+    let port = crate::fixtures::silent_port();
+    let inv = inventory(&format!("http://127.0.0.1:{port}"));
+    let mut child = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -c unlimited && exec \"$0\" ping --limit evil --timeout 30 -i \"$1\"",
+            env!("CARGO_BIN_EXE_provision"),
+            inv.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let limits = format!("/proc/{}/limits", child.id());
+    // Once provision (not the shell) runs, its limit is 0 from its first instruction on.
+    let mut seen = String::new();
+    for _ in 0..200 {
+        let exe = std::fs::read_link(format!("/proc/{}/exe", child.id())).unwrap_or_default();
+        if exe.ends_with("provision") {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            seen = std::fs::read_to_string(&limits).unwrap_or_default();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let core = seen
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap_or_else(|| panic!("no limits read: {seen:?}"));
+    let fields: Vec<&str> = core.split_whitespace().collect();
+    assert_eq!(&fields[4..6], ["0", "0"], "{core}");
+}
