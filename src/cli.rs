@@ -58,6 +58,9 @@ pub struct Global {
 pub enum Output {
     Human,
     Json,
+    /// The result an Ansible module answers with (the module mode sets it; not an option).
+    #[value(skip)]
+    Ansible,
 }
 
 #[derive(Subcommand)]
@@ -254,6 +257,10 @@ pub struct PasswordArgs {
     /// The password itself. Discouraged: it shows in `ps` and shell history
     #[arg(long, value_name = "PASSWORD")]
     pub password: Option<String>,
+
+    /// Handed over in-process (the Ansible module mode's `password`), never on any argv.
+    #[arg(skip)]
+    pub given: Option<provision_backends::SecretString>,
 }
 
 /// How a run fans out over the inventory.

@@ -10,6 +10,7 @@ pub mod logging;
 pub mod output;
 pub mod password;
 pub mod password_store;
+pub mod render;
 pub mod report;
 pub mod runner;
 pub mod secret_source;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use provision::{cli, commands, hardening, logging, output};
+use provision::{cli, commands, hardening, logging, output, render};
 
 fn main() -> ExitCode {
     hardening::no_core_dumps();
@@ -20,11 +20,14 @@ fn main() -> ExitCode {
     }
     let cli = cli::Cli::parse_from(argv);
     logging::init(cli.global.verbose);
+    let global = &cli.global;
+    let shown = |report: provision::report::Report| render::finish(global.output, &report);
     let result = match cli.command {
-        cli::Command::Register(args) => commands::register::run(&cli.global, args),
-        cli::Command::Admin(args) => commands::admin::run(&cli.global, args),
-        cli::Command::Ping(args) => commands::ping::run(&cli.global, args),
-        cli::Command::Inventory(args) => commands::inventory::run(&cli.global, args),
+        cli::Command::Register(args) => commands::register::run(global, args).map(shown),
+        cli::Command::Admin(args) => commands::admin::run(global, args).map(shown),
+        cli::Command::Ping(args) => commands::ping::run(global, args).map(shown),
+        cli::Command::Inventory(args) => commands::inventory::run(global, args)
+            .map(|plans| render::inventory(global.output, &global.inventory, &plans)),
         cli::Command::Completions { shell } => Ok(cli::completions(shell)),
         cli::Command::Man => cli::man(),
         cli::Command::AnsibleModule { args_file } => Ok(commands::ansible::run(&args_file)),

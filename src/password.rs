@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use indexmap::IndexMap;
 
-use provision_backends::SecretString;
+use provision_backends::{ExposeSecret, SecretString};
 
 use crate::cli::PasswordArgs;
 use crate::error::Error;
@@ -51,6 +51,12 @@ pub fn obtain(args: &PasswordArgs, out: Option<&Store>) -> Result<Password, Erro
             .read_to_string(&mut text)
             .map_err(|e| Error::Usage(format!("--password-stdin: {e}")))?;
         return given(non_empty(strip_newline(text), "--password-stdin")?);
+    }
+    if let Some(secret) = &args.given {
+        return given(non_empty(
+            secret.expose_secret().to_owned(),
+            "the module's password",
+        )?);
     }
     if let Some(p) = &args.password {
         tracing::warn!(

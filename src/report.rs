@@ -1,13 +1,11 @@
-//! What a run prints: one line per host as it finishes and a recap with one line per host, like
-//! Ansible's PLAY RECAP (human), or one JSON document at the end (`--output json`). Nothing
-//! here ever receives a secret.
+//! What a run did, as data: per host (and per user in bulk) an outcome or a typed error, the
+//! counts, the command's own fields. src/render.rs prints it. Nothing here ever receives a
+//! secret.
 //!
 //! JSON schema (documented in the README):
 //! `{"command", "check", "hosts": [{"host", "user_id"?, "status", "error"?, "outcome"?,
 //!   "admin"?, "message", "elapsed_ms"}], "recap": {"ok", "changed", "unreachable", "failed",
 //!   "not_started"}, ...extra}`, `status` one of ok, changed, unreachable, failed, not_started.
-
-use std::io::IsTerminal;
 
 use provision_backends::Failure;
 use serde::Serialize;
@@ -36,7 +34,7 @@ impl Status {
     }
 
     /// ANSI colour as Ansible uses it: green ok, yellow changed, red failed or unreachable.
-    fn colour(self) -> &'static str {
+    pub fn colour(self) -> &'static str {
         match self {
             Status::Ok => "32",
             Status::Changed => "33",
@@ -126,6 +124,9 @@ pub struct HostReport {
     /// bulk run.
     #[serde(skip)]
     pub counts: Recap,
+    /// Each user's result on this host, in a bulk run.
+    #[serde(skip)]
+    pub users: Vec<UserReport>,
 }
 
 impl HostReport {
@@ -141,6 +142,7 @@ impl HostReport {
             message: error.message(),
             elapsed_ms,
             counts: Recap::one(error.status()),
+            users: Vec::new(),
         }
     }
 }
@@ -189,89 +191,86 @@ impl Recap {
             not_started: self.not_started + other.not_started,
         }
     }
-
-    fn human(&self, paint: bool) -> String {
-        let part = |name: &str, n: usize, status: Status| {
-            let text = format!("{name}={n}");
-            if paint && n > 0 && status != Status::Ok {
-                format!("\x1b[{}m{text}\x1b[0m", status.colour())
-            } else {
-                text
-            }
-        };
-        let mut s = format!(
-            "{}  {}  {}  {}",
-            part("ok", self.ok, Status::Ok),
-            part("changed", self.changed, Status::Changed),
-            part("unreachable", self.unreachable, Status::Unreachable),
-            part("failed", self.failed, Status::Failed),
-        );
-        if self.not_started > 0 {
-            s = format!(
-                "{s}  {}",
-                part("not_started", self.not_started, Status::NotStarted)
-            );
-        }
-        s
-    }
 }
 
-/// Colour only for a person at a terminal, and not when NO_COLOR is set (no-color.org).
-pub fn paint() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+/// One user's result on a host of a bulk run: the same words as a host's.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserReport {
+    pub user_id: Option<String>,
+    pub user: String,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin: Option<&'static str>,
+    pub message: String,
 }
 
-/// The line printed for a host as soon as it is done.
-pub fn human_line(r: &HostReport, host_width: usize) -> String {
-    let user = r
-        .user_id
-        .as_deref()
-        .map(|u| format!("{u}  "))
-        .unwrap_or_default();
-    let label = format!("{:<11}", r.status.label());
-    let label = if paint() {
-        format!("\x1b[{}m{label}\x1b[0m", r.status.colour())
-    } else {
-        label
-    };
-    format!("{:<host_width$}  {label}  {user}{}", r.host, r.message)
-}
-
-/// The recap: one line per host with its counts (users, in a bulk run), then the hosts that
-/// failed or could not be reached, named.
-pub fn human_recap(reports: &[HostReport], check: bool) -> String {
-    let paint = paint();
-    let width = reports.iter().map(|r| r.host.len()).max().unwrap_or(0);
-    let mut s = String::from("\nRECAP");
-    if check {
-        s.push_str("  (check mode: nothing was changed)");
-    }
-    for r in reports {
-        s.push_str(&format!("\n{:<width$} : {}", r.host, r.counts.human(paint)));
-    }
-    for (status, what) in [
-        (Status::Unreachable, "UNREACHABLE"),
-        (Status::Failed, "FAILED"),
-        (Status::NotStarted, "NOT STARTED"),
-    ] {
-        let named: Vec<&str> = reports
-            .iter()
-            .filter(|r| r.status == status)
-            .map(|r| r.host.as_str())
-            .collect();
-        if !named.is_empty() {
-            s.push_str(&format!("\n{what}: {}", named.join(", ")));
-        }
-    }
-    s
-}
-
-#[derive(Serialize)]
-pub struct Document<'a, E: Serialize> {
+/// What a command did, built once and printed by a renderer (src/render.rs): a human table
+/// and recap, one JSON document, or an Ansible module result.
+#[derive(Debug, Clone)]
+pub struct Report {
     pub command: &'static str,
     pub check: bool,
-    pub hosts: &'a [HostReport],
-    pub recap: Recap,
-    #[serde(flatten)]
-    pub extra: E,
+    pub hosts: Vec<HostReport>,
+    /// A bulk run: each host has users, counted in the recap and listed in JSON.
+    pub bulk: bool,
+    /// The command's own fields of the JSON document (`user`, `admin`, `from`, `password`…).
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// Lines for a person after the recap (where a generated password went…).
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    pub fn new(command: &'static str, check: bool, hosts: Vec<HostReport>) -> Self {
+        Report {
+            command,
+            check,
+            hosts,
+            bulk: false,
+            extra: serde_json::Map::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// Adds a field of the command's own to the JSON document.
+    pub fn with(mut self, key: &str, value: impl Serialize) -> Self {
+        self.extra.insert(
+            key.to_owned(),
+            serde_json::to_value(value).unwrap_or_default(),
+        );
+        self
+    }
+
+    /// The hosts' statuses, counted.
+    pub fn recap(&self) -> Recap {
+        Recap::of(&self.hosts)
+    }
+
+    /// Every user of a bulk run (or every host otherwise), counted.
+    pub fn counts(&self) -> Recap {
+        self.hosts
+            .iter()
+            .fold(Recap::default(), |sum, r| sum.sum(&r.counts))
+    }
+
+    /// 1 when a host (or a user of a bulk run) failed, else 4 when one could not be reached,
+    /// else 0, as ansible-playbook puts failed before unreachable; 130 after Ctrl-C.
+    pub fn exit_code(&self) -> u8 {
+        use crate::error::{EXIT_HOST_FAILED, EXIT_INTERRUPTED, EXIT_UNREACHABLE};
+        if crate::runner::interrupted() && !crate::output::closed() {
+            return EXIT_INTERRUPTED;
+        }
+        let all = self.counts();
+        let any = |s: Status| self.hosts.iter().any(|r| r.status == s);
+        if all.failed > 0 || any(Status::Failed) {
+            EXIT_HOST_FAILED
+        } else if all.unreachable > 0 || any(Status::Unreachable) {
+            EXIT_UNREACHABLE
+        } else {
+            0
+        }
+    }
 }

@@ -167,7 +167,7 @@ pub async fn run<T: Send + 'static>(
     forks: usize,
     timeout: Duration,
     progress: &MultiProgress,
-    mut on_done: impl FnMut(&Finished<T>),
+    mut on_done: impl FnMut(usize, &Finished<T>),
 ) -> Vec<Finished<T>> {
     watch_interrupts(progress.clone());
     let bar = progress.add(ProgressBar::new(jobs.len() as u64));
@@ -182,31 +182,43 @@ pub async fn run<T: Send + 'static>(
     let count = jobs.len();
     let mut jobs = jobs.into_iter().enumerate();
     let mut done: Vec<Option<Finished<T>>> = (0..count).map(|_| None).collect();
+    // Each running job's slot, held here rather than by the job: a slot is given back only
+    // once the job's result is recorded (and shown), so with --forks 1 the lines come out in
+    // the order the hosts ran.
+    let mut held: std::collections::HashMap<tokio::task::Id, tokio::sync::OwnedSemaphorePermit> =
+        std::collections::HashMap::new();
     // A job that panicked has no entry: its slot stays empty and is reported at the end.
-    let mut record = |joined: Result<(usize, Finished<T>), tokio::task::JoinError>| {
-        if let Ok((index, finished)) = joined {
-            bar.inc(1);
-            progress.suspend(|| on_done(&finished));
-            done[index] = Some(finished);
-        }
-    };
-    // Hosts start in inventory order, as Ansible's do: a job is spawned only once it holds its
-    // slot, so no later host can take a slot first. Results are collected meanwhile.
+    let mut record =
+        |joined: Result<(tokio::task::Id, (usize, Finished<T>)), tokio::task::JoinError>,
+         held: &mut std::collections::HashMap<_, _>| {
+            match joined {
+                Ok((id, (index, finished))) => {
+                    bar.inc(1);
+                    progress.suspend(|| on_done(index, &finished));
+                    done[index] = Some(finished);
+                    held.remove(&id);
+                }
+                Err(e) => {
+                    held.remove(&e.id());
+                }
+            }
+        };
+    // Hosts start in inventory order, as Ansible's do: a job is spawned only once a slot is
+    // free, one at a time, so no later host can take a slot first.
     loop {
         let slot = tokio::select! {
             biased;
-            slot = slots.clone().acquire_owned() => slot.ok(),
-            Some(joined) = set.join_next(), if !set.is_empty() => {
-                record(joined);
+            Some(joined) = set.join_next_with_id(), if !set.is_empty() => {
+                record(joined, &mut held);
                 continue;
             }
+            slot = slots.clone().acquire_owned() => slot.ok(),
         };
         let Some((index, (host, job))) = jobs.next() else {
             break;
         };
         let (working, bar) = (working.clone(), bar.clone());
-        set.spawn(async move {
-            let _slot = slot;
+        let spawned = set.spawn(async move {
             let start = Instant::now();
             show_working(&bar, &working, &host, true);
             let last = Arc::new(std::sync::Mutex::new(None));
@@ -233,9 +245,12 @@ pub async fn run<T: Send + 'static>(
                 },
             )
         });
+        if let Some(slot) = slot {
+            held.insert(spawned.id(), slot);
+        }
     }
-    while let Some(joined) = set.join_next().await {
-        record(joined);
+    while let Some(joined) = set.join_next_with_id().await {
+        record(joined, &mut held);
     }
     bar.finish_and_clear();
     done.into_iter()

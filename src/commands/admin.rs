@@ -4,23 +4,22 @@
 use std::sync::Arc;
 
 use provision_backends::user_id::UserArg;
-use serde::Serialize;
 
-use super::{Done, fan_out, finish, select};
+use super::{Done, fan_out, select};
 use crate::cli::{AdminArgs, Global};
 use crate::error::Error;
 use crate::inventory::Inventory;
-use crate::report::HostError;
+use crate::report::{HostError, Report};
 use crate::target::Target;
 
-pub fn run(global: &Global, args: AdminArgs) -> Result<u8, Error> {
+pub fn run(global: &Global, args: AdminArgs) -> Result<Report, Error> {
     let user = UserArg::parse(&args.user).map_err(Error::Usage)?;
     let inventory = Inventory::load(&global.inventory)?;
     let hosts = select(&inventory, args.run.limit.as_deref(), &user)?;
     let client = crate::transport::http_client(args.run.insecure).map_err(Error::Usage)?;
     let (on, check) = (args.on, args.run.check);
     let user = Arc::new(user);
-    let super::Fanned { reports, recap, .. } = fan_out(global, &args.run, &hosts, |host| {
+    let super::Fanned { reports, .. } = fan_out(global, &args.run, &hosts, |host| {
         let user = user.on_server(&host.server_name);
         let target = Target::new(host, &client, true);
         let via = target
@@ -44,20 +43,7 @@ pub fn run(global: &Global, args: AdminArgs) -> Result<u8, Error> {
             })
         })
     })?;
-    #[derive(Serialize)]
-    struct Extra<'a> {
-        user: &'a str,
-        admin: bool,
-    }
-    Ok(finish(
-        global,
-        "admin",
-        check,
-        &reports,
-        recap,
-        Extra {
-            user: &args.user,
-            admin: on,
-        },
-    ))
+    Ok(Report::new("admin", check, reports)
+        .with("user", &args.user)
+        .with("admin", on))
 }

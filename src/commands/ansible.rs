@@ -3,16 +3,18 @@
 //!
 //! Ansible runs a module with one argument, a JSON file of the task's arguments (for a binary
 //! module, or a script marked WANT_JSON such as examples/ansible/library/provision_user), and
-//! reads one JSON object from stdout: `changed`, `failed`, `msg`. This mode runs
-//! `provision register` on the target with those arguments (the password on stdin) and
-//! answers in that shape, with provision's per-host results under `hosts`.
+//! reads one JSON object from stdout: `changed`, `failed`, `msg`. This mode runs the register
+//! command in this process with those arguments (the password handed over in memory, never on
+//! an argv) and answers through the Ansible renderer (src/render.rs).
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
+use clap::Parser;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
+
+use crate::cli::{Cli, Command, Output};
+use crate::report::Report;
 
 #[derive(Deserialize)]
 struct Args {
@@ -35,15 +37,16 @@ fn present() -> String {
 
 /// Always exits 0 with a JSON answer, as Ansible expects; failure is `"failed": true`.
 pub fn run(args_file: &Path) -> u8 {
-    let answer = match answer(args_file) {
-        Ok(v) => v,
-        Err(msg) => json!({"changed": false, "failed": true, "msg": msg}),
-    };
-    crate::out!("{answer}");
+    match report(args_file) {
+        Ok(report) => {
+            crate::render::finish(Output::Ansible, &report);
+        }
+        Err(msg) => crate::out!("{}", json!({"changed": false, "failed": true, "msg": msg})),
+    }
     0
 }
 
-fn answer(args_file: &Path) -> Result<Value, String> {
+fn report(args_file: &Path) -> Result<Report, String> {
     let text = std::fs::read_to_string(args_file).map_err(|e| {
         format!(
             "cannot read the module arguments {}: {e}",
@@ -57,60 +60,39 @@ fn answer(args_file: &Path) -> Result<Value, String> {
             args.state
         ));
     }
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find provision itself: {e}"))?;
-    let mut cmd = Command::new(exe);
-    cmd.args(["register", &args.user, "--output", "json"]);
-    if let Some(inv) = &args.inventory {
-        cmd.args(["-i", inv]);
-    }
-    if let Some(limit) = &args.limit {
-        cmd.args(["--limit", limit]);
-    }
+    // The task's arguments as the command line would give them; parsed here, never run.
+    let mut argv = vec![
+        "provision".to_owned(),
+        "register".to_owned(),
+        args.user.clone(),
+    ];
+    let mut add = |flag: &str, value: Option<&String>| {
+        if let Some(value) = value {
+            argv.extend([flag.to_owned(), value.clone()]);
+        }
+    };
+    add("-i", args.inventory.as_ref());
+    add("--limit", args.limit.as_ref());
+    add("--password-file", args.password_file.as_ref());
     match args.admin {
-        Some(true) => cmd.arg("--admin"),
-        Some(false) => cmd.arg("--no-admin"),
-        None => &mut cmd,
-    };
+        Some(true) => argv.push("--admin".into()),
+        Some(false) => argv.push("--no-admin".into()),
+        None => {}
+    }
     if args.check_mode {
-        cmd.arg("--check");
+        argv.push("--check".into());
     }
-    match (&args.password, &args.password_file) {
-        (_, Some(file)) => cmd.args(["--password-file", file]),
-        (Some(_), None) => cmd.arg("--password-stdin"),
-        (None, None) if args.check_mode => &mut cmd,
-        (None, None) => return Err("give password (with no_log: true) or password_file".into()),
-    };
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run provision: {e}"))?;
-    if let (Some(mut stdin), Some(pw)) = (child.stdin.take(), &args.password) {
-        let _ = stdin.write_all(pw.as_bytes());
+    if args.password.is_none() && args.password_file.is_none() && !args.check_mode {
+        return Err("give password (with no_log: true) or password_file".into());
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("provision: {e}"))?;
-    let doc: Value = match serde_json::from_slice(&out.stdout) {
-        Ok(doc) => doc,
-        // No document: provision refused before running (bad inventory, user ID…).
-        Err(_) => return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
+    let cli = Cli::try_parse_from(&argv).map_err(|e| e.to_string())?;
+    let Command::Register(mut register) = cli.command else {
+        return Err("internal error: not a register command".into());
     };
-    let recap = &doc["recap"];
-    let count = |k: &str| recap[k].as_u64().unwrap_or(0);
-    let failed = count("failed") > 0 || count("unreachable") > 0 || !out.status.success();
-    let changed = count("changed") > 0;
-    let msg = format!(
-        "{}: ok={} changed={} unreachable={} failed={}{}",
-        args.user,
-        count("ok"),
-        count("changed"),
-        count("unreachable"),
-        count("failed"),
-        if args.check_mode { " (check mode)" } else { "" }
-    );
-    Ok(
-        json!({"changed": changed, "failed": failed, "msg": msg, "hosts": doc["hosts"], "recap": doc["recap"]}),
-    )
+    if args.password_file.is_none() {
+        register.password.given = args.password.map(provision_backends::SecretString::from);
+    }
+    let mut global = cli.global;
+    global.output = Output::Ansible;
+    crate::commands::register::run(&global, register).map_err(|e| e.to_string())
 }

@@ -6,19 +6,18 @@
 use std::sync::Arc;
 
 use indicatif::MultiProgress;
-use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use provision_backends::registration::Fields;
 
+use super::Done;
 use super::register::{Request, refuse_dropped_fields, register_user};
-use super::{Done, finish};
-use crate::cli::{Global, Output, RegisterArgs};
+use crate::cli::{Global, RegisterArgs};
 use crate::error::Error;
 use crate::inventory::{Host, Inventory};
 use crate::password_store::Store;
-use crate::report::{HostError, HostReport, Recap, Status};
+use crate::report::{HostError, HostReport, Recap, Report, Status, UserReport};
 use crate::runner::{self, Finished, Job};
 use crate::target::Target;
 use crate::users::{self, BulkUser};
@@ -26,22 +25,7 @@ use crate::users::{self, BulkUser};
 /// Each user's result on one host, in the users file's order.
 type HostResults = Vec<Result<Done, HostError>>;
 
-/// One user's result on a host, as `--output json` lists it.
-#[derive(Serialize)]
-struct UserReport {
-    user_id: Option<String>,
-    user: String,
-    status: Status,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    outcome: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    admin: Option<&'static str>,
-    message: String,
-}
-
-pub fn run(global: &Global, args: &RegisterArgs) -> Result<u8, Error> {
+pub fn run(global: &Global, args: &RegisterArgs) -> Result<Report, Error> {
     let path = args.from.as_deref().expect("bulk runs have --from");
     let users = users::load(path)?;
     let inventory = Inventory::load(&global.inventory)?;
@@ -90,24 +74,9 @@ pub fn run(global: &Global, args: &RegisterArgs) -> Result<u8, Error> {
                 progress,
             )
         },
-        |f| host_report(f, &users).0,
-        |f, width| print_host(f, &users, width),
+        |f| host_report(f, &users),
     )?;
     let finished = fanned.finished;
-    let human = global.output == Output::Human;
-    let mut user_recap = Recap::default();
-    let mut hosts_out = Vec::new();
-    let mut reports = Vec::new();
-    for f in &finished {
-        let (report, user_reports) = host_report(f, &users);
-        user_recap = user_recap.sum(&report.counts);
-        reports.push(report.clone());
-        hosts_out.push(HostWithUsers {
-            users_recap: report.counts,
-            report,
-            users: user_reports,
-        });
-    }
     if let (Some(passwords), Some(store)) = (&passwords, &store) {
         // A user's generated password stays in the file when some host may hold it: created
         // with it, or a request that may have gone through before its answer was lost.
@@ -123,43 +92,16 @@ pub fn run(global: &Global, args: &RegisterArgs) -> Result<u8, Error> {
         };
         passwords.settle(store, used)?;
     }
-    let recap = Recap::of(&reports);
-    #[derive(Serialize)]
-    struct Extra<'a> {
-        from: String,
-        users: Recap,
-        #[serde(rename = "host_users")]
-        hosts: &'a [HostWithUsers],
+    let mut report =
+        Report::new("register", check, fanned.reports).with("from", path.display().to_string());
+    report.bulk = true;
+    if let Some(store) = store.as_ref().filter(|s| s.exists()) {
+        report.notes.push(format!(
+            "Generated passwords are in {}",
+            store.path().display()
+        ));
     }
-    let extra = Extra {
-        from: path.display().to_string(),
-        users: user_recap,
-        hosts: &hosts_out,
-    };
-    let code = finish(global, "register", check, &reports, recap, extra);
-    if human {
-        let mut line = format!(
-            "USERS  ok={}  changed={}  unreachable={}  failed={}",
-            user_recap.ok, user_recap.changed, user_recap.unreachable, user_recap.failed
-        );
-        if user_recap.not_started > 0 {
-            line.push_str(&format!("  not_started={}", user_recap.not_started));
-        }
-        crate::out!("{line}");
-        if let Some(store) = store.as_ref().filter(|s| s.exists()) {
-            crate::out!("Generated passwords are in {}", store.path().display());
-        }
-    }
-    Ok(code)
-}
-
-#[derive(Serialize)]
-struct HostWithUsers {
-    #[serde(flatten)]
-    report: HostReport,
-    /// This host's users by status.
-    users_recap: Recap,
-    users: Vec<UserReport>,
+    Ok(report)
 }
 
 fn request(
@@ -333,7 +275,7 @@ fn user_report(u: &BulkUser, result: &Result<Done, HostError>) -> UserReport {
 /// A host's line: the host's own error if it could not be worked on (every user then counts
 /// with that status), else failed if any user failed, unreachable if any could not be reached,
 /// changed if any changed, else ok; the message counts the outcomes.
-fn host_report(f: &Finished<HostResults>, users: &[BulkUser]) -> (HostReport, Vec<UserReport>) {
+fn host_report(f: &Finished<HostResults>, users: &[BulkUser]) -> HostReport {
     let elapsed_ms = f.elapsed.as_millis() as u64;
     let results = match &f.result {
         Ok(results) => results,
@@ -347,7 +289,8 @@ fn host_report(f: &Finished<HostResults>, users: &[BulkUser]) -> (HostReport, Ve
             for u in &user_reports {
                 report.counts.add(u.status);
             }
-            return (report, user_reports);
+            report.users = user_reports;
+            return report;
         }
     };
     let user_reports: Vec<UserReport> = users
@@ -375,7 +318,7 @@ fn host_report(f: &Finished<HostResults>, users: &[BulkUser]) -> (HostReport, Ve
     } else {
         Status::NotStarted
     };
-    let report = HostReport {
+    HostReport {
         host: f.host.clone(),
         user_id: None,
         status,
@@ -385,29 +328,6 @@ fn host_report(f: &Finished<HostResults>, users: &[BulkUser]) -> (HostReport, Ve
         message: format!("{} users: {}", user_reports.len(), summary.join(", ")),
         elapsed_ms,
         counts,
-    };
-    (report, user_reports)
-}
-
-fn print_host(f: &Finished<HostResults>, users: &[BulkUser], width: usize) {
-    let (report, user_reports) = host_report(f, users);
-    crate::out!("{}", crate::report::human_line(&report, width));
-    if f.result.is_err() {
-        // The host's line already says why; its users add nothing.
-        return;
-    }
-    let failed: Vec<&UserReport> = user_reports
-        .iter()
-        .filter(|u| matches!(u.status, Status::Failed | Status::Unreachable))
-        .collect();
-    for u in failed.iter().take(20) {
-        crate::out!("{:width$}    {}: {}", "", u.user, u.message);
-    }
-    if failed.len() > 20 {
-        crate::out!(
-            "{:width$}    … and {} more failed users (--output json lists them all)",
-            "",
-            failed.len() - 20
-        );
+        users: user_reports,
     }
 }

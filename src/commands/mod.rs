@@ -14,12 +14,12 @@ use indicatif::MultiProgress;
 
 use provision_backends::user_id::UserArg;
 use provision_backends::{Outcome, UserId};
-use serde::Serialize;
 
-use crate::cli::{Global, Output, RunArgs};
-use crate::error::{EXIT_HOST_FAILED, EXIT_UNREACHABLE, Error};
+use crate::cli::{Global, RunArgs};
+use crate::error::Error;
 use crate::inventory::{Host, Inventory};
-use crate::report::{self, HostReport, Recap, Status};
+use crate::render;
+use crate::report::{HostReport, Recap, Status};
 use crate::runner::{self, Finished, Job};
 
 /// What one host reports back.
@@ -89,34 +89,24 @@ pub fn select<'a>(
     Ok(serving)
 }
 
-/// Runs one job per host of `Done`s, printing each host's line as it finishes.
+/// Runs one job per host of `Done`s; each host's line is shown as it finishes.
 pub fn fan_out(
     global: &Global,
     run: &RunArgs,
     hosts: &[&Host],
     job: impl Fn(&Host) -> Job<Done>,
 ) -> Result<Fanned<Done>, Error> {
-    fan_out_with(
-        global,
-        run,
-        hosts,
-        |h, _| job(h),
-        to_report,
-        |f, width| {
-            crate::out!("{}", report::human_line(&to_report(f), width));
-        },
-    )
+    fan_out_with(global, run, hosts, |h, _| job(h), to_report)
 }
 
-/// Runs one job per host (the job may add a bar of its own to the progress display) and, for
-/// human output, prints each host with `print` as soon as it finishes.
+/// Runs one job per host (the job may add a bar of its own to the progress display); each
+/// host's report is built once, with `report`, and shown as soon as it finishes.
 pub fn fan_out_with<T: Send + 'static>(
     global: &Global,
     run: &RunArgs,
     hosts: &[&Host],
     job: impl Fn(&Host, &MultiProgress) -> Job<T>,
     report: impl Fn(&Finished<T>) -> HostReport,
-    print: impl Fn(&Finished<T>, usize),
 ) -> Result<Fanned<T>, Error> {
     let progress = runner::progress();
     let jobs: Vec<(String, Job<T>)> = hosts
@@ -124,84 +114,34 @@ pub fn fan_out_with<T: Send + 'static>(
         .map(|h| (h.name.clone(), job(h, &progress)))
         .collect();
     let width = hosts.iter().map(|h| h.name.len()).max().unwrap_or(0);
-    let human = global.output == Output::Human;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+    let mut reports: Vec<Option<HostReport>> = (0..hosts.len()).map(|_| None).collect();
     let finished = runtime.block_on(runner::run(
         jobs,
         usize::from(run.forks),
         Duration::from_secs(run.timeout),
         &progress,
-        |f| {
-            if human {
-                print(f, width);
-            }
+        |index, f| {
+            let line = report(f);
+            render::host_done(global.output, &line, width);
+            reports[index] = Some(line);
         },
     ));
-    let reports: Vec<HostReport> = finished.iter().map(report).collect();
-    let recap = Recap::of(&reports);
-    Ok(Fanned {
-        finished,
-        reports,
-        recap,
-    })
+    let reports = reports
+        .into_iter()
+        .zip(&finished)
+        .map(|(r, f)| r.unwrap_or_else(|| report(f)))
+        .collect();
+    Ok(Fanned { finished, reports })
 }
 
-/// A finished fan-out: each host's result, the report lines, the recap.
+/// A finished fan-out: each host's result and its report.
 pub struct Fanned<T> {
     pub finished: Vec<Finished<T>>,
     pub reports: Vec<HostReport>,
-    pub recap: Recap,
-}
-
-/// The recap (human) or the whole document (JSON); then the exit code.
-pub fn finish<E: Serialize>(
-    global: &Global,
-    command: &'static str,
-    check: bool,
-    reports: &[HostReport],
-    recap: Recap,
-    extra: E,
-) -> u8 {
-    match global.output {
-        Output::Human => crate::out!("{}", report::human_recap(reports, check)),
-        Output::Json => {
-            let doc = report::Document {
-                command,
-                check,
-                hosts: reports,
-                recap,
-                extra,
-            };
-            crate::out!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-        }
-    }
-    if crate::runner::interrupted() && !crate::output::closed() {
-        if global.output == Output::Human {
-            crate::out!(
-                "INTERRUPTED: what is marked \"not started\" was not touched; run the same command again to finish"
-            );
-        }
-        return crate::error::EXIT_INTERRUPTED;
-    }
-    exit_code(reports)
-}
-
-/// 1 when a host failed, else 4 when a host could not be reached, else 0 (as ansible-playbook
-/// puts failed before unreachable). A bulk host counts as failed when any of its users did.
-pub fn exit_code(reports: &[HostReport]) -> u8 {
-    let all = reports
-        .iter()
-        .fold(Recap::default(), |sum, r| sum.sum(&r.counts));
-    if all.failed > 0 || reports.iter().any(|r| r.status == Status::Failed) {
-        EXIT_HOST_FAILED
-    } else if all.unreachable > 0 || reports.iter().any(|r| r.status == Status::Unreachable) {
-        EXIT_UNREACHABLE
-    } else {
-        0
-    }
 }
 
 pub(super) fn to_report(f: &Finished<Done>) -> HostReport {
@@ -245,5 +185,6 @@ pub(super) fn done_report(host: &str, done: &Done, elapsed_ms: u64) -> HostRepor
         message,
         elapsed_ms,
         counts: Recap::one(status),
+        users: Vec::new(),
     }
 }

@@ -1,17 +1,15 @@
 //! `provision ping`: for each host, the connection works, the backend's tool or endpoint
 //! answers, the admin backend answers, and every secret source resolves. Changes nothing.
 
-use serde::Serialize;
-
-use super::{fan_out_with, finish};
+use super::fan_out_with;
 use crate::cli::{Global, PingArgs};
 use crate::error::Error;
 use crate::inventory::Inventory;
-use crate::report::{self, HostError, HostReport, Recap, Status};
+use crate::report::{HostError, HostReport, Recap, Report, Status};
 use crate::runner::Finished;
 use crate::target::Target;
 
-pub fn run(global: &Global, args: PingArgs) -> Result<u8, Error> {
+pub fn run(global: &Global, args: PingArgs) -> Result<Report, Error> {
     let inventory = Inventory::load(&global.inventory)?;
     let hosts = inventory.select(args.run.limit.as_deref())?;
     let client = crate::transport::http_client(args.run.insecure).map_err(Error::Usage)?;
@@ -29,18 +27,8 @@ pub fn run(global: &Global, args: PingArgs) -> Result<u8, Error> {
             })
         },
         to_report,
-        |f, width| crate::out!("{}", report::human_line(&to_report(f), width)),
     )?;
-    #[derive(Serialize)]
-    struct Extra {}
-    Ok(finish(
-        global,
-        "ping",
-        false,
-        &fanned.reports,
-        fanned.recap,
-        Extra {},
-    ))
+    Ok(Report::new("ping", false, fanned.reports))
 }
 
 fn to_report(f: &Finished<String>) -> HostReport {
@@ -56,6 +44,7 @@ fn to_report(f: &Finished<String>) -> HostReport {
             message: crate::output::clean(said),
             elapsed_ms,
             counts: Recap::one(Status::Ok),
+            users: Vec::new(),
         },
         Err(e) => HostReport::error(&f.host, e, elapsed_ms),
     }

@@ -7,13 +7,13 @@ use provision_backends::user_id::UserArg;
 use provision_backends::{ExposeSecret, Failure, Outcome, Registration, SecretString, UserId};
 use serde::Serialize;
 
-use super::{Done, fan_out, finish, select};
-use crate::cli::{Global, Output, RegisterArgs};
+use super::{Done, fan_out, select};
+use crate::cli::{Global, RegisterArgs};
 use crate::error::Error;
 use crate::inventory::{Host, Inventory};
 use crate::password::{self, Generated};
 use crate::password_store::Store;
-use crate::report::HostError;
+use crate::report::{HostError, Report};
 use crate::runner::{self, Job};
 use crate::target::Target;
 use provision_backends::registration::Fields;
@@ -29,7 +29,7 @@ pub(super) struct Request {
     pub check: bool,
 }
 
-pub fn run(global: &Global, args: RegisterArgs) -> Result<u8, Error> {
+pub fn run(global: &Global, args: RegisterArgs) -> Result<Report, Error> {
     let Some(name) = args.user.as_deref() else {
         return super::bulk::run(global, &args);
     };
@@ -89,9 +89,7 @@ pub fn run(global: &Global, args: RegisterArgs) -> Result<u8, Error> {
         check,
     });
     let super::Fanned {
-        finished,
-        reports,
-        recap,
+        finished, reports, ..
     } = fan_out(global, &args.run, &hosts, |host| {
         register_on(host, &user, request.clone(), &client)
     })?;
@@ -127,36 +125,19 @@ pub fn run(global: &Global, args: RegisterArgs) -> Result<u8, Error> {
         set_on: set_on.clone(),
         existed_on: existed_on.clone(),
     });
-    #[derive(Serialize)]
-    struct Extra<'a> {
-        user: &'a str,
-        admin: Option<bool>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        generated_password: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        password: Option<PasswordReport<'a>>,
+    let mut report = Report::new("register", check, reports)
+        .with("user", name)
+        .with("admin", admin);
+    if let Some(shown) = shown {
+        report = report.with("generated_password", shown);
     }
-    let code = finish(
-        global,
-        "register",
-        check,
-        &reports,
-        recap,
-        Extra {
-            user: name,
-            admin,
-            generated_password: shown,
-            password: password_report,
-        },
-    );
-    if global.output == Output::Human
-        && let Some(generated) = generated
-    {
-        for line in password_lines(generated, shown, &set_on, &existed_on, maybe_held) {
-            crate::out!("{line}");
-        }
+    if let Some(password_report) = password_report {
+        report = report.with("password", password_report);
     }
-    Ok(code)
+    if let Some(generated) = generated {
+        report.notes = password_lines(generated, shown, &set_on, &existed_on, maybe_held);
+    }
+    Ok(report)
 }
 
 /// Where a generated (or kept) password was set, for `--output json`.

@@ -1,0 +1,259 @@
+//! The renderers: the only code that prints what a command did. A command builds one
+//! `Report`; these print it as a person reads it (a line per host as it finishes, then a recap
+//! with a line per host, like Ansible's PLAY RECAP), as one JSON document (`--output json`),
+//! or as the result an Ansible module answers with.
+
+use std::io::IsTerminal;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::cli::Output;
+use crate::report::{HostReport, Recap, Report, Status, UserReport};
+
+/// How many failed users are listed under a host's line before "… and N more".
+const USERS_LISTED: usize = 20;
+
+/// Colour only for a person at a terminal, and not when NO_COLOR is set (no-color.org).
+fn paint() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+fn coloured(text: &str, status: Status, paint: bool) -> String {
+    if paint {
+        format!("\x1b[{}m{text}\x1b[0m", status.colour())
+    } else {
+        text.to_owned()
+    }
+}
+
+/// A host that finished, printed at once when a person is reading (`width`: the longest host
+/// name of the run). Other outputs print only at the end.
+pub fn host_done(output: Output, host: &HostReport, width: usize) {
+    if output != Output::Human {
+        return;
+    }
+    let user = host
+        .user_id
+        .as_deref()
+        .map(|u| format!("{u}  "))
+        .unwrap_or_default();
+    let label = coloured(
+        &format!("{:<11}", host.status.label()),
+        host.status,
+        paint(),
+    );
+    crate::out!("{:<width$}  {label}  {user}{}", host.host, host.message);
+    let failed: Vec<&UserReport> = host
+        .users
+        .iter()
+        .filter(|u| matches!(u.status, Status::Failed | Status::Unreachable))
+        .collect();
+    if host.error.is_some() {
+        // The host's line already says why; its users add nothing.
+        return;
+    }
+    for u in failed.iter().take(USERS_LISTED) {
+        crate::out!("{:width$}    {}: {}", "", u.user, u.message);
+    }
+    if failed.len() > USERS_LISTED {
+        crate::out!(
+            "{:width$}    … and {} more failed users (--output json lists them all)",
+            "",
+            failed.len() - USERS_LISTED
+        );
+    }
+}
+
+/// The end of the run: the recap (human) or the whole document (JSON). Returns the exit code.
+pub fn finish(output: Output, report: &Report) -> u8 {
+    match output {
+        Output::Human => human(report),
+        Output::Json => crate::out!(
+            "{}",
+            serde_json::to_string_pretty(&document(report)).unwrap_or_default()
+        ),
+        Output::Ansible => crate::out!("{}", ansible(report)),
+    }
+    report.exit_code()
+}
+
+fn counts(recap: &Recap, paint: bool) -> String {
+    let part = |name: &str, n: usize, status: Status| {
+        let text = format!("{name}={n}");
+        if n > 0 && status != Status::Ok {
+            coloured(&text, status, paint)
+        } else {
+            text
+        }
+    };
+    let mut s = format!(
+        "{}  {}  {}  {}",
+        part("ok", recap.ok, Status::Ok),
+        part("changed", recap.changed, Status::Changed),
+        part("unreachable", recap.unreachable, Status::Unreachable),
+        part("failed", recap.failed, Status::Failed),
+    );
+    if recap.not_started > 0 {
+        s.push_str(&format!(
+            "  {}",
+            part("not_started", recap.not_started, Status::NotStarted)
+        ));
+    }
+    s
+}
+
+/// The recap: one line per host with its counts (users, in a bulk run), then the hosts that
+/// failed or could not be reached, named; then the command's notes.
+fn human(report: &Report) {
+    let paint = paint();
+    let width = report.hosts.iter().map(|r| r.host.len()).max().unwrap_or(0);
+    let mut s = String::from("\nRECAP");
+    if report.check {
+        s.push_str("  (check mode: nothing was changed)");
+    }
+    for r in &report.hosts {
+        s.push_str(&format!(
+            "\n{:<width$} : {}",
+            r.host,
+            counts(&r.counts, paint)
+        ));
+    }
+    for (status, what) in [
+        (Status::Unreachable, "UNREACHABLE"),
+        (Status::Failed, "FAILED"),
+        (Status::NotStarted, "NOT STARTED"),
+    ] {
+        let named: Vec<&str> = report
+            .hosts
+            .iter()
+            .filter(|r| r.status == status)
+            .map(|r| r.host.as_str())
+            .collect();
+        if !named.is_empty() {
+            s.push_str(&format!("\n{what}: {}", named.join(", ")));
+        }
+    }
+    crate::out!("{s}");
+    if crate::runner::interrupted() && !crate::output::closed() {
+        crate::out!(
+            "INTERRUPTED: what is marked \"not started\" was not touched; run the same command again to finish"
+        );
+    }
+    if report.bulk {
+        crate::out!("USERS  {}", counts(&report.counts(), false));
+    }
+    for note in &report.notes {
+        crate::out!("{note}");
+    }
+}
+
+/// One bulk host in JSON: its line, its users' counts and each user's result.
+#[derive(Serialize)]
+struct HostWithUsers<'a> {
+    #[serde(flatten)]
+    report: &'a HostReport,
+    users_recap: Recap,
+    users: &'a [UserReport],
+}
+
+/// The JSON document (README, "JSON output"): `command`, `check`, `hosts`, `recap`, the
+/// command's own fields, and for bulk runs `users` (the counts) and `host_users`.
+pub fn document(report: &Report) -> Value {
+    let mut doc = json!({
+        "command": report.command,
+        "check": report.check,
+        "hosts": report.hosts,
+        "recap": report.recap(),
+    });
+    if let Some(map) = doc.as_object_mut() {
+        for (k, v) in &report.extra {
+            map.insert(k.clone(), v.clone());
+        }
+        if report.bulk {
+            let hosts: Vec<HostWithUsers> = report
+                .hosts
+                .iter()
+                .map(|h| HostWithUsers {
+                    report: h,
+                    users_recap: h.counts,
+                    users: &h.users,
+                })
+                .collect();
+            map.insert("users".into(), json!(report.counts()));
+            map.insert("host_users".into(), json!(hosts));
+        }
+    }
+    doc
+}
+
+/// What an Ansible module answers: `changed`, `failed`, `msg`, with provision's per-host
+/// results under `hosts` and `recap`.
+pub fn ansible(report: &Report) -> Value {
+    let recap = report.recap();
+    let failed = report.exit_code() != 0;
+    let subject = report
+        .extra
+        .get("user")
+        .and_then(Value::as_str)
+        .unwrap_or(report.command);
+    let msg = format!(
+        "{subject}: ok={} changed={} unreachable={} failed={}{}",
+        recap.ok,
+        recap.changed,
+        recap.unreachable,
+        recap.failed,
+        if report.check { " (check mode)" } else { "" }
+    );
+    json!({
+        "changed": recap.changed > 0,
+        "failed": failed,
+        "msg": msg,
+        "hosts": report.hosts,
+        "recap": recap,
+    })
+}
+
+/// `provision inventory`: each selected host's plan (never a secret: `Host::plan` shows only
+/// where secrets come from). Returns the exit code.
+pub fn inventory(output: Output, inventory: &std::path::Path, plans: &[Value]) -> u8 {
+    match output {
+        Output::Json | Output::Ansible => {
+            let doc = json!({
+                "command": "inventory",
+                "inventory": inventory.display().to_string(),
+                "hosts": plans,
+            });
+            crate::out!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        Output::Human => {
+            for plan in plans {
+                crate::out!("{}", plan["host"].as_str().unwrap_or(""));
+                if let Some(map) = plan.as_object() {
+                    for (key, value) in map.iter().filter(|(k, _)| k.as_str() != "host") {
+                        crate::out!("  {key:<12} {}", setting(value));
+                    }
+                }
+            }
+        }
+    }
+    0
+}
+
+/// `{"kind": "ssh", "user": "root"}` as `ssh user=root`.
+fn setting(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let kind = map.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+            let rest: Vec<String> = map
+                .iter()
+                .filter(|(k, v)| k.as_str() != "kind" && !v.is_null())
+                .map(|(k, v)| format!("{k}={}", setting(v)))
+                .collect();
+            format!("{kind} {}", rest.join(" ")).trim().to_owned()
+        }
+        Value::String(s) => s.clone(),
+        Value::Null => "none".into(),
+        other => other.to_string(),
+    }
+}
