@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 pub use crate::report::{HostError, NOT_STARTED};
@@ -160,6 +160,60 @@ pub struct Finished<T> {
     pub elapsed: Duration,
 }
 
+/// A unit of work for `bounded`.
+pub type Task<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// The one bounded runner: runs `tasks` at most `limit` at once, starting them in order (as
+/// Ansible starts hosts), and hands each result to `on_done` with its index. A task's slot is
+/// given back only once `on_done` has seen its result, so with a limit of 1 results come in
+/// the order the tasks ran. The host fan-out and each bulk host's users both run through it.
+pub async fn bounded<T: Send + 'static>(
+    tasks: impl IntoIterator<Item = Task<T>>,
+    limit: usize,
+    mut on_done: impl FnMut(usize, T),
+) {
+    let slots = Arc::new(Semaphore::new(limit.max(1)));
+    let mut set = JoinSet::new();
+    // Each running task's index and slot (held here, not by the task).
+    type Running =
+        std::collections::HashMap<tokio::task::Id, (usize, Option<OwnedSemaphorePermit>)>;
+    let mut running = Running::new();
+    let mut record = |joined: Result<(tokio::task::Id, T), tokio::task::JoinError>,
+                      running: &mut Running| {
+        match joined {
+            Ok((id, out)) => {
+                if let Some((index, _slot)) = running.remove(&id) {
+                    on_done(index, out);
+                }
+            }
+            // A task that panicked: its result stays missing (the caller says so); its slot
+            // is given back so the rest still run.
+            Err(e) => {
+                tracing::error!("a task ended abnormally: {e}");
+                running.remove(&e.id());
+            }
+        }
+    };
+    let mut tasks = tasks.into_iter().enumerate();
+    loop {
+        let slot = tokio::select! {
+            biased;
+            Some(joined) = set.join_next_with_id(), if !set.is_empty() => {
+                record(joined, &mut running);
+                continue;
+            }
+            slot = slots.clone().acquire_owned() => slot.ok(),
+        };
+        let Some((index, task)) = tasks.next() else {
+            break;
+        };
+        running.insert(set.spawn(task).id(), (index, slot));
+    }
+    while let Some(joined) = set.join_next_with_id().await {
+        record(joined, &mut running);
+    }
+}
+
 /// Runs every job and returns their results in the order the jobs were given. `on_done` sees
 /// each result as it arrives (to print it), with the progress bar out of the way.
 pub async fn run<T: Send + 'static>(
@@ -176,49 +230,12 @@ pub async fn run<T: Send + 'static>(
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
-    let slots = Arc::new(Semaphore::new(forks));
     let working: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
-    let mut set = JoinSet::new();
     let count = jobs.len();
-    let mut jobs = jobs.into_iter().enumerate();
     let mut done: Vec<Option<Finished<T>>> = (0..count).map(|_| None).collect();
-    // Each running job's slot, held here rather than by the job: a slot is given back only
-    // once the job's result is recorded (and shown), so with --forks 1 the lines come out in
-    // the order the hosts ran.
-    let mut held: std::collections::HashMap<tokio::task::Id, tokio::sync::OwnedSemaphorePermit> =
-        std::collections::HashMap::new();
-    // A job that panicked has no entry: its slot stays empty and is reported at the end.
-    let mut record =
-        |joined: Result<(tokio::task::Id, (usize, Finished<T>)), tokio::task::JoinError>,
-         held: &mut std::collections::HashMap<_, _>| {
-            match joined {
-                Ok((id, (index, finished))) => {
-                    bar.inc(1);
-                    progress.suspend(|| on_done(index, &finished));
-                    done[index] = Some(finished);
-                    held.remove(&id);
-                }
-                Err(e) => {
-                    held.remove(&e.id());
-                }
-            }
-        };
-    // Hosts start in inventory order, as Ansible's do: a job is spawned only once a slot is
-    // free, one at a time, so no later host can take a slot first.
-    loop {
-        let slot = tokio::select! {
-            biased;
-            Some(joined) = set.join_next_with_id(), if !set.is_empty() => {
-                record(joined, &mut held);
-                continue;
-            }
-            slot = slots.clone().acquire_owned() => slot.ok(),
-        };
-        let Some((index, (host, job))) = jobs.next() else {
-            break;
-        };
+    let hosts = jobs.into_iter().map(|(host, job)| {
         let (working, bar) = (working.clone(), bar.clone());
-        let spawned = set.spawn(async move {
+        Box::pin(async move {
             let start = Instant::now();
             show_working(&bar, &working, &host, true);
             let last = Arc::new(std::sync::Mutex::new(None));
@@ -236,22 +253,19 @@ pub async fn run<T: Send + 'static>(
                 }
             };
             show_working(&bar, &working, &host, false);
-            (
-                index,
-                Finished {
-                    host,
-                    result,
-                    elapsed: start.elapsed(),
-                },
-            )
-        });
-        if let Some(slot) = slot {
-            held.insert(spawned.id(), slot);
-        }
-    }
-    while let Some(joined) = set.join_next_with_id().await {
-        record(joined, &mut held);
-    }
+            Finished {
+                host,
+                result,
+                elapsed: start.elapsed(),
+            }
+        }) as Task<Finished<T>>
+    });
+    bounded(hosts, forks, |index, finished| {
+        bar.inc(1);
+        progress.suspend(|| on_done(index, &finished));
+        done[index] = Some(finished);
+    })
+    .await;
     bar.finish_and_clear();
     done.into_iter()
         .enumerate()

@@ -6,13 +6,11 @@
 use std::sync::Arc;
 
 use indicatif::MultiProgress;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
 use provision_backends::registration::Fields;
 
 use super::Done;
-use super::register::{Request, refuse_dropped_fields, register_user};
+use super::registration::{Request, refuse_dropped_fields, register_user};
 use crate::cli::{Global, RegisterArgs};
 use crate::error::Error;
 use crate::inventory::{Host, Inventory};
@@ -192,21 +190,15 @@ async fn register_all(
         }
         results[i] = result;
     }
-    let slots = Arc::new(Semaphore::new(per_host));
     // Set when the host stops answering mid-run (after the transport's retries): the users
     // not yet started are then reported at once instead of each waiting out the retries.
     let down: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
-    let mut set = JoinSet::new();
-    for (i, id) in ids {
-        let (target, requests, slots, bar, down) = (
-            target.clone(),
-            requests.clone(),
-            slots.clone(),
-            bar.clone(),
-            down.clone(),
-        );
-        set.spawn(runner::same_host(async move {
-            let _slot = slots.acquire_owned().await.ok();
+    let rest: Vec<(usize, _)> = ids.collect();
+    let positions: Vec<usize> = rest.iter().map(|(i, _)| *i).collect();
+    let tasks = rest.into_iter().map(|(i, id)| {
+        let (target, requests, bar, down) =
+            (target.clone(), requests.clone(), bar.clone(), down.clone());
+        Box::pin(runner::same_host(async move {
             let went_down = down.lock().ok().and_then(|d| d.clone());
             let result = match id {
                 _ if runner::interrupted() => Err(HostError::NotStarted),
@@ -227,16 +219,11 @@ async fn register_all(
                 Err(e) => Err(HostError::Setup(e)),
             };
             bar.inc(1);
-            (i, result)
-        }));
-    }
-    // Dropping the set (when --timeout ends this future) aborts what is still running.
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok((i, result)) => results[i] = result,
-            Err(e) => tracing::error!("a user task ended abnormally: {e}"),
-        }
-    }
+            result
+        })) as runner::Task<_>
+    });
+    // When --timeout ends this future, the runner's tasks are dropped (aborted) with it.
+    runner::bounded(tasks, per_host, |n, result| results[positions[n]] = result).await;
     Ok(())
 }
 

@@ -7,6 +7,7 @@ mod bulk;
 pub mod inventory;
 pub mod ping;
 pub mod register;
+mod registration;
 
 use std::time::Duration;
 

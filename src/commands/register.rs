@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use provision_backends::user_id::UserArg;
-use provision_backends::{ExposeSecret, Failure, Outcome, Registration, SecretString, UserId};
+use provision_backends::{ExposeSecret, Outcome, SecretString};
 use serde::Serialize;
 
+use super::registration::{Request, refuse_dropped_fields, register_user};
 use super::{Done, fan_out, select};
 use crate::cli::{Global, RegisterArgs};
 use crate::error::Error;
@@ -14,20 +15,9 @@ use crate::inventory::{Host, Inventory};
 use crate::password::{self, Generated};
 use crate::password_store::Store;
 use crate::report::{HostError, Report};
-use crate::runner::{self, Job};
+use crate::runner::Job;
 use crate::target::Target;
 use provision_backends::registration::Fields;
-
-/// What every host is asked to do for one user.
-pub(super) struct Request {
-    pub password: SecretString,
-    /// `--admin` / `--no-admin`; neither: a new user is a regular user, an existing one is left as it is.
-    pub admin: Option<bool>,
-    pub display_name: Option<String>,
-    pub emails: Vec<String>,
-    pub ignore_password_complexity: bool,
-    pub check: bool,
-}
 
 pub fn run(global: &Global, args: RegisterArgs) -> Result<Report, Error> {
     let Some(name) = args.user.as_deref() else {
@@ -205,34 +195,6 @@ fn password_lines(
     lines
 }
 
-/// Refuses a run that would silently drop `--display-name`, `--email` or
-/// `--ignore-password-complexity` on some host (`whose` says which users asked, in bulk runs).
-pub(super) fn refuse_dropped_fields(
-    hosts: &[&Host],
-    wanted: &Fields,
-    whose: &str,
-) -> Result<(), Error> {
-    let mut problems = Vec::new();
-    for host in hosts {
-        let missing = host.backend.fields().missing(wanted);
-        if !missing.is_empty() {
-            problems.push(format!(
-                "{} (backend {}) cannot pass on {}",
-                host.name,
-                host.backend.name(),
-                missing.join(", ")
-            ));
-        }
-    }
-    if problems.is_empty() {
-        return Ok(());
-    }
-    Err(Error::Usage(format!(
-        "{whose}{}; leave it out, or use --limit to choose hosts whose backend passes it on",
-        problems.join("; ")
-    )))
-}
-
 fn register_on(
     host: &Host,
     user: &UserArg,
@@ -251,52 +213,4 @@ fn register_on(
         done.plan = request.check.then_some(via);
         Ok(done)
     })
-}
-
-/// One user on one host: register it, then, for an existing user and an explicit
-/// `--admin`/`--no-admin`, converge its flag. Shared by single and bulk runs.
-pub(super) async fn register_user(
-    target: &Target,
-    user: UserId,
-    request: &Request,
-) -> Result<Done, Failure> {
-    let mut reg = Registration::new(&user, &request.password, request.admin.unwrap_or(false));
-    reg.display_name = request.display_name.as_deref();
-    reg.emails = &request.emails;
-    reg.ignore_password_complexity = request.ignore_password_complexity;
-    let (outcome, retried) = runner::watch_retries(async {
-        if request.check {
-            target.plan(&reg).await
-        } else {
-            target.register(&reg).await
-        }
-    })
-    .await;
-    let outcome = outcome?;
-    let mut done = Done {
-        user,
-        outcome,
-        admin: None,
-        note: None,
-        plan: None,
-        retried,
-        failed: None,
-    };
-    match (request.admin, &done.outcome) {
-        (Some(flag), Outcome::Exists) if target.has_admin() => {
-            match target.admin(&done.user, flag, request.check).await {
-                Ok(admin) => done.admin = Some(admin),
-                Err(e) => done.failed = Some(format!("the admin flag could not be set: {e}")),
-            }
-        }
-        (Some(flag), Outcome::Exists) => {
-            // Asked for and not had: the operator must not read "ok" here.
-            done.failed = Some(format!(
-                "its admin flag cannot be checked or set to {}: this host has no admin_backend (set admin_backend: sql, synapse-api or mas-api)",
-                if flag { "on" } else { "off" }
-            ));
-        }
-        _ => {}
-    }
-    Ok(done)
 }
