@@ -302,9 +302,23 @@ pub fn man() -> Result<u8, crate::error::Error> {
     let cmd = <Cli as clap::CommandFactory>::command();
     let mut out = Vec::new();
     let fail = |e: std::io::Error| crate::error::Error::Usage(format!("writing the man page: {e}"));
-    clap_mangen::Man::new(cmd.clone())
-        .render(&mut out)
-        .map_err(fail)?;
+    // The page of the tool, section by section: clap_mangen's own SUBCOMMANDS section would
+    // cite provision-register(1) and other pages that do not exist; each command's section
+    // is on this page instead.
+    let page = clap_mangen::Man::new(cmd.clone());
+    page.render_title(&mut out).map_err(fail)?;
+    page.render_name_section(&mut out).map_err(fail)?;
+    page.render_synopsis_section(&mut out).map_err(fail)?;
+    page.render_description_section(&mut out).map_err(fail)?;
+    page.render_options_section(&mut out).map_err(fail)?;
+    out.extend_from_slice(b".SH COMMANDS\n");
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+        let about = about.replace('\\', "\\\\").replace('-', "\\-");
+        out.extend_from_slice(format!(".TP\n\\fB{}\\fR\n{about}\n", sub.get_name()).as_bytes());
+    }
+    page.render_extra_section(&mut out).map_err(fail)?;
+    page.render_version_section(&mut out).map_err(fail)?;
     for sub in cmd
         .get_subcommands()
         .filter(|s| !matches!(s.get_name(), "help" | "man" | "completions"))

@@ -80,6 +80,12 @@ fn completions_load_in_their_shells() {
 fn the_man_page_renders_with_every_command() {
     let out = provision(&["man"], "");
     assert_eq!(out.status.code(), Some(0));
+    let roff = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !roff.contains("(1)"),
+        "the page cites no other page (there is one page, with a section per command): {roff}"
+    );
+    assert!(roff.contains(".SH COMMANDS"), "{roff}");
     let page = write_file("provision.1", &String::from_utf8_lossy(&out.stdout));
     let rendered = Command::new("groff")
         .args(["-man", "-Tascii", "-P", "-cbou"])
