@@ -286,6 +286,11 @@ pub struct RunArgs {
     /// Do not verify TLS certificates (for test servers only)
     #[arg(long)]
     pub insecure: bool,
+
+    /// When hosts fail, could not be reached or were not started, write their names here, one
+    /// per line, so that `--limit @PATH` runs only them next time (Ansible's retry file)
+    #[arg(long, value_name = "PATH")]
+    pub retry_file: Option<PathBuf>,
 }
 
 /// `provision completions SHELL`.

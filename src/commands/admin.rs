@@ -43,7 +43,8 @@ pub fn run(global: &Global, args: AdminArgs) -> Result<Report, Error> {
             })
         })
     })?;
-    Ok(Report::new("admin", check, reports)
+    let report = Report::new("admin", check, reports)
         .with("user", &args.user)
-        .with("admin", on))
+        .with("admin", on);
+    Ok(super::retry_file(&args.run, report))
 }

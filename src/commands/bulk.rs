@@ -99,7 +99,7 @@ pub fn run(global: &Global, args: &RegisterArgs) -> Result<Report, Error> {
             store.path().display()
         ));
     }
-    Ok(report)
+    Ok(super::retry_file(&args.run, report))
 }
 
 fn request(

@@ -20,7 +20,7 @@ use crate::cli::{Global, RunArgs};
 use crate::error::Error;
 use crate::inventory::{Host, Inventory};
 use crate::render;
-use crate::report::{HostReport, Recap, Status};
+use crate::report::{HostReport, Recap, Report, Status};
 use crate::runner::{self, Finished, Job};
 
 /// What one host reports back.
@@ -51,6 +51,35 @@ impl Done {
     fn changed(&self) -> bool {
         self.outcome.changed() || self.admin.as_ref().is_some_and(Outcome::changed)
     }
+}
+
+/// Writes `--retry-file` when some host did not end ok or changed (Ansible writes its retry
+/// file the same way: only when there is something to retry). A file that cannot be written
+/// is said after the recap; the run's results stand.
+pub fn retry_file(run: &RunArgs, mut report: Report) -> Report {
+    let Some(path) = &run.retry_file else {
+        return report;
+    };
+    let again: Vec<&str> = report
+        .hosts
+        .iter()
+        .filter(|h| !matches!(h.status, Status::Ok | Status::Changed))
+        .map(|h| h.host.as_str())
+        .collect();
+    if again.is_empty() {
+        return report;
+    }
+    let text = format!("{}\n", again.join("\n"));
+    let note = match std::fs::write(path, text) {
+        Ok(()) => format!(
+            "Hosts to retry are in {} (run again with --limit @{})",
+            path.display(),
+            path.display()
+        ),
+        Err(e) => format!("--retry-file {}: cannot write it: {e}", path.display()),
+    };
+    report.notes.push(note);
+    report
 }
 
 /// Whether a host's result leaves it possibly holding this run's password: a success that

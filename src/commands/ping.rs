@@ -28,7 +28,10 @@ pub fn run(global: &Global, args: PingArgs) -> Result<Report, Error> {
         },
         to_report,
     )?;
-    Ok(Report::new("ping", false, fanned.reports))
+    Ok(super::retry_file(
+        &args.run,
+        Report::new("ping", false, fanned.reports),
+    ))
 }
 
 fn to_report(f: &Finished<String>) -> HostReport {

@@ -127,7 +127,7 @@ pub fn run(global: &Global, args: RegisterArgs) -> Result<Report, Error> {
     if let Some(generated) = generated {
         report.notes = password_lines(generated, shown, &set_on, &existed_on, maybe_held);
     }
-    Ok(report)
+    Ok(super::retry_file(&args.run, report))
 }
 
 /// Where a generated (or kept) password was set, for `--output json`.

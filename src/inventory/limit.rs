@@ -1,5 +1,6 @@
 //! `--limit`, as Ansible reads it: comma- (or colon-) separated host names, group names and
-//! globs; `!pattern` removes hosts, `&pattern` keeps only hosts also in it.
+//! globs; `!pattern` removes hosts, `&pattern` keeps only hosts also in it; `@FILE` reads
+//! patterns from a file, one per line (Ansible's retry files, and `--retry-file`'s).
 
 use super::{Host, Inventory};
 use crate::error::Error;
@@ -8,13 +9,21 @@ pub fn select<'a>(inv: &'a Inventory, limit: Option<&str>) -> Result<Vec<&'a Hos
     let Some(limit) = limit else {
         return Ok(inv.hosts.iter().collect());
     };
+    let mut files = String::new();
+    for pattern in limit.split(',').map(str::trim) {
+        if let Some(path) = pattern.strip_prefix('@') {
+            files.push_str(&read_patterns(path)?);
+            files.push(',');
+        }
+    }
     let mut include: Vec<&str> = Vec::new();
     let mut exclude: Vec<&str> = Vec::new();
     let mut intersect: Vec<&str> = Vec::new();
     for pattern in limit
         .split([',', ':'])
+        .chain(files.split(','))
         .map(str::trim)
-        .filter(|p| !p.is_empty())
+        .filter(|p| !p.is_empty() && !p.starts_with('@'))
     {
         if let Some(p) = pattern.strip_prefix('!') {
             exclude.push(p);
@@ -42,6 +51,31 @@ pub fn select<'a>(inv: &'a Inventory, limit: Option<&str>) -> Result<Vec<&'a Hos
         )));
     }
     Ok(selected)
+}
+
+/// The patterns of an `@FILE`, one per line, as one comma-separated list.
+fn read_patterns(path: &str) -> Result<String, Error> {
+    use std::io::Read;
+    /// A retry file names hosts; a file past this is not one.
+    const MAX: u64 = 1 << 20;
+    let fail = |e: String| Error::Usage(format!("--limit @{path}: {e}"));
+    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(fail("not a regular file".into()));
+    }
+    let mut text = String::new();
+    file.take(MAX + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| fail(e.to_string()))?;
+    if text.len() as u64 > MAX {
+        return Err(fail("larger than 1 MiB; a retry file names hosts".into()));
+    }
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join(","))
 }
 
 /// A host matches a pattern by its own name or by any group it belongs to.

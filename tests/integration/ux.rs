@@ -133,3 +133,59 @@ fn every_subcommand_has_examples_in_its_help() {
         );
     }
 }
+
+#[test]
+fn a_retry_file_names_what_failed_and_limit_at_file_runs_only_that() {
+    let s = synapse();
+    let broken = format!(
+        "url: {}\nshared_secret: {{env: PROVISION_TEST_UNSET_RETRY}}",
+        s.url
+    );
+    let inv = s.inventory(&[("good", ""), ("broken", &broken), ("fine", "")]);
+    let retry = write_file("hosts.retry", "");
+    std::fs::remove_file(&retry).unwrap();
+    let inv_arg = inv.to_str().unwrap();
+    let out = provision(
+        &[
+            "ping",
+            "-i",
+            inv_arg,
+            "--retry-file",
+            retry.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&retry).unwrap(), "broken\n");
+    assert!(text(&out).contains("--limit @"), "{}", text(&out));
+    let limit = format!("@{}", retry.display());
+    let out = provision(
+        &["ping", "-i", inv_arg, "--limit", &limit, "--output", "json"],
+        "",
+    );
+    let doc = json(&out);
+    let hosts: Vec<&str> = doc["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, ["broken"], "{doc}");
+    // A run with nothing to retry writes no file.
+    let clean = write_file("clean.retry", "");
+    std::fs::remove_file(&clean).unwrap();
+    let out = provision(
+        &[
+            "ping",
+            "-i",
+            inv_arg,
+            "--limit",
+            "good",
+            "--retry-file",
+            clean.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!clean.exists());
+}
