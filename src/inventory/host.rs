@@ -166,8 +166,8 @@ pub struct SshTarget {
     pub accept_new_host_key: bool,
     pub sudo: Option<Become>,
     /// More ssh_config options (`ProxyJump`, `ConnectTimeout`, ...), as (keyword, value),
-    /// from a playbook inventory's `ansible_ssh_common_args`; checked against the keywords
-    /// provision applies when the inventory is read.
+    /// from a playbook inventory's `ansible_ssh_common_args`: checked against the keywords
+    /// provision applies when the inventory is read, then given to ssh as `-o`.
     pub options: Vec<(String, String)>,
 }
 

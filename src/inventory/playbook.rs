@@ -393,8 +393,8 @@ fn host(inventory: &Path, name: &str, vars: &IndexMap<String, Var>) -> Result<Ho
 
 /// ssh_config keywords provision applies from `ansible_ssh_common_args` /
 /// `ansible_ssh_extra_args` (`-o Keyword=value`, `-J jump`), as the canonical spelling ssh
-/// documents (ssh_config(5)). They go into the ssh_config file of the host's connection,
-/// which its jump hosts read too.
+/// documents (ssh_config(5)). They are given to ssh as `-o Keyword=value`, as Ansible gives
+/// them: for the host, not for its jump hosts.
 const SSH_OPTIONS: &[&str] = &[
     "AddressFamily",
     "BindAddress",

@@ -175,7 +175,11 @@ impl Ssh {
                 "-o",
                 "ControlPersist=no",
             ]);
-        // On the command line, so they apply to this host and not to its jump hosts.
+        // On the command line, so they apply to this host and not to its jump hosts (a
+        // ProxyJump there would send the jump host through itself), as Ansible passes them.
+        for (keyword, value) in &self.target.options {
+            ssh.arg("-o").arg(format!("{keyword}={value}"));
+        }
         if let Some(port) = self.target.port {
             ssh.arg("-p").arg(port.to_string());
         }
@@ -212,24 +216,17 @@ impl Ssh {
         }
     }
 
-    /// The master's ssh_config: the inventory's settings for this host, which its jump hosts
-    /// read too (ssh passes `-F` on to the `ssh -W` it runs for `ProxyJump`, ssh.c), then
-    /// the operator's own files, as ssh reads them without `-F`. The first value of a keyword
-    /// wins (ssh_config(5)), so the inventory's come first.
+    /// The master's ssh_config: how provision authenticates (the inventory's key and
+    /// known_hosts, strict checking, never a prompt), which its jump hosts read too (ssh
+    /// passes `-F` on to the `ssh -W` it runs for `ProxyJump`, ssh.c), then the operator's
+    /// own files, as ssh reads them without `-F`. The first value of a keyword wins
+    /// (ssh_config(5)): the command line's, then these.
     fn config_file(&self) -> String {
         let t = &self.target;
         let mut lines = vec![
             "# provision: one host's connection, for one run".to_owned(),
             "Host *".to_owned(),
         ];
-        for (keyword, value) in &t.options {
-            // ProxyCommand takes the rest of the line as it is (readconf.c, `parse_command`).
-            if keyword == "ProxyCommand" || !value.contains(char::is_whitespace) {
-                lines.push(format!("  {keyword} {value}"));
-            } else {
-                lines.push(format!("  {keyword} \"{value}\""));
-            }
-        }
         lines.push("  BatchMode yes".into());
         lines.push(format!(
             "  StrictHostKeyChecking {}",
