@@ -10,7 +10,7 @@ Exit status:
   1    at least one host (or one user of a bulk run) failed; the recap names them
   2    nothing was run: bad arguments, inventory, user ID or password source
   4    no host failed, but at least one could not be reached; the recap names them
-  130  interrupted (Ctrl-C): what was in flight finished and is in the recap
+  130  interrupted (Ctrl-C, SIGTERM, SIGHUP): what was in flight finished and is in the recap
   141  the reader of the output went away (a closed pipe): what was in flight finished";
 
 #[derive(Parser)]

@@ -32,6 +32,8 @@ fn main() -> ExitCode {
         cli::Command::Man => cli::man(),
         cli::Command::AnsibleModule { args_file } => Ok(commands::ansible::run(&args_file)),
     };
+    // The SSH masters have ended with their targets; their sockets and files go now.
+    provision::transport::rundir::remove();
     let code = match result {
         Ok(code) => code,
         Err(err) => {

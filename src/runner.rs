@@ -110,16 +110,36 @@ fn timed_out(timeout: Duration, last: &std::sync::Mutex<Option<String>>) -> Host
     }
 }
 
+/// Ctrl-C (SIGINT), SIGTERM and SIGHUP all stop the run the same orderly way: nothing new
+/// starts, what is in flight finishes and is reported, connections are closed, exit 130. A
+/// second one stops at once, removing the run's private directory first (its SSH masters end
+/// with provision: `transport::ssh`).
 fn watch_interrupts(progress: MultiProgress) {
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            tracing::warn!("cannot listen for SIGTERM and SIGHUP");
+            return;
+        };
+        let mut stop = async || {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => r.is_ok(),
+                s = term.recv() => s.is_some(),
+                s = hup.recv() => s.is_some(),
+            }
+        };
+        if stop().await {
             interrupt();
             progress.suspend(|| {
                 crate::output::error_line(
                     "interrupted: finishing what is in flight; Ctrl-C again to stop at once",
                 )
             });
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if stop().await {
+                crate::transport::rundir::remove();
                 std::process::exit(i32::from(crate::error::EXIT_INTERRUPTED));
             }
         }

@@ -165,6 +165,10 @@ pub struct SshTarget {
     /// Add an unknown host key to known_hosts instead of refusing (ssh's accept-new).
     pub accept_new_host_key: bool,
     pub sudo: Option<Become>,
+    /// More ssh_config options (`ProxyJump`, `ConnectTimeout`, ...), as (keyword, value),
+    /// from a playbook inventory's `ansible_ssh_common_args`: checked against the keywords
+    /// provision applies when the inventory is read, then given to ssh as `-o`.
+    pub options: Vec<(String, String)>,
 }
 
 /// Run commands through sudo as another user.
@@ -702,5 +706,6 @@ fn ssh_target(vars: &Vars, host: &str, base: &Path) -> Result<SshTarget, Error> 
         known_hosts: raw.known_hosts.map(path),
         accept_new_host_key: raw.accept_new_host_key,
         sudo,
+        options: Vec::new(),
     })
 }

@@ -40,6 +40,7 @@ impl Host {
                 "identity_file": s.identity_file.as_ref().map(|p| p.display().to_string()),
                 "known_hosts": s.known_hosts.as_ref().map(|p| p.display().to_string()),
                 "accept_new_host_key": s.accept_new_host_key,
+                "options": s.options.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
                 "become": s.sudo.as_ref().map(|b| json!({
                     "user": b.user,
                     "password": b.password.as_ref().map(|p| p.to_string()),

@@ -261,7 +261,7 @@ fn host(inventory: &Path, name: &str, vars: &IndexMap<String, Var>) -> Result<Ho
         }
         None => None,
     };
-    let (known_hosts, accept_new) = ssh_options(&v)?;
+    let (known_hosts, accept_new, options) = ssh_options(&v)?;
     let ssh = SshTarget {
         host: v.get("ansible_host")?.unwrap_or(name).to_owned(),
         port: match v.get("ansible_port")? {
@@ -285,6 +285,7 @@ fn host(inventory: &Path, name: &str, vars: &IndexMap<String, Var>) -> Result<Ho
         } else {
             None
         },
+        options,
     };
     let port =
         |key: &str| -> Result<String, Error> { Ok(v.get(key)?.unwrap_or("8008").to_owned()) };
@@ -390,26 +391,162 @@ fn host(inventory: &Path, name: &str, vars: &IndexMap<String, Var>) -> Result<Ho
     })
 }
 
-/// `-o UserKnownHostsFile=…` and `-o StrictHostKeyChecking=accept-new|no` from
-/// `ansible_ssh_common_args` / `ansible_ssh_extra_args`, the ways Ansible users set them.
-fn ssh_options(v: &Vars) -> Result<(Option<PathBuf>, bool), Error> {
+/// ssh_config keywords provision applies from `ansible_ssh_common_args` /
+/// `ansible_ssh_extra_args` (`-o Keyword=value`, `-J jump`), as the canonical spelling ssh
+/// documents (ssh_config(5)). They are given to ssh as `-o Keyword=value`, as Ansible gives
+/// them: for the host, not for its jump hosts.
+const SSH_OPTIONS: &[&str] = &[
+    "AddressFamily",
+    "BindAddress",
+    "CertificateFile",
+    "CheckHostIP",
+    "Ciphers",
+    "Compression",
+    "ConnectTimeout",
+    "ConnectionAttempts",
+    "GlobalKnownHostsFile",
+    "HostKeyAlgorithms",
+    "HostKeyAlias",
+    "HostName",
+    "IdentitiesOnly",
+    "IdentityAgent",
+    "IdentityFile",
+    "KexAlgorithms",
+    "LogLevel",
+    "MACs",
+    "Port",
+    "PreferredAuthentications",
+    "ProxyCommand",
+    "ProxyJump",
+    "PubkeyAcceptedAlgorithms",
+    "PubkeyAcceptedKeyTypes",
+    "ServerAliveCountMax",
+    "ServerAliveInterval",
+    "TCPKeepAlive",
+    "User",
+    "VerifyHostKeyDNS",
+];
+
+/// Keywords provision refuses, and why: they would take over what provision does itself.
+const REFUSED_SSH_OPTIONS: &[(&str, &str)] = &[
+    (
+        "ControlMaster",
+        "provision keeps one connection of its own per host for the run",
+    ),
+    (
+        "ControlPath",
+        "provision keeps one connection of its own per host for the run",
+    ),
+    (
+        "ControlPersist",
+        "provision's connection ends with the run, by design",
+    ),
+    (
+        "ForkAfterAuthentication",
+        "provision's connection ends with the run, by design",
+    ),
+    ("RemoteCommand", "provision runs its own commands"),
+    (
+        "RequestTTY",
+        "provision feeds passwords on stdin, which a terminal would echo",
+    ),
+    (
+        "LocalCommand",
+        "provision runs no local command on connecting",
+    ),
+    (
+        "PermitLocalCommand",
+        "provision runs no local command on connecting",
+    ),
+    ("SessionType", "provision runs its own commands"),
+];
+
+/// The SSH settings in `ansible_ssh_common_args` / `ansible_ssh_extra_args`, the ways
+/// Ansible users set them: `-o UserKnownHostsFile=…` and `-o StrictHostKeyChecking=…` map
+/// to provision's own settings, every other `-o` keyword of [`SSH_OPTIONS`] (and `-J`) is
+/// applied as is, and anything else refuses the host at the variable's line: an option that
+/// is silently dropped (a ProxyJump to a bastion) would connect somewhere the operator did
+/// not mean to.
+type SshOptions = (Option<PathBuf>, bool, Vec<(String, String)>);
+
+fn ssh_options(v: &Vars) -> Result<SshOptions, Error> {
     let mut known_hosts = None;
     let mut accept_new = false;
+    let mut options = Vec::new();
     for key in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
         let Some(args) = v.get(key)? else { continue };
-        for word in split_words(args) {
-            if let Some(p) = word.strip_prefix("UserKnownHostsFile=") {
-                known_hosts = Some(PathBuf::from(p));
+        let var = &v.vars[key];
+        let refuse = |why: String| {
+            let text = std::fs::read_to_string(&var.file).unwrap_or_default();
+            Error::Inventory(Located::new(
+                format!("host `{}`: `{key}`: {why}", v.host),
+                &var.file,
+                &text,
+                var.line,
+                1,
+            ))
+        };
+        let mut words = split_words(args).into_iter();
+        while let Some(word) = words.next() {
+            let option = match word.as_str() {
+                "-o" | "-J" => {
+                    let Some(value) = words.next() else {
+                        return Err(refuse(format!("`{word}` without a value")));
+                    };
+                    if word == "-J" {
+                        format!("ProxyJump={value}")
+                    } else {
+                        value
+                    }
+                }
+                w if w.starts_with("-o") => w[2..].to_owned(),
+                w if w.starts_with("-J") => format!("ProxyJump={}", &w[2..]),
+                w => {
+                    return Err(refuse(format!(
+                        "provision does not apply the ssh argument `{w}`; give ssh options as `-o Keyword=value` (it applies {})",
+                        SSH_OPTIONS.join(", ")
+                    )));
+                }
+            };
+            // `-o Keyword=value` or `-o "Keyword value"`, as ssh reads them.
+            let (keyword, value) = option
+                .split_once(['=', ' ', '\t'])
+                .map(|(k, v)| (k.trim(), v.trim()))
+                .unwrap_or((option.as_str(), ""));
+            if value.is_empty() {
+                return Err(refuse(format!("ssh option `{option}` has no value")));
             }
-            if matches!(
-                word.as_str(),
-                "StrictHostKeyChecking=accept-new" | "StrictHostKeyChecking=no"
-            ) {
-                accept_new = true;
+            if value.chars().any(|c| c.is_control() || c == '"') {
+                return Err(refuse(format!(
+                    "ssh option `{keyword}` has a value with a control character or a double quote"
+                )));
+            }
+            let same = |k: &str| k.eq_ignore_ascii_case(keyword);
+            if "UserKnownHostsFile".eq_ignore_ascii_case(keyword) {
+                known_hosts = Some(PathBuf::from(value));
+            } else if "StrictHostKeyChecking".eq_ignore_ascii_case(keyword) {
+                // `no` is taken as accept-new: a key that changed is still refused.
+                accept_new = matches!(
+                    value.to_ascii_lowercase().as_str(),
+                    "accept-new" | "no" | "off"
+                );
+            } else if "BatchMode".eq_ignore_ascii_case(keyword)
+                && matches!(value.to_ascii_lowercase().as_str(), "yes" | "true")
+            {
+                // Always on: provision never waits for a prompt.
+            } else if let Some(name) = SSH_OPTIONS.iter().find(|k| same(k)) {
+                options.push(((*name).to_owned(), value.to_owned()));
+            } else if let Some((name, why)) = REFUSED_SSH_OPTIONS.iter().find(|(k, _)| same(k)) {
+                return Err(refuse(format!("ssh option `{name}` is refused: {why}")));
+            } else {
+                return Err(refuse(format!(
+                    "provision does not apply the ssh option `{keyword}` (it applies {}, UserKnownHostsFile, StrictHostKeyChecking)",
+                    SSH_OPTIONS.join(", ")
+                )));
             }
         }
     }
-    Ok((known_hosts, accept_new))
+    Ok((known_hosts, accept_new, options))
 }
 
 /// Words separated by spaces, with '…' and "…" quoting, as Ansible's INI parser splits them.

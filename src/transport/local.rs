@@ -8,6 +8,37 @@ use tokio::io::AsyncWriteExt;
 
 pub struct Local;
 
+impl super::Spawn for Local {
+    async fn spawn(&self, program: &str, args: Vec<String>) -> Result<super::Process, Failure> {
+        let mut child = tokio::process::Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| Failure::Rejected(format!("cannot start {program}: {e}")))?;
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err(Failure::Rejected(format!("{program}: no pipes")));
+        };
+        let program = program.to_owned();
+        Ok(super::Process {
+            stdin: Box::new(stdin),
+            stdout: Box::new(stdout),
+            stderr: Box::new(stderr),
+            wait: Box::pin(async move {
+                child
+                    .wait()
+                    .await
+                    .map(|s| s.code())
+                    .map_err(|e| Failure::Unreachable(format!("waiting for {program}: {e}")))
+            }),
+        })
+    }
+}
+
 impl Exec for Local {
     async fn run(&self, command: Command) -> Result<Output, Failure> {
         tracing::debug!(%command, "local");

@@ -10,6 +10,7 @@ mod local;
 mod postgres;
 mod psql;
 mod retry;
+pub mod rundir;
 mod ssh;
 mod sudo;
 
@@ -18,6 +19,7 @@ use std::pin::Pin;
 
 use provision_backends::Failure;
 use provision_backends::exec::{Command, Exec, Output};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 pub use docker::Docker;
 pub use docker_cli::DockerCli;
@@ -40,6 +42,48 @@ pub enum ExecTransport {
 
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// A program started with its standard streams as pipes, for a layer that must talk to it
+/// while it runs (sudo's password prompt) rather than hand it all its input at once.
+pub struct Process {
+    pub stdin: Box<dyn AsyncWrite + Send + Unpin>,
+    pub stdout: Box<dyn AsyncRead + Send + Unpin>,
+    pub stderr: Box<dyn AsyncRead + Send + Unpin>,
+    /// Its exit code once it ends (`None`: killed by a signal); `Err` when the transport lost
+    /// it.
+    pub wait: Boxed<'static, Result<Option<i32>, Failure>>,
+}
+
+/// Transports that can start a program and hand back its pipes.
+pub trait Spawn {
+    fn spawn(
+        &self,
+        program: &str,
+        args: Vec<String>,
+    ) -> impl Future<Output = Result<Process, Failure>> + Send;
+}
+
+/// Feeds `input` to a started program, reads its output to the end and waits for it.
+pub async fn complete(process: Process, input: Option<&[u8]>) -> Result<Output, Failure> {
+    let Process {
+        stdin,
+        mut stdout,
+        mut stderr,
+        wait,
+    } = process;
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    // At once: a program that writes much before it reads must not block on a full pipe.
+    let ((), _, _) = tokio::join!(
+        local::feed(Some(stdin), input),
+        stdout.read_to_end(&mut out),
+        stderr.read_to_end(&mut err),
+    );
+    Ok(Output {
+        code: wait.await?,
+        stdout: String::from_utf8_lossy(&out).into_owned(),
+        stderr: String::from_utf8_lossy(&err).into_owned(),
+    })
+}
+
 impl ExecTransport {
     /// Ends connections politely (the SSH master); dropping would end them too.
     pub fn close(self) -> Boxed<'static, ()> {
@@ -61,6 +105,20 @@ impl ExecTransport {
             ExecTransport::Docker(t) => Box::pin(t.run(command)),
             ExecTransport::Sudo(t) => Box::pin(t.run(command)),
             ExecTransport::DockerCli(t) => Box::pin(t.run(command)),
+        }
+    }
+}
+
+impl Spawn for ExecTransport {
+    async fn spawn(&self, program: &str, args: Vec<String>) -> Result<Process, Failure> {
+        match self {
+            ExecTransport::Ssh(t) => t.spawn(program, args).await,
+            ExecTransport::Local(t) => t.spawn(program, args).await,
+            // `become` is an SSH setting: the inventory puts sudo on nothing else.
+            other => Err(Failure::Rejected(format!(
+                "internal error: cannot talk to a program on {}",
+                other.describe()
+            ))),
         }
     }
 }

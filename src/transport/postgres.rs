@@ -18,8 +18,8 @@ pub struct Postgres {
     label: String,
     via: Option<Arc<Ssh>>,
     client: OnceCell<Client>,
-    /// Holds the tunnel's socket while the connection lives.
-    _tunnel_dir: OnceCell<tempfile::TempDir>,
+    /// The tunnel's socket's folder, in the run's private directory (removed with it).
+    tunnel_dir: OnceCell<std::path::PathBuf>,
 }
 
 impl Postgres {
@@ -58,7 +58,7 @@ impl Postgres {
             label,
             via,
             client: OnceCell::new(),
-            _tunnel_dir: OnceCell::new(),
+            tunnel_dir: OnceCell::new(),
         })
     }
 
@@ -90,9 +90,11 @@ impl Postgres {
         };
         let port = self.config.get_ports().first().copied().unwrap_or(5432);
         let dir = self
-            ._tunnel_dir
+            .tunnel_dir
             .get_or_try_init(|| async {
-                tempfile::Builder::new().prefix("provision-pg-").tempdir()
+                let dir = super::rundir::entry("p")?;
+                std::fs::create_dir(&dir)?;
+                Ok::<_, std::io::Error>(dir)
             })
             .await
             .map_err(|e| {
@@ -101,10 +103,10 @@ impl Postgres {
                     self.label
                 ))
             })?;
-        ssh.forward(&dir.path().join(format!(".s.PGSQL.{port}")), &host, port)
+        ssh.forward(&dir.join(format!(".s.PGSQL.{port}")), &host, port)
             .await?;
         let mut config = Config::new();
-        config.host_path(dir.path()).port(port);
+        config.host_path(dir).port(port);
         if let Some(user) = self.config.get_user() {
             config.user(user);
         }

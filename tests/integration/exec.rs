@@ -532,5 +532,5 @@ fn become_runs_the_tool_through_sudo_with_the_password_on_stdin() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(msg.contains("sudo -u root refused"), "{msg}");
+    assert!(msg.contains("sudo: wrong become_password"), "{msg}");
 }

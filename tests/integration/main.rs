@@ -11,5 +11,6 @@ mod hostile;
 mod playbook;
 mod register;
 mod retries;
+mod ssh_hardening;
 mod trust;
 mod ux;

@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
 """Several real OpenSSH servers on loopback addresses, for provision's tests and benchmarks.
 
-    sshd.py run DIR PORT ADDRESS...   start one sshd per address (127.0.0.x), all on PORT,
+    sshd.py run [--log-level LEVEL] [--no-sudo-users] DIR PORT ADDRESS...
+                                      start one sshd per address (127.0.0.x), all on PORT,
                                       print "ready" once each accepts connections, stop them
-                                      when stdin closes (or on SIGTERM/SIGINT)
+                                      when stdin closes (or on SIGTERM/SIGINT); LEVEL is
+                                      sshd's LogLevel (VERBOSE; DEBUG1 logs forwarded
+                                      connections, "server_request_direct_tcpip");
+                                      --no-sudo-users leaves the users below to another
+                                      fleet (their password is new each run)
 
 DIR ends up holding id_ed25519 (the client key, authorized for every user on every host),
 known_hosts (every host's key, as [ADDRESS]:PORT), and per host ADDRESS.log (sshd's
 VERBOSE log: one "Accepted publickey" line per connection).
 
 It also makes sure a non-root user SUDO_USER exists whose sudo asks for a password, written
-to DIR/sudo_password (new each run), for the tests of `become`.
+to DIR/sudo_password (new each run), and a user NOPASSWD_USER whose sudo asks for none, for
+the tests of `become`.
 """
 
 import os
@@ -25,6 +31,7 @@ import time
 import lifetime
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 SUDO_USER = "provision-test"
+NOPASSWD_USER = "provision-nopw"
 
 
 def keygen(path):
@@ -45,25 +52,52 @@ def sudo_user(d):
     with open(path, "w") as f:
         f.write(password + "\n")
     os.chmod(path, 0o600)
+    authorize(d, SUDO_USER)
+
+
+def nopasswd_user(d):
+    """A user whose sudo never asks (NOPASSWD): a become_password given anyway must not reach
+    the tool."""
+    if subprocess.run(["id", NOPASSWD_USER], capture_output=True).returncode:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", NOPASSWD_USER], check=True)
+    # No password, but not locked ("!"): sshd refuses a key login to a locked account.
+    subprocess.run(["usermod", "-p", "*", NOPASSWD_USER], check=True)
+    with open(f"/etc/sudoers.d/{NOPASSWD_USER}", "w") as f:
+        f.write(f"{NOPASSWD_USER} ALL=(ALL) NOPASSWD: ALL\nDefaults:{NOPASSWD_USER} !lecture\n")
+    os.chmod(f"/etc/sudoers.d/{NOPASSWD_USER}", 0o440)
+    authorize(d, NOPASSWD_USER)
+
+
+def authorize(d, user):
     # sshd reads keys as the user, who may not be able to reach DIR (under a 0700 mktemp).
-    ssh_dir = os.path.expanduser(f"~{SUDO_USER}/.ssh")
+    ssh_dir = os.path.expanduser(f"~{user}/.ssh")
     os.makedirs(ssh_dir, exist_ok=True)
     shutil.copy(os.path.join(d, "id_ed25519.pub"), os.path.join(ssh_dir, "authorized_keys"))
-    subprocess.run(["chown", "-R", f"{SUDO_USER}:", ssh_dir], check=True)
+    subprocess.run(["chown", "-R", f"{user}:", ssh_dir], check=True)
 
 
 def main():
-    if len(sys.argv) < 5 or sys.argv[1] != "run":
+    args = sys.argv[2:]
+    log_level, users = "VERBOSE", True
+    while args[:1] and args[0].startswith("--"):
+        if args[0] == "--log-level":
+            log_level, args = args[1], args[2:]
+        elif args[0] == "--no-sudo-users":
+            users, args = False, args[1:]
+        else:
+            sys.exit(__doc__)
+    if len(args) < 3 or sys.argv[1] != "run":
         sys.exit(__doc__)
-    d, port, addresses = os.path.abspath(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+    d, port, addresses = os.path.abspath(args[0]), int(args[1]), args[2:]
     if not os.path.exists(SSHD):
         sys.exit("sshd.py: no sshd; install openssh-server (scripts/test.sh does)")
     os.makedirs(d, exist_ok=True)
     os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege separation directory
     keygen(os.path.join(d, "id_ed25519"))
     shutil.copy(os.path.join(d, "id_ed25519.pub"), os.path.join(d, "authorized_keys"))
-    if shutil.which("sudo"):
+    if shutil.which("sudo") and users:
         sudo_user(d)
+        nopasswd_user(d)
     known = []
     procs = []
     for addr in addresses:
@@ -83,7 +117,7 @@ KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password
 StrictModes no
 UsePAM no
-LogLevel VERBOSE
+LogLevel {log_level}
 MaxSessions 200
 MaxStartups 200:30:400
 """)
