@@ -1,0 +1,115 @@
+//! Values from an inventory or a command line that a tool, a database or the Docker Engine
+//! could read as something else: user names that look like options, container names that
+//! look like paths or options, and SQL that must reach one account and only that one.
+
+use std::path::{Path, PathBuf};
+
+use crate::fixtures::{json, postgres, provision, text, unique, write_file};
+
+/// An inventory of one host with these vars, under `server_name`.
+fn inventory(server_name: &str, vars: &str) -> PathBuf {
+    let mut yaml = format!("all:\n  vars:\n    server_name: {server_name}\n  hosts:\n    h1:\n");
+    for line in vars.lines() {
+        yaml.push_str(&format!("      {line}\n"));
+    }
+    write_file("names-inventory.yaml", &yaml)
+}
+
+fn run(args: &[&str], inv: &Path, stdin: &str) -> std::process::Output {
+    let mut all = args.to_vec();
+    all.extend(["-i", inv.to_str().unwrap(), "--output", "json"]);
+    provision(&all, stdin)
+}
+
+/// Dendrite's accounts table exactly as upstream creates it
+/// (element-hq/dendrite userapi/storage/postgres/accounts_table.go, `accountsSchema`), in a
+/// fresh database; its URL in a 0600 file.
+fn dendrite_database(rows: &[(&str, &str)]) -> (String, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let pg = postgres();
+    let db = unique("dendrite_userapi").replace('-', "_");
+    let url = pg.create_database(&db);
+    pg.query_in(
+        &db,
+        "CREATE TABLE IF NOT EXISTS userapi_accounts (
+            localpart TEXT NOT NULL,
+            server_name TEXT NOT NULL,
+            created_ts BIGINT NOT NULL,
+            password_hash TEXT,
+            appservice_id TEXT,
+            is_deactivated BOOLEAN DEFAULT FALSE,
+            account_type SMALLINT NOT NULL
+        );
+        CREATE UNIQUE INDEX IF NOT EXISTS userapi_accounts_idx ON userapi_accounts(localpart, server_name);",
+    );
+    for (localpart, server) in rows {
+        pg.query_in(
+            &db,
+            &format!(
+                "INSERT INTO userapi_accounts(localpart, server_name, created_ts, password_hash, account_type) VALUES ('{localpart}', '{server}', 0, 'x', 1)"
+            ),
+        );
+    }
+    let file = write_file(&format!("{db}.url"), &url);
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    (db, file)
+}
+
+/// A Dendrite host of `server_name` whose admin flag is set by SQL (the Dendrite dialect
+/// follows from the dendrite-cli backend); the tool itself is never run by `admin`.
+fn dendrite_sql_host(server_name: &str, url_file: &Path) -> PathBuf {
+    inventory(
+        server_name,
+        &format!(
+            "backend: dendrite-cli\ntransport: local\nconfig: /nonexistent/dendrite.yaml\nadmin_backend: sql\ndatabase_url: {{file: {}}}",
+            url_file.display()
+        ),
+    )
+}
+
+fn account_type(db: &str, localpart: &str, server: &str) -> String {
+    postgres().query_in(
+        db,
+        &format!(
+            "SELECT account_type FROM userapi_accounts WHERE localpart = '{localpart}' AND server_name = '{server}'"
+        ),
+    )
+}
+
+#[test]
+fn dendrite_sql_changes_only_the_account_of_that_server() {
+    let (db, url) = dendrite_database(&[("mallory", "a.org"), ("mallory", "b.org")]);
+    let inv = dendrite_sql_host("a.org", &url);
+    let out = run(&["admin", "@mallory:a.org", "--on"], &inv, "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        json(&out)["hosts"][0]["outcome"],
+        "admin_set",
+        "{}",
+        text(&out)
+    );
+    assert_eq!(account_type(&db, "mallory", "a.org"), "3");
+    assert_eq!(
+        account_type(&db, "mallory", "b.org"),
+        "1",
+        "b.org's mallory untouched"
+    );
+}
+
+#[test]
+fn dendrite_sql_user_of_another_server_only_is_no_such_user() {
+    let (db, url) = dendrite_database(&[("eve", "b.org")]);
+    let inv = dendrite_sql_host("a.org", &url);
+    let out = run(&["admin", "@eve:a.org", "--on"], &inv, "");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("no such user @eve:a.org"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        account_type(&db, "eve", "b.org"),
+        "1",
+        "b.org's eve untouched"
+    );
+}
