@@ -11,6 +11,7 @@ use serde_saphyr::{Location, Spanned};
 use super::{File, raw};
 use crate::error::Error;
 use crate::secret_source::SecretSource;
+use crate::transport::ContainerName;
 use provision_backends::admin_sql::Schema;
 
 /// Every key a host or group may set. Anything else is a typo or a key of another tool.
@@ -151,9 +152,9 @@ pub enum Transport {
     Local,
     /// A process on a remote host (the host's `ssh`); with `docker`, inside a container there
     /// (`docker exec`).
-    Ssh { container: Option<String> },
+    Ssh { container: Option<ContainerName> },
     /// A process in a container of the local (or `DOCKER_HOST`) Docker Engine.
-    Docker { container: String },
+    Docker { container: ContainerName },
 }
 
 pub struct SshTarget {
@@ -606,11 +607,12 @@ fn transport(vars: &Vars, backend: &Backend) -> Result<Transport, Error> {
     let (name, _) = vars.string("transport", "")?;
     let docker = match vars.get("docker") {
         None => None,
-        Some(v) => Some(
-            serde_json::from_value::<RawDocker>(v.value.clone())
-                .map_err(|e| vars.wrong("docker", v, format!("{e}; expected {{container: NAME}}")))?
-                .container,
-        ),
+        Some(v) => {
+            let raw = serde_json::from_value::<RawDocker>(v.value.clone()).map_err(|e| {
+                vars.wrong("docker", v, format!("{e}; expected {{container: NAME}}"))
+            })?;
+            Some(ContainerName::parse(&raw.container).map_err(|e| vars.wrong("docker", v, e))?)
+        }
     };
     let transport = match name.as_str() {
         "http" => Transport::Http,

@@ -14,6 +14,7 @@ use serde_saphyr::Spanned;
 use super::host::{AdminBackend, Backend, Become, Host, PsqlConfig, SshTarget, Transport};
 use crate::error::{Error, Located};
 use crate::secret_source::SecretSource;
+use crate::transport::ContainerName;
 use provision_backends::admin_sql::Schema;
 
 /// Whether a file is the INI form: its first meaningful line is a `[section]`.
@@ -382,8 +383,9 @@ fn host(inventory: &Path, name: &str, vars: &IndexMap<String, Var>) -> Result<Ho
         name: name.to_owned(),
         server_name,
         backend,
+        // The playbook's own container names, checked like an inventory's.
         transport: Transport::Ssh {
-            container: Some(container.to_owned()),
+            container: Some(ContainerName::parse(container).map_err(Error::Usage)?),
         },
         ssh: Some(ssh),
         admin,

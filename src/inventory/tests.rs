@@ -313,3 +313,19 @@ fn credentials_in_urls_are_refused_without_being_shown() {
     );
     assert!(!e.contains("hunter2") && e.contains("`url`"), "{e}");
 }
+
+#[test]
+fn container_names_outside_dockers_grammar_are_located() {
+    for transport in ["docker", "ssh"] {
+        for bad in ["../x", "a?b", "-x"] {
+            let src = format!(
+                "all:\n  hosts:\n    m1:\n      server_name: a.org\n      backend: synapse-cli\n      config: /data/homeserver.yaml\n      transport: {transport}\n      ssh: {{host: m1.a.org}}\n      docker: {{container: '{bad}'}}\n"
+            );
+            let e = err(&src);
+            assert!(
+                e.contains("invalid container name") && e.contains("inventory.yaml:9:"),
+                "{transport} {bad}: {e}"
+            );
+        }
+    }
+}

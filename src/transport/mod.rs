@@ -19,7 +19,7 @@ use std::pin::Pin;
 use provision_backends::Failure;
 use provision_backends::exec::{Command, Exec, Output};
 
-pub use docker::Docker;
+pub use docker::{ContainerName, Docker};
 pub use docker_cli::DockerCli;
 pub use http::{HttpTransport, client as http_client};
 pub use local::Local;

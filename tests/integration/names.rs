@@ -4,7 +4,18 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::fixtures::{json, postgres, provision, text, unique, write_file};
+use crate::fixtures::{
+    SERVER_NAME, Synapse, json, postgres, provision, scratch, synapse, text, unique, write_file,
+};
+
+fn standin(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/standins")
+        .join(name)
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
 
 /// An inventory of one host with these vars, under `server_name`.
 fn inventory(server_name: &str, vars: &str) -> PathBuf {
@@ -112,4 +123,152 @@ fn dendrite_sql_user_of_another_server_only_is_no_such_user() {
         "1",
         "b.org's eve untouched"
     );
+}
+
+/// Registers `user` (a full ID, so provision's own parser sees no option) on the one host.
+fn register(inv: &Path, user: &str, password: &str) -> std::process::Output {
+    run(&["register", user, "--password-stdin"], inv, password)
+}
+
+#[test]
+fn mas_cli_registers_a_user_named_like_its_help_option() {
+    let s = synapse();
+    let db = scratch().join(unique("mas-db.json"));
+    let config = serde_json::json!({
+        "matrix": {"homeserver": SERVER_NAME, "endpoint": s.url},
+        "standin": {"db": db, "shared_secret_path": s.secret_file()},
+    });
+    let config = write_file("mas-config.yaml", &config.to_string());
+    let inv = inventory(
+        SERVER_NAME,
+        &format!(
+            "backend: mas-cli\ntransport: local\nconfig: {}\ncommand: {}",
+            config.display(),
+            standin("mas-cli")
+        ),
+    );
+    let out = register(&inv, &format!("@--help:{SERVER_NAME}"), "mas-help-pw");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        json(&out)["hosts"][0]["outcome"],
+        "created",
+        "{}",
+        text(&out)
+    );
+    // The tool received the name as a value: it is in its database, and logs in.
+    let recorded: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&db).unwrap()).unwrap();
+    assert!(recorded["users"]["--help"].is_object(), "{recorded}");
+    assert_eq!(
+        s.login("--help", "mas-help-pw"),
+        Ok(format!("@--help:{SERVER_NAME}"))
+    );
+}
+
+#[test]
+fn synapse_cli_registers_a_user_named_like_its_help_option() {
+    let s = synapse();
+    let inv = inventory(
+        SERVER_NAME,
+        &format!(
+            "backend: synapse-cli\ntransport: local\nconfig: {}\nurl: {}\ncommand: {}",
+            s.config().display(),
+            s.url,
+            s.register_tool()
+        ),
+    );
+    let out = register(&inv, &format!("@-h:{SERVER_NAME}"), "synapse-h-pw");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        json(&out)["hosts"][0]["outcome"],
+        "created",
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        s.login("-h", "synapse-h-pw"),
+        Ok(format!("@-h:{SERVER_NAME}"))
+    );
+}
+
+fn dendrite_config(s: &Synapse) -> PathBuf {
+    let secret = std::fs::read_to_string(s.secret_file()).unwrap();
+    let config = serde_json::json!({
+        "global": {"server_name": SERVER_NAME},
+        "client_api": {"registration_shared_secret": secret.trim()},
+    });
+    write_file("dendrite.yaml", &config.to_string())
+}
+
+#[test]
+fn dendrite_cli_registers_a_user_named_like_its_help_flag() {
+    let s = synapse();
+    let inv = inventory(
+        SERVER_NAME,
+        &format!(
+            "backend: dendrite-cli\ntransport: local\nconfig: {}\nurl: {}\ncommand: {}",
+            dendrite_config(s).display(),
+            s.url,
+            standin("create-account")
+        ),
+    );
+    let out = register(&inv, &format!("@-help:{SERVER_NAME}"), "dendrite-help-pw");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        json(&out)["hosts"][0]["outcome"],
+        "created",
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        s.login("-help", "dendrite-help-pw"),
+        Ok(format!("@-help:{SERVER_NAME}"))
+    );
+}
+
+#[test]
+fn playbook_wrapper_refuses_a_name_it_would_pass_as_an_option() {
+    let inv = inventory(
+        SERVER_NAME,
+        "backend: playbook-wrapper\ntransport: local\ncommand: /bin/true",
+    );
+    let out = register(&inv, &format!("@--help:{SERVER_NAME}"), "wrapper-pw");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("starting with '-'"),
+        "refused, not run: {}",
+        text(&out)
+    );
+}
+
+#[test]
+fn container_names_outside_dockers_grammar_are_refused_with_file_and_line() {
+    for (transport, extra) in [("docker", ""), ("ssh", "ssh: {host: 127.0.0.1}\n")] {
+        for bad in ["../x", "a?b", "-x"] {
+            let inv = inventory(
+                SERVER_NAME,
+                &format!(
+                    "backend: synapse-cli\nconfig: /data/homeserver.yaml\ntransport: {transport}\n{extra}docker: {{container: '{bad}'}}"
+                ),
+            );
+            let out = provision(
+                &[
+                    "register",
+                    "someone",
+                    "--check",
+                    "-i",
+                    inv.to_str().unwrap(),
+                ],
+                "",
+            );
+            let shown = text(&out);
+            assert_eq!(out.status.code(), Some(2), "{transport} {bad}: {shown}");
+            let line = if extra.is_empty() { 9 } else { 10 };
+            assert!(
+                shown.contains("invalid container name")
+                    && shown.contains(&format!("names-inventory.yaml:{line}:")),
+                "{transport} {bad}: {shown}"
+            );
+        }
+    }
 }
