@@ -272,3 +272,80 @@ fn container_names_outside_dockers_grammar_are_refused_with_file_and_line() {
         }
     }
 }
+
+/// Two shared-secret hosts on the Synapse fixture: `good`, and `planted` whose shared secret
+/// is read from `secret`. Registers one user with `--timeout 20`; returns the run's output.
+fn register_beside_a_planted_secret(secret: &Path) -> std::process::Output {
+    let s = synapse();
+    let planted = format!(
+        "url: {}\nshared_secret: {{file: {}}}",
+        s.url,
+        secret.display()
+    );
+    let inv = s.inventory(&[("good", ""), ("planted", &planted)]);
+    provision(
+        &[
+            "register",
+            &unique("planted"),
+            "--password-stdin",
+            "--timeout",
+            "20",
+            "-i",
+            inv.to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+        "planted-pw",
+    )
+}
+
+/// The host named `name` in a JSON report.
+fn host<'a>(doc: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    doc["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == name)
+        .unwrap_or_else(|| panic!("no host {name} in {doc}"))
+}
+
+fn assert_planted_host_failed(out: &std::process::Output, why: &str) {
+    let doc = json(out);
+    assert_eq!(out.status.code(), Some(1), "{}", text(out));
+    assert_eq!(host(&doc, "good")["outcome"], "created", "{doc}");
+    let planted = host(&doc, "planted").to_string();
+    assert!(
+        planted.contains(why) && !planted.contains("timed out"),
+        "failed at once, with the cause: {planted}"
+    );
+}
+
+#[test]
+fn a_fifo_as_secret_file_fails_that_host_at_once() {
+    let fifo = scratch().join(unique("secret-fifo"));
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let out = register_beside_a_planted_secret(&fifo);
+    assert_planted_host_failed(&out, "is a FIFO, not a regular file");
+}
+
+#[test]
+fn dev_zero_as_secret_file_fails_that_host_at_once() {
+    let out = register_beside_a_planted_secret(Path::new("/dev/zero"));
+    assert_planted_host_failed(&out, "is a character device, not a regular file");
+}
+
+#[test]
+fn a_secret_file_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let secret = write_file("writable-secret", "whatever");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = register_beside_a_planted_secret(&secret);
+    assert_planted_host_failed(&out, "writable by group or others (mode 666)");
+    assert!(
+        text(&out).contains(&secret.display().to_string()),
+        "names the file: {}",
+        text(&out)
+    );
+}
