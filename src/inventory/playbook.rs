@@ -79,6 +79,18 @@ pub fn parse(path: &Path, source: &str) -> Result<Vec<(Host, Vec<String>)>, Erro
         } else {
             let mut words = split_words(line).into_iter();
             let name = words.next().unwrap_or_default();
+            // The name becomes a path (host_vars/NAME.yml): `../x` would read outside the
+            // inventory. Ansible's host names are host names or plain aliases.
+            if name.is_empty() || name.contains(['/', '\\', '\0']) || name.starts_with('.') {
+                return Err(at(
+                    path,
+                    source,
+                    line_no,
+                    format!(
+                        "host name {name:?}: it names host_vars/{name}.yml, so it may not be empty, contain '/' or start with '.'"
+                    ),
+                ));
+            }
             let entry = hosts.entry(name).or_default();
             entry.0.push(section.clone());
             for word in words {
@@ -146,8 +158,12 @@ fn host_vars(base: &Path, name: &str) -> Result<IndexMap<String, Var>, Error> {
     }
     let mut vars = IndexMap::new();
     for file in files {
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| Error::Usage(format!("cannot read {}: {e}", file.display())))?;
+        let text = crate::local_file::read(
+            &file,
+            crate::local_file::DATA_LIMIT,
+            crate::local_file::Owner::Any,
+        )
+        .map_err(|e| Error::Usage(format!("{}: {e}", file.display())))?;
         let map: IndexMap<Spanned<String>, Spanned<serde_json::Value>> =
             serde_saphyr::from_str(&text).map_err(|e| {
                 Error::Inventory(Located::from_yaml(&e, "host_vars file", &file, &text))

@@ -329,3 +329,48 @@ fn container_names_outside_dockers_grammar_are_located() {
         }
     }
 }
+
+/// fuzz/regressions/playbook_ini/*, read as the playbook's INI whatever their first line, as
+/// in fuzz/fuzz_targets/playbook_ini.rs.
+#[test]
+fn playbook_ini_fuzz_regressions_never_panic() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/playbook_ini");
+    let hosts = Path::new("fuzz/no-such-playbook/inventory/hosts");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            continue;
+        };
+        let result =
+            std::panic::catch_unwind(|| Inventory::parse_ini(hosts, text).map(|i| i.hosts.len()));
+        assert!(result.is_ok(), "{} panicked", path.display());
+        if let Ok(Err(e)) = result {
+            assert!(
+                e.to_string().starts_with("error: "),
+                "{}: {e}",
+                path.display()
+            );
+        }
+        seen += 1;
+    }
+    assert!(seen >= 5, "the regression corpus is there");
+}
+
+#[test]
+fn playbook_host_names_that_would_leave_host_vars_are_refused() {
+    for bad in ["../../etc/passwd", "a/b", ".hidden"] {
+        let e = Inventory::parse_ini(
+            Path::new("/inv/hosts"),
+            &format!("[matrix_servers]\n{bad} ansible_host=1.2.3.4\n"),
+        )
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("may not be empty, contain '/' or start with '.'") && e.contains("hosts:2"),
+            "{bad}: {e}"
+        );
+    }
+}
