@@ -672,6 +672,31 @@ fn ssh_target(vars: &Vars, host: &str, base: &Path) -> Result<SshTarget, Error> 
         become_user: None,
         become_password: None,
     });
+    // ssh and sudo read a word starting with '-' as an option (`-oProxyCommand=…` as a host
+    // name runs a command locally): such values are refused here, before any transport.
+    let at = || {
+        vars.get("ssh")
+            .map(|v| v.referenced)
+            .unwrap_or(vars.host_at)
+    };
+    let target = raw.host.clone().unwrap_or_else(|| host.to_owned());
+    for (key, value) in [
+        ("ssh.host", Some(&target)),
+        ("ssh.user", raw.user.as_ref()),
+        ("ssh.become_user", raw.become_user.as_ref()),
+    ] {
+        if let Some(value) = value
+            && (value.is_empty() || value.starts_with('-'))
+        {
+            return Err(vars.file.at_loc(
+                format!(
+                    "host `{}`: `{key}` {value:?} may not be empty or start with '-' (ssh and sudo would read it as an option)",
+                    vars.host
+                ),
+                &at(),
+            ));
+        }
+    }
     let path = |p: String| {
         if p.starts_with('~') {
             PathBuf::from(p)
@@ -697,7 +722,7 @@ fn ssh_target(vars: &Vars, host: &str, base: &Path) -> Result<SshTarget, Error> 
     };
     Ok(SshTarget {
         // As in Ansible, the inventory name is the address unless told otherwise.
-        host: raw.host.unwrap_or_else(|| host.to_owned()),
+        host: target,
         port: raw.port,
         user: raw.user,
         identity_file: raw.identity_file.map(path),

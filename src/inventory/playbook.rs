@@ -279,6 +279,21 @@ fn host(inventory: &Path, name: &str, vars: &IndexMap<String, Var>) -> Result<Ho
         None => None,
     };
     let (known_hosts, accept_new) = ssh_options(&v)?;
+    // ssh reads a word starting with '-' as an option: such an address or user is refused.
+    for key in [
+        "ansible_host",
+        "ansible_ssh_user",
+        "ansible_user",
+        "ansible_become_user",
+    ] {
+        if let Some(value) = v.get(key)?
+            && value.starts_with('-')
+        {
+            return Err(Error::Usage(format!(
+                "host `{name}`: {key} {value:?} may not start with '-' (ssh would read it as an option)"
+            )));
+        }
+    }
     let ssh = SshTarget {
         host: v.get("ansible_host")?.unwrap_or(name).to_owned(),
         port: match v.get("ansible_port")? {

@@ -374,3 +374,21 @@ fn playbook_host_names_that_would_leave_host_vars_are_refused() {
         );
     }
 }
+
+#[test]
+fn ssh_hosts_and_users_like_options_are_located() {
+    for ssh in [
+        "{host: -oProxyCommand=touch /tmp/x}",
+        "{host: m1.a.org, user: -x}",
+        "{host: m1.a.org, become: true, become_user: -u}",
+    ] {
+        let src = format!(
+            "all:\n  hosts:\n    m1:\n      server_name: a.org\n      backend: synapse-cli\n      config: /c\n      transport: ssh\n      ssh: {ssh}\n"
+        );
+        let e = err(&src);
+        assert!(
+            e.contains("may not be empty or start with '-'") && e.contains("inventory.yaml:8:"),
+            "{ssh}: {e}"
+        );
+    }
+}
