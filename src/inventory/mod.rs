@@ -58,6 +58,11 @@ impl Inventory {
         let file = File { path, source };
         let doc: raw::Document = serde_saphyr::from_str(source).map_err(|e| file.yaml_error(&e))?;
         let mut walk = Walk::default();
+        // Ansible's implicit `all`: every top-level group is its child even when the file has
+        // no `all:` (found by fuzzing: `prod: {hosts: {h: }}` alone panicked here).
+        walk.depth.insert("all".into(), 0);
+        walk.group_vars.entry("all".into()).or_default();
+        walk.group_hosts.entry("all".into()).or_default();
         for (name, group) in &doc {
             // Ansible treats every top-level group as a child of `all`.
             let parents: &[&str] = if name.value == "all" { &[] } else { &["all"] };

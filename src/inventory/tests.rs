@@ -392,3 +392,14 @@ fn ssh_hosts_and_users_like_options_are_located() {
         );
     }
 }
+
+#[test]
+fn a_top_level_group_without_all_is_a_child_of_all() {
+    let e = err("prod:\n  hosts:\n    h:\n");
+    assert!(e.contains("missing key"), "a host error, not a panic: {e}");
+    let inv = parse(
+        "prod:\n  vars:\n    backend: shared-secret\n    shared_secret: {env: S}\n  hosts:\n    h:\n      server_name: a.org\n      url: http://x\n",
+    )
+    .unwrap();
+    assert_eq!(inv.hosts.len(), 1);
+}
