@@ -6,6 +6,7 @@ pub mod commands;
 pub mod error;
 pub mod hardening;
 pub mod inventory;
+pub mod local_file;
 pub mod logging;
 pub mod output;
 pub mod password;

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use provision_backends::{ExposeSecret, SecretString};
 
+use crate::local_file::{self, Owner};
+
 #[derive(Clone)]
 pub enum SecretSource {
     File(PathBuf),
@@ -15,14 +17,17 @@ pub enum SecretSource {
 }
 
 impl SecretSource {
-    /// Reads the secret. Surrounding whitespace is dropped, as Synapse does for
-    /// `registration_shared_secret_path`. The error says what went wrong; the caller names
-    /// the source (with `Display`) and the key.
+    /// Reads the secret. A file must be a regular file of at most 64 KiB that only its owner
+    /// (the running user, or root) can write ([`local_file::read`]): a FIFO, a device or a
+    /// planted file fails at once, naming the problem. Surrounding whitespace is dropped, as
+    /// Synapse does for `registration_shared_secret_path`. The error says what went wrong; the
+    /// caller names the source (with `Display`) and the key.
     pub fn resolve(&self) -> Result<SecretString, String> {
         let value = match self {
             SecretSource::File(path) => {
-                warn_if_loose(path);
-                std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?
+                let text = local_file::read(path, local_file::SECRET_LIMIT, Owner::Trusted)?;
+                local_file::warn_if_readable_by_others(path);
+                text
             }
             SecretSource::Env(name) => std::env::var(name).map_err(|e| match e {
                 std::env::VarError::NotPresent => format!("environment variable {name} is not set"),
@@ -55,21 +60,6 @@ fn keep(secret: &str) {
         if let Ok(decoded) = percent_encoding::percent_decode_str(password).decode_utf8() {
             crate::output::keep_secret(&decoded);
         }
-    }
-}
-
-/// A secret file others can read is worth a warning, not a refusal: the operator may have
-/// reasons (a group of admins), but should know.
-fn warn_if_loose(path: &std::path::Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(path)
-        && meta.permissions().mode() & 0o077 != 0
-    {
-        tracing::warn!(
-            "secret file {} is readable by group or others (mode {:o}); chmod 600 it",
-            path.display(),
-            meta.permissions().mode() & 0o777
-        );
     }
 }
 

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::error::{Error, Located};
+use crate::local_file;
 
 #[derive(Debug)]
 pub struct BulkUser {
@@ -53,18 +54,39 @@ struct YamlRow {
     email: Option<String>,
 }
 
+/// Reads and checks a users file. It and every `password_file` it names must be regular files
+/// ([`local_file`]): a FIFO or a device planted at one of those paths fails here, at once,
+/// instead of blocking the run or filling memory.
 pub fn load(path: &Path) -> Result<Vec<BulkUser>, Error> {
-    let text = std::fs::read_to_string(path)
+    let text = local_file::read(path, local_file::DATA_LIMIT, local_file::Owner::Any)
         .map_err(|e| Error::Usage(format!("--from {}: {e}", path.display())))?;
-    let at = |msg: String, line: u64| Error::Inventory(Located::new(msg, path, &text, line, 1));
+    let users = parse(path, &text)?;
+    for user in &users {
+        if let Some(file) = &user.password_file {
+            local_file::check(file, local_file::SECRET_LIMIT).map_err(|e| {
+                Error::Usage(format!(
+                    "{}: password_file {}: {e}",
+                    user.name,
+                    file.display()
+                ))
+            })?;
+        }
+    }
+    Ok(users)
+}
+
+/// The users file's text, as read from `path` (CSV, or YAML for `.yaml`/`.yml`): what
+/// [`load`] does after reading, without touching the file system (the fuzz target's entry).
+pub fn parse(path: &Path, text: &str) -> Result<Vec<BulkUser>, Error> {
+    let at = |msg: String, line: u64| Error::Inventory(Located::new(msg, path, text, line, 1));
     let yaml = matches!(
         path.extension().and_then(|e| e.to_str()),
         Some("yaml" | "yml")
     );
     let rows: Vec<(u64, Row)> = if yaml {
-        yaml_rows(path, &text)?
+        yaml_rows(path, text)?
     } else {
-        csv_rows(&text, &at)?
+        csv_rows(text, &at)?
     };
     // Relative password files are relative to the users file.
     let base = path.parent().unwrap_or(Path::new("."));
@@ -185,10 +207,61 @@ mod tests {
     use super::*;
 
     fn load_str(name: &str, text: &str) -> Result<Vec<BulkUser>, String> {
+        parse(&Path::new("/users").join(name), text).map_err(|e| e.to_string())
+    }
+
+    /// fuzz/regressions/users/*: the first byte picks the form, as in fuzz/fuzz_targets/users.rs.
+    #[test]
+    fn fuzz_regressions_never_panic() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/users");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            let Some((form, rest)) = bytes.split_first() else {
+                continue;
+            };
+            let Ok(text) = std::str::from_utf8(rest) else {
+                continue;
+            };
+            let name = if form & 1 == 0 {
+                "users.csv"
+            } else {
+                "users.yaml"
+            };
+            let result = std::panic::catch_unwind(|| load_str(name, text));
+            match result {
+                Err(_) => panic!("{} panicked", path.display()),
+                Ok(Err(e)) => assert!(e.starts_with("error: "), "{}: {e}", path.display()),
+                Ok(Ok(users)) => {
+                    for u in users {
+                        assert!(UserArg::parse(&u.name).is_ok(), "{}", path.display());
+                    }
+                }
+            }
+            seen += 1;
+        }
+        assert!(seen >= 5, "the regression corpus is there");
+    }
+
+    #[test]
+    fn a_fifo_or_a_device_as_users_file_or_password_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        load(&path).map_err(|e| e.to_string())
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = load(&fifo).unwrap_err().to_string();
+        assert!(e.contains("a FIFO, not a regular file"), "{e}");
+        for planted in [fifo.to_str().unwrap(), "/dev/zero"] {
+            let users = dir.path().join("users.csv");
+            std::fs::write(&users, format!("user,password_file\nalice,{planted}\n")).unwrap();
+            let e = load(&users).unwrap_err().to_string();
+            assert!(
+                e.contains("alice: password_file") && e.contains("not a regular file"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

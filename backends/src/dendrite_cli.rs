@@ -67,19 +67,21 @@ impl DendriteCli {
         Ok(format!("{} answers on {}", self.command, exec.describe()))
     }
 
+    /// `-name=VALUE`, one argument per flag: Go's flag package (src/flag/flag.go,
+    /// `parseOne`) already takes the word after a non-boolean flag as its value, whatever it
+    /// starts with, but the joined form leaves nothing to the parser's goodwill, and a wrapper
+    /// in between (a shell script, `docker exec`) cannot split it either.
     fn command(&self, reg: &Registration<'_>) -> Command {
         let mut cmd = Command::new(&self.command)
-            .arg("-config")
-            .arg(&self.config)
-            .arg("-username")
-            .arg(reg.user.localpart())
+            .option("-config", &self.config)
+            .option("-username", reg.user.localpart())
             .arg("-passwordstdin")
             .stdin(reg.password.clone());
         if reg.admin {
             cmd = cmd.arg("-admin");
         }
         if let Some(url) = &self.url {
-            cmd = cmd.arg("-url").arg(url);
+            cmd = cmd.option("-url", url);
         }
         cmd
     }
@@ -147,7 +149,7 @@ mod tests {
         assert_eq!(out, Ok(Outcome::Created { admin: true }));
         assert_eq!(
             cmds[0].to_string(),
-            "create-account -config /etc/dendrite/dendrite.yaml -username john -passwordstdin -admin -url http://localhost:8448 <(secret on stdin)"
+            "create-account -config=/etc/dendrite/dendrite.yaml -username=john -passwordstdin -admin -url=http://localhost:8448 <(secret on stdin)"
         );
     }
 

@@ -15,6 +15,12 @@ use crate::Failure;
 pub enum Arg {
     Plain(String),
     Secret(SecretString),
+    /// `--password=SECRET` as one argument: the form a parser cannot mistake for an option,
+    /// whatever the secret starts with. `option` (`--password`) is what `Display` shows.
+    SecretOption {
+        option: String,
+        joined: SecretString,
+    },
 }
 
 #[derive(Clone)]
@@ -44,6 +50,21 @@ impl Command {
         self
     }
 
+    /// `OPTION=SECRET` in one argument (clap's and argparse's `--long=value`).
+    pub fn secret_option(mut self, option: &str, secret: &SecretString) -> Self {
+        let joined = SecretString::from(format!("{option}={}", secret.expose_secret()));
+        self.args.push(Arg::SecretOption {
+            option: option.to_owned(),
+            joined,
+        });
+        self
+    }
+
+    /// `OPTION=VALUE` in one argument: a value that starts with `-` stays a value.
+    pub fn option(self, option: &str, value: &str) -> Self {
+        self.arg(format!("{option}={value}"))
+    }
+
     pub fn stdin(mut self, input: SecretString) -> Self {
         self.stdin = Some(input);
         self
@@ -54,12 +75,15 @@ impl Command {
         self.args.iter().map(|a| match a {
             Arg::Plain(a) => a.as_str(),
             Arg::Secret(s) => s.expose_secret(),
+            Arg::SecretOption { joined, .. } => joined.expose_secret(),
         })
     }
 
     /// Whether a secret would be visible in the process list of the host.
     pub fn has_secret_arg(&self) -> bool {
-        self.args.iter().any(|a| matches!(a, Arg::Secret(_)))
+        self.args
+            .iter()
+            .any(|a| matches!(a, Arg::Secret(_) | Arg::SecretOption { .. }))
     }
 }
 
@@ -71,6 +95,7 @@ impl fmt::Display for Command {
             match arg {
                 Arg::Plain(a) => write!(f, " {}", quote(a))?,
                 Arg::Secret(_) => f.write_str(" '********'")?,
+                Arg::SecretOption { option, .. } => write!(f, " {}='********'", quote(option))?,
             }
         }
         if self.stdin.is_some() {
@@ -169,12 +194,14 @@ mod tests {
             .arg("manage")
             .arg("display name")
             .secret_arg(SecretString::from("hunter2"))
+            .secret_option("--password", &SecretString::from("--help"))
             .stdin(SecretString::from("pw"));
         let shown = c.to_string();
         assert_eq!(
             shown,
-            "mas-cli manage 'display name' '********' <(secret on stdin)"
+            "mas-cli manage 'display name' '********' --password='********' <(secret on stdin)"
         );
+        assert_eq!(c.expose_args().last(), Some("--password=--help"));
         assert!(!format!("{c:?}").contains("hunter2"));
         assert!(c.has_secret_arg());
     }

@@ -72,27 +72,31 @@ impl MasCli {
         Ok(format!("{} answers on {}", self.command, exec.describe()))
     }
 
+    /// Every value goes in a form clap cannot read as an option: `--email=VALUE`, and the
+    /// user name after `--`. A bare `--help` as USERNAME would print the help and exit 0,
+    /// which reads as "created"; clap (like getopt) takes everything after `--` as positional.
     fn command(&self, reg: &Registration<'_>) -> Command {
         let mut cmd = Command::new(&self.command);
         if let Some(config) = &self.config {
-            cmd = cmd.arg("-c").arg(config);
+            cmd = cmd.option("--config", config);
         }
         cmd = cmd
             .arg("manage")
             .arg("register-user")
-            .arg(reg.user.localpart())
             .arg("--yes")
             .arg(if reg.admin { "--admin" } else { "--no-admin" });
         for email in reg.emails {
-            cmd = cmd.arg("--email").arg(email);
+            cmd = cmd.option("--email", email);
         }
         if let Some(name) = reg.display_name {
-            cmd = cmd.arg("--display-name").arg(name);
+            cmd = cmd.option("--display-name", name);
         }
         if reg.ignore_password_complexity {
             cmd = cmd.arg("--ignore-password-complexity");
         }
-        cmd.arg("--password").secret_arg(reg.password.clone())
+        cmd.secret_option("--password", reg.password)
+            .arg("--")
+            .arg(reg.user.localpart())
     }
 }
 
@@ -121,7 +125,7 @@ mod tests {
     use super::*;
     use crate::UserId;
     use crate::testing::{Recorder, block_on};
-    use secrecy::{ExposeSecret, SecretString};
+    use secrecy::SecretString;
 
     fn run(answer: Output) -> (Result<Outcome, Failure>, Vec<Command>) {
         let exec = Recorder::new(vec![answer]);
@@ -143,13 +147,26 @@ mod tests {
         let shown = cmds[0].to_string();
         assert_eq!(
             shown,
-            "mas-cli -c /config.yaml manage register-user john --yes --no-admin --email john@example.com --display-name 'John Doe' --password '********'"
+            "mas-cli --config=/config.yaml manage register-user --yes --no-admin --email=john@example.com '--display-name=John Doe' --password='********' -- john"
         );
         assert!(cmds[0].has_secret_arg());
         assert!(!shown.contains("s3cret-pw"));
-        assert!(
-            matches!(&cmds[0].args.last(), Some(crate::exec::Arg::Secret(s)) if s.expose_secret() == "s3cret-pw")
-        );
+        assert!(cmds[0].expose_args().any(|a| a == "--password=s3cret-pw"));
+    }
+
+    #[test]
+    fn a_name_like_an_option_comes_after_the_end_of_options() {
+        let exec = Recorder::new(vec![Recorder::ok("")]);
+        let user = UserId::new("--help", "example.com").unwrap();
+        let password = SecretString::from("-p-like-password");
+        let reg = Registration::new(&user, &password, false);
+        block_on(MasCli::new(None, None).register(&exec, &reg)).unwrap();
+        let args: Vec<String> = exec.commands()[0]
+            .expose_args()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(&args[args.len() - 2..], ["--", "--help"], "{args:?}");
+        assert!(args.contains(&"--password=-p-like-password".to_owned()));
     }
 
     #[test]

@@ -36,6 +36,7 @@ impl PlaybookWrapper {
         exec: &impl Exec,
         reg: &Registration<'_>,
     ) -> Result<Outcome, Failure> {
+        refuse_option_like(reg)?;
         tracing::warn!("{}: {ARGV_WARNING}", exec.describe());
         let out = exec.run(self.command(reg)).await?;
         interpret(&self.command, &out, reg.admin)
@@ -46,6 +47,7 @@ impl PlaybookWrapper {
         _exec: &impl Exec,
         reg: &Registration<'_>,
     ) -> Result<Outcome, Failure> {
+        refuse_option_like(reg)?;
         Ok(Outcome::WouldRun {
             admin: reg.admin,
             command: self.command(reg).to_string(),
@@ -75,6 +77,29 @@ impl PlaybookWrapper {
             .secret_arg(reg.password.clone())
             .arg(if reg.admin { "1" } else { "0" })
     }
+}
+
+/// The wrappers hand USER and PASSWORD to the tool as separate words after its options:
+/// Synapse's runs `register_new_matrix_user -u "$user" -p "$password"`
+/// (roles/custom/matrix-synapse/templates/synapse/bin/register-user.j2; earlier
+/// usr-local-bin/matrix-synapse-register-user.j2),
+/// where argparse takes `-u -h` as the option `-h` (help); MAS's ends with the bare `USER`,
+/// where clap takes `--help` as help and exits 0, which would read as "created". The
+/// wrapper cannot be given `--` or `--user=VALUE`, so such values are refused for it.
+fn refuse_option_like(reg: &Registration<'_>) -> Result<(), Failure> {
+    use secrecy::ExposeSecret;
+    if reg.user.localpart().starts_with('-') {
+        return Err(Failure::Rejected(format!(
+            "the playbook's wrapper cannot register {}: it passes a name starting with '-' to the tool as an option; use the synapse-cli, dendrite-cli or mas-cli backend for it",
+            reg.user
+        )));
+    }
+    if reg.password.expose_secret().starts_with('-') {
+        return Err(Failure::Rejected(
+            "the playbook's wrapper cannot take a password starting with '-': it passes it to the tool as an option; use another backend or another password".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The wrappers pass the tool's output through. The playbook's own idempotent role
@@ -121,6 +146,24 @@ mod tests {
             cmds[0].to_string(),
             "/matrix/synapse/bin/register-user john '********' 1"
         );
+    }
+
+    #[test]
+    fn names_and_passwords_like_options_are_refused_before_running() {
+        for (name, password) in [("-h", "pw"), ("--help", "pw"), ("john", "--help")] {
+            let exec = Recorder::new(vec![Recorder::ok("Success!")]);
+            let user = UserId::new(name, "example.com").unwrap();
+            let password = SecretString::from(password);
+            let out = block_on(
+                PlaybookWrapper::new(None)
+                    .register(&exec, &Registration::new(&user, &password, false)),
+            );
+            assert!(
+                matches!(&out, Err(Failure::Rejected(m)) if m.contains("starting with '-'")),
+                "{name}: {out:?}"
+            );
+            assert!(exec.commands().is_empty(), "{name}: nothing ran");
+        }
     }
 
     #[test]

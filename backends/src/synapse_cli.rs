@@ -126,12 +126,12 @@ impl SynapseCli {
             .copied()
     }
 
+    /// Values go as `--user=VALUE` and after `--`: argparse reads a separate `-u -h` as the
+    /// option `-h` (help, or "expected one argument"), never as the user name `-h`.
     fn command(&self, features: Features, reg: &Registration<'_>) -> Command {
         let mut cmd = Command::new(&self.command)
-            .arg("-c")
-            .arg(&self.config)
-            .arg("-u")
-            .arg(reg.user.localpart())
+            .option("--config", &self.config)
+            .option("--user", reg.user.localpart())
             .arg(if reg.admin { "--admin" } else { "--no-admin" });
         let password = reg.password.expose_secret();
         if features.password_file {
@@ -148,7 +148,7 @@ impl SynapseCli {
             cmd = cmd.arg("--exists-ok");
         }
         if let Some(url) = &self.url {
-            cmd = cmd.arg(url);
+            cmd = cmd.arg("--").arg(url);
         }
         cmd
     }
@@ -238,7 +238,7 @@ mod tests {
         );
         assert_eq!(
             cmds[0].to_string(),
-            "register_new_matrix_user -c /data/homeserver.yaml -u john --admin --password-file /dev/stdin --exists-ok http://localhost:8008 <(secret on stdin)"
+            "register_new_matrix_user --config=/data/homeserver.yaml --user=john --admin --password-file /dev/stdin --exists-ok -- http://localhost:8008 <(secret on stdin)"
         );
         assert_eq!(cmds[0].stdin.as_ref().unwrap().expose_secret(), "pw");
         assert!(!cmds[0].has_secret_arg());
@@ -283,6 +283,22 @@ mod tests {
         };
         let (out, _) = run(HELP_OLD, taken, false);
         assert_eq!(out, Ok(Outcome::Exists));
+    }
+
+    #[test]
+    fn a_name_like_an_option_is_passed_as_the_value_of_user() {
+        let exec = Recorder::new(vec![Recorder::ok("Success!\n")]);
+        let user = UserId::new("-h", "example.com").unwrap();
+        let password = SecretString::from("pw");
+        let cli = SynapseCli::new(None, "/c".into(), Some("http://localhost:8008".into()));
+        crate::testing::block_on(cli.register(&exec, &Registration::new(&user, &password, false)))
+            .unwrap();
+        let args: Vec<String> = exec.commands()[0]
+            .expose_args()
+            .map(str::to_owned)
+            .collect();
+        assert!(args.contains(&"--user=-h".to_owned()), "{args:?}");
+        assert!(!args.contains(&"-h".to_owned()), "{args:?}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use serde_saphyr::{Location, Spanned};
 use super::{File, raw};
 use crate::error::Error;
 use crate::secret_source::SecretSource;
+use crate::transport::ContainerName;
 use provision_backends::admin_sql::Schema;
 
 /// Every key a host or group may set. Anything else is a typo or a key of another tool.
@@ -151,9 +152,9 @@ pub enum Transport {
     Local,
     /// A process on a remote host (the host's `ssh`); with `docker`, inside a container there
     /// (`docker exec`).
-    Ssh { container: Option<String> },
+    Ssh { container: Option<ContainerName> },
     /// A process in a container of the local (or `DOCKER_HOST`) Docker Engine.
-    Docker { container: String },
+    Docker { container: ContainerName },
 }
 
 pub struct SshTarget {
@@ -610,11 +611,12 @@ fn transport(vars: &Vars, backend: &Backend) -> Result<Transport, Error> {
     let (name, _) = vars.string("transport", "")?;
     let docker = match vars.get("docker") {
         None => None,
-        Some(v) => Some(
-            serde_json::from_value::<RawDocker>(v.value.clone())
-                .map_err(|e| vars.wrong("docker", v, format!("{e}; expected {{container: NAME}}")))?
-                .container,
-        ),
+        Some(v) => {
+            let raw = serde_json::from_value::<RawDocker>(v.value.clone()).map_err(|e| {
+                vars.wrong("docker", v, format!("{e}; expected {{container: NAME}}"))
+            })?;
+            Some(ContainerName::parse(&raw.container).map_err(|e| vars.wrong("docker", v, e))?)
+        }
     };
     let transport = match name.as_str() {
         "http" => Transport::Http,
@@ -674,6 +676,31 @@ fn ssh_target(vars: &Vars, host: &str, base: &Path) -> Result<SshTarget, Error> 
         become_user: None,
         become_password: None,
     });
+    // ssh and sudo read a word starting with '-' as an option (`-oProxyCommand=…` as a host
+    // name runs a command locally): such values are refused here, before any transport.
+    let at = || {
+        vars.get("ssh")
+            .map(|v| v.referenced)
+            .unwrap_or(vars.host_at)
+    };
+    let target = raw.host.clone().unwrap_or_else(|| host.to_owned());
+    for (key, value) in [
+        ("ssh.host", Some(&target)),
+        ("ssh.user", raw.user.as_ref()),
+        ("ssh.become_user", raw.become_user.as_ref()),
+    ] {
+        if let Some(value) = value
+            && (value.is_empty() || value.starts_with('-'))
+        {
+            return Err(vars.file.at_loc(
+                format!(
+                    "host `{}`: `{key}` {value:?} may not be empty or start with '-' (ssh and sudo would read it as an option)",
+                    vars.host
+                ),
+                &at(),
+            ));
+        }
+    }
     let path = |p: String| {
         if p.starts_with('~') {
             PathBuf::from(p)
@@ -699,7 +726,7 @@ fn ssh_target(vars: &Vars, host: &str, base: &Path) -> Result<SshTarget, Error> 
     };
     Ok(SshTarget {
         // As in Ansible, the inventory name is the address unless told otherwise.
-        host: raw.host.unwrap_or_else(|| host.to_owned()),
+        host: target,
         port: raw.port,
         user: raw.user,
         identity_file: raw.identity_file.map(path),

@@ -27,37 +27,42 @@ pub struct Inventory {
 }
 
 impl Inventory {
+    /// A matrix-docker-ansible-deploy inventory (`inventory/hosts`, INI) at `path`, whatever
+    /// its first line: the playbook reader alone, for its fuzz target. Its `host_vars` are
+    /// read beside `path`.
+    pub fn parse_ini(path: &Path, source: &str) -> Result<Self, Error> {
+        let mut groups: IndexMap<String, Vec<String>> = IndexMap::new();
+        let mut hosts = Vec::new();
+        for (host, host_groups) in playbook::parse(path, source)? {
+            for g in host_groups {
+                groups.entry(g).or_default().push(host.name.clone());
+            }
+            hosts.push(host);
+        }
+        Ok(Inventory { hosts, groups })
+    }
+
     pub fn load(path: &Path) -> Result<Self, Error> {
         let usage = |msg: String| Error::Usage(msg);
-        let meta = std::fs::metadata(path)
-            .map_err(|e| usage(format!("cannot read inventory {}: {e}", path.display())))?;
-        if meta.len() > MAX_INVENTORY_BYTES {
-            return Err(usage(format!(
-                "inventory {} is {} bytes; the limit is {MAX_INVENTORY_BYTES}",
-                path.display(),
-                meta.len()
-            )));
-        }
-        let source = std::fs::read_to_string(path)
-            .map_err(|e| usage(format!("cannot read inventory {}: {e}", path.display())))?;
+        // A regular file only, read without blocking and never past the limit.
+        let source =
+            crate::local_file::read(path, MAX_INVENTORY_BYTES, crate::local_file::Owner::Any)
+                .map_err(|e| usage(format!("inventory {}: {e}", path.display())))?;
         Self::parse(path, &source)
     }
 
     pub fn parse(path: &Path, source: &str) -> Result<Self, Error> {
         if playbook::is_ini(source) {
-            let mut groups: IndexMap<String, Vec<String>> = IndexMap::new();
-            let mut hosts = Vec::new();
-            for (host, host_groups) in playbook::parse(path, source)? {
-                for g in host_groups {
-                    groups.entry(g).or_default().push(host.name.clone());
-                }
-                hosts.push(host);
-            }
-            return Ok(Inventory { hosts, groups });
+            return Self::parse_ini(path, source);
         }
         let file = File { path, source };
         let doc: raw::Document = serde_saphyr::from_str(source).map_err(|e| file.yaml_error(&e))?;
         let mut walk = Walk::default();
+        // Ansible's implicit `all`: every top-level group is its child even when the file has
+        // no `all:` (found by fuzzing: `prod: {hosts: {h: }}` alone panicked here).
+        walk.depth.insert("all".into(), 0);
+        walk.group_vars.entry("all".into()).or_default();
+        walk.group_hosts.entry("all".into()).or_default();
         for (name, group) in &doc {
             // Ansible treats every top-level group as a child of `all`.
             let parents: &[&str] = if name.value == "all" { &[] } else { &["all"] };

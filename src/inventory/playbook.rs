@@ -14,6 +14,7 @@ use serde_saphyr::Spanned;
 use super::host::{AdminBackend, Backend, Become, Host, PsqlConfig, SshTarget, Transport};
 use crate::error::{Error, Located};
 use crate::secret_source::SecretSource;
+use crate::transport::ContainerName;
 use provision_backends::admin_sql::Schema;
 
 /// Whether a file is the INI form: its first meaningful line is a `[section]`.
@@ -78,6 +79,18 @@ pub fn parse(path: &Path, source: &str) -> Result<Vec<(Host, Vec<String>)>, Erro
         } else {
             let mut words = split_words(line).into_iter();
             let name = words.next().unwrap_or_default();
+            // The name becomes a path (host_vars/NAME.yml): `../x` would read outside the
+            // inventory. Ansible's host names are host names or plain aliases.
+            if name.is_empty() || name.contains(['/', '\\', '\0']) || name.starts_with('.') {
+                return Err(at(
+                    path,
+                    source,
+                    line_no,
+                    format!(
+                        "host name {name:?}: it names host_vars/{name}.yml, so it may not be empty, contain '/' or start with '.'"
+                    ),
+                ));
+            }
             let entry = hosts.entry(name).or_default();
             entry.0.push(section.clone());
             for word in words {
@@ -145,8 +158,12 @@ fn host_vars(base: &Path, name: &str) -> Result<IndexMap<String, Var>, Error> {
     }
     let mut vars = IndexMap::new();
     for file in files {
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| Error::Usage(format!("cannot read {}: {e}", file.display())))?;
+        let text = crate::local_file::read(
+            &file,
+            crate::local_file::DATA_LIMIT,
+            crate::local_file::Owner::Any,
+        )
+        .map_err(|e| Error::Usage(format!("{}: {e}", file.display())))?;
         let map: IndexMap<Spanned<String>, Spanned<serde_json::Value>> =
             serde_saphyr::from_str(&text).map_err(|e| {
                 Error::Inventory(Located::from_yaml(&e, "host_vars file", &file, &text))
@@ -262,6 +279,21 @@ fn host(inventory: &Path, name: &str, vars: &IndexMap<String, Var>) -> Result<Ho
         None => None,
     };
     let (known_hosts, accept_new, options) = ssh_options(&v)?;
+    // ssh reads a word starting with '-' as an option: such an address or user is refused.
+    for key in [
+        "ansible_host",
+        "ansible_ssh_user",
+        "ansible_user",
+        "ansible_become_user",
+    ] {
+        if let Some(value) = v.get(key)?
+            && value.starts_with('-')
+        {
+            return Err(Error::Usage(format!(
+                "host `{name}`: {key} {value:?} may not start with '-' (ssh would read it as an option)"
+            )));
+        }
+    }
     let ssh = SshTarget {
         host: v.get("ansible_host")?.unwrap_or(name).to_owned(),
         port: match v.get("ansible_port")? {
@@ -383,8 +415,9 @@ fn host(inventory: &Path, name: &str, vars: &IndexMap<String, Var>) -> Result<Ho
         name: name.to_owned(),
         server_name,
         backend,
+        // The playbook's own container names, checked like an inventory's.
         transport: Transport::Ssh {
-            container: Some(container.to_owned()),
+            container: Some(ContainerName::parse(container).map_err(Error::Usage)?),
         },
         ssh: Some(ssh),
         admin,

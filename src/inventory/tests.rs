@@ -313,3 +313,93 @@ fn credentials_in_urls_are_refused_without_being_shown() {
     );
     assert!(!e.contains("hunter2") && e.contains("`url`"), "{e}");
 }
+
+#[test]
+fn container_names_outside_dockers_grammar_are_located() {
+    for transport in ["docker", "ssh"] {
+        for bad in ["../x", "a?b", "-x"] {
+            let src = format!(
+                "all:\n  hosts:\n    m1:\n      server_name: a.org\n      backend: synapse-cli\n      config: /data/homeserver.yaml\n      transport: {transport}\n      ssh: {{host: m1.a.org}}\n      docker: {{container: '{bad}'}}\n"
+            );
+            let e = err(&src);
+            assert!(
+                e.contains("invalid container name") && e.contains("inventory.yaml:9:"),
+                "{transport} {bad}: {e}"
+            );
+        }
+    }
+}
+
+/// fuzz/regressions/playbook_ini/*, read as the playbook's INI whatever their first line, as
+/// in fuzz/fuzz_targets/playbook_ini.rs.
+#[test]
+fn playbook_ini_fuzz_regressions_never_panic() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/playbook_ini");
+    let hosts = Path::new("fuzz/no-such-playbook/inventory/hosts");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            continue;
+        };
+        let result =
+            std::panic::catch_unwind(|| Inventory::parse_ini(hosts, text).map(|i| i.hosts.len()));
+        assert!(result.is_ok(), "{} panicked", path.display());
+        if let Ok(Err(e)) = result {
+            assert!(
+                e.to_string().starts_with("error: "),
+                "{}: {e}",
+                path.display()
+            );
+        }
+        seen += 1;
+    }
+    assert!(seen >= 5, "the regression corpus is there");
+}
+
+#[test]
+fn playbook_host_names_that_would_leave_host_vars_are_refused() {
+    for bad in ["../../etc/passwd", "a/b", ".hidden"] {
+        let e = Inventory::parse_ini(
+            Path::new("/inv/hosts"),
+            &format!("[matrix_servers]\n{bad} ansible_host=1.2.3.4\n"),
+        )
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("may not be empty, contain '/' or start with '.'") && e.contains("hosts:2"),
+            "{bad}: {e}"
+        );
+    }
+}
+
+#[test]
+fn ssh_hosts_and_users_like_options_are_located() {
+    for ssh in [
+        "{host: -oProxyCommand=touch /tmp/x}",
+        "{host: m1.a.org, user: -x}",
+        "{host: m1.a.org, become: true, become_user: -u}",
+    ] {
+        let src = format!(
+            "all:\n  hosts:\n    m1:\n      server_name: a.org\n      backend: synapse-cli\n      config: /c\n      transport: ssh\n      ssh: {ssh}\n"
+        );
+        let e = err(&src);
+        assert!(
+            e.contains("may not be empty or start with '-'") && e.contains("inventory.yaml:8:"),
+            "{ssh}: {e}"
+        );
+    }
+}
+
+#[test]
+fn a_top_level_group_without_all_is_a_child_of_all() {
+    let e = err("prod:\n  hosts:\n    h:\n");
+    assert!(e.contains("missing key"), "a host error, not a panic: {e}");
+    let inv = parse(
+        "prod:\n  vars:\n    backend: shared-secret\n    shared_secret: {env: S}\n  hosts:\n    h:\n      server_name: a.org\n      url: http://x\n",
+    )
+    .unwrap();
+    assert_eq!(inv.hosts.len(), 1);
+}

@@ -9,15 +9,67 @@ use provision_backends::{ExposeSecret, Failure};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::OnceCell;
 
+/// A container name as the Docker Engine itself allows it: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`
+/// (moby daemon/names/names.go, `RestrictedNamePattern`). The Engine API puts the name in a
+/// path (`/containers/{name}/exec`, which bollard does not escape), so `../x` or `a?b` would
+/// reach another endpoint; `docker exec` on a command line would take `-x` as an option. The
+/// only way to make one is [`ContainerName::parse`], at inventory load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerName(String);
+
+impl ContainerName {
+    pub fn parse(name: &str) -> Result<Self, String> {
+        let mut chars = name.chars();
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+        let rest_ok = name.len() >= 2
+            && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if first_ok && rest_ok {
+            Ok(ContainerName(name.to_owned()))
+        } else {
+            Err(format!(
+                "invalid container name {name:?}: Docker allows [a-zA-Z0-9][a-zA-Z0-9_.-]+ (a letter or digit, then at least one letter, digit, '_', '.' or '-')"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ContainerName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for ContainerName {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for ContainerName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl serde::Serialize for ContainerName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
 pub struct Docker {
-    container: String,
+    container: ContainerName,
     engine: OnceCell<Engine>,
 }
 
 impl Docker {
-    pub fn new(container: &str) -> Self {
+    pub fn new(container: &ContainerName) -> Self {
         Docker {
-            container: container.to_owned(),
+            container: container.clone(),
             engine: OnceCell::new(),
         }
     }
@@ -62,7 +114,7 @@ impl Exec for Docker {
         argv.extend(command.expose_args().map(str::to_owned));
         let exec = engine
             .create_exec(
-                &self.container,
+                self.container.as_str(),
                 CreateExecOptions {
                     cmd: Some(argv),
                     attach_stdin: Some(true),
@@ -113,5 +165,23 @@ impl Exec for Docker {
 
     fn describe(&self) -> String {
         format!("docker exec {}", self.container)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ContainerName;
+
+    #[test]
+    fn container_names_follow_dockers_grammar() {
+        for good in ["matrix-synapse", "a1", "x_y.z-0", "0123456789ab"] {
+            assert!(ContainerName::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "", "a", "../x", "a?b", "-x", "_x", ".x", "a/b", "a b", "a#b", "a%2e", "é1",
+        ] {
+            let err = ContainerName::parse(bad).unwrap_err();
+            assert!(err.contains("invalid container name"), "{bad}: {err}");
+        }
     }
 }

@@ -5,16 +5,19 @@
 use provision_backends::Failure;
 use provision_backends::exec::{Arg, Command, Exec, Output};
 
+use super::docker::ContainerName;
+
 pub struct DockerCli<T> {
     inner: T,
-    container: String,
+    /// Validated: it cannot start with `-`, so `docker exec` never reads it as an option.
+    container: ContainerName,
 }
 
 impl<T> DockerCli<T> {
-    pub fn new(inner: T, container: &str) -> Self {
+    pub fn new(inner: T, container: &ContainerName) -> Self {
         DockerCli {
             inner,
-            container: container.to_owned(),
+            container: container.clone(),
         }
     }
 
@@ -28,7 +31,7 @@ impl<T: Exec + Sync> Exec for DockerCli<T> {
         let mut args = vec![
             Arg::Plain("exec".into()),
             Arg::Plain("-i".into()),
-            Arg::Plain(self.container.clone()),
+            Arg::Plain(self.container.to_string()),
             Arg::Plain(command.program),
         ];
         args.extend(command.args);

@@ -21,7 +21,7 @@ use provision_backends::Failure;
 use provision_backends::exec::{Command, Exec, Output};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
-pub use docker::Docker;
+pub use docker::{ContainerName, Docker};
 pub use docker_cli::DockerCli;
 pub use http::{HttpTransport, client as http_client};
 pub use local::Local;

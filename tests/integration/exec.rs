@@ -359,7 +359,7 @@ fn mas_cli_standin_registers_and_warns_about_argv() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let shown = text(&out);
     assert!(
-        shown.contains("--password '********'") && shown.contains("process list"),
+        shown.contains("--password='********'") && shown.contains("process list"),
         "{shown}"
     );
 
