@@ -10,6 +10,7 @@ use provision_backends::{ExposeSecret, SecretString};
 
 use crate::cli::PasswordArgs;
 use crate::error::Error;
+use crate::local_file::{self, Owner};
 use crate::password_store::Store;
 
 /// 24 characters from 62 give about 143 bits.
@@ -41,15 +42,22 @@ pub fn obtain(args: &PasswordArgs, out: Option<&Store>) -> Result<Password, Erro
         })
     };
     if let Some(path) = &args.password_file {
-        let text = std::fs::read_to_string(path)
+        let text = local_file::read(path, local_file::SECRET_LIMIT, Owner::Trusted)
             .map_err(|e| Error::Usage(format!("--password-file {}: {e}", path.display())))?;
         return given(non_empty(strip_newline(text), "--password-file")?);
     }
     if args.password_stdin {
         let mut text = String::new();
         std::io::stdin()
+            .take(local_file::SECRET_LIMIT + 1)
             .read_to_string(&mut text)
             .map_err(|e| Error::Usage(format!("--password-stdin: {e}")))?;
+        if text.len() as u64 > local_file::SECRET_LIMIT {
+            return Err(Error::Usage(format!(
+                "--password-stdin: more than {} bytes; that is not a password",
+                local_file::SECRET_LIMIT
+            )));
+        }
         return given(non_empty(strip_newline(text), "--password-stdin")?);
     }
     if let Some(secret) = &args.given {
@@ -172,13 +180,14 @@ pub fn bulk(users: &[crate::users::BulkUser], out: Option<&Store>) -> Result<Bul
     for user in users {
         let password = match &user.password_file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    Error::Usage(format!(
-                        "{}: password_file {}: {e}",
-                        user.name,
-                        path.display()
-                    ))
-                })?;
+                let text = local_file::read(path, local_file::SECRET_LIMIT, Owner::Trusted)
+                    .map_err(|e| {
+                        Error::Usage(format!(
+                            "{}: password_file {}: {e}",
+                            user.name,
+                            path.display()
+                        ))
+                    })?;
                 non_empty(
                     strip_newline(text),
                     &format!("{}'s password_file", user.name),
