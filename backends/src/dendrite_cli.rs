@@ -1,7 +1,6 @@
 //! Dendrite's `create-account` (cmd/create-account/main.go in element-hq/dendrite). It reads
 //! the shared secret from `-config` on the host and registers through the shared-secret API at
-//! `-url`; the password goes on stdin (`-passwordstdin`). Contract notes:
-//! shared/contracts/dendrite.md.
+//! `-url`; the password goes on stdin (`-passwordstdin`).
 
 use crate::registration::Fields;
 use secrecy::ExposeSecret;

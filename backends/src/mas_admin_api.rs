@@ -2,7 +2,6 @@
 //! element-hq/matrix-authentication-service): a `client_credentials` token with scope
 //! `urn:mas:admin` from the token endpoint found through OpenID discovery, then
 //! `GET /api/admin/v1/users/by-username/{username}` and `POST …/users/{id}/set-admin`.
-//! Contract notes: shared/contracts/mas.md.
 
 use secrecy::SecretString;
 use serde_json::json;

@@ -2,7 +2,6 @@
 //! element-hq/matrix-authentication-service). The tool takes the password only on its command
 //! line (`-p`) or at an interactive prompt, so with this backend the password is visible in
 //! the host's process list while the tool runs: `--check` and the docs say so.
-//! Contract notes: shared/contracts/mas.md.
 
 use crate::exec::{Command, Exec, Output};
 use crate::registration::Fields;

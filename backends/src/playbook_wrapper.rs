@@ -2,7 +2,6 @@
 //! `/matrix/synapse/bin/register-user USER PASSWORD 0|1` (and the Dendrite and MAS ones of the
 //! same shape). They take the password on their command line, which is why the other exec
 //! backends are preferred; this one exists for hosts where only the wrappers are known to work.
-//! Contract notes: shared/contracts/playbook.md.
 
 use crate::exec::{Command, Exec, Output};
 use crate::registration::Fields;

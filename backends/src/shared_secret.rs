@@ -1,7 +1,7 @@
 //! Registration through the shared-secret admin API, `/_synapse/admin/v1/register`, served by
 //! Synapse (synapse/rest/admin/users.py, `UserRegisterServlet`) and by Dendrite
 //! (clientapi/routing/admin_register.go). Synapse does not serve it when accounts are
-//! delegated to MAS. Contract notes: shared/contracts/synapse.md.
+//! delegated to MAS.
 
 use crate::registration::Fields;
 use std::time::Duration;
@@ -55,7 +55,8 @@ impl SharedSecret {
                 "admin": reg.admin,
                 "mac": mac(&self.secret, &nonce, reg.user.localpart(), reg.password, reg.admin),
                 // No device or access token is needed: skipping them nearly doubles the
-                // server's throughput (shared/contracts/synapse.md).
+                // server's throughput (synapse/rest/admin/users.py skips the device and
+                // token when `inhibit_login` is set).
                 "inhibit_login": true,
             });
             if let Some(name) = reg.display_name {

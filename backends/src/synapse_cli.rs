@@ -1,7 +1,6 @@
 //! Synapse's own `register_new_matrix_user` (synapse/_scripts/register_new_matrix_user.py),
 //! run on the host or in its container. `-c CONFIG` makes the tool read the shared secret on
 //! the host, so provision never holds it; the password goes on stdin.
-//! Contract notes: shared/contracts/synapse.md.
 
 use crate::registration::Fields;
 use secrecy::{ExposeSecret, SecretString};

@@ -107,7 +107,8 @@ fn sql_sets_the_column_reports_unchanged_and_clears() {
 
 #[test]
 fn synapse_keeps_serving_a_cached_flag_after_sql() {
-    // What shared/contracts/synapse.md says, checked here so the warning provision prints
+    // Synapse caches a user's admin flag (synapse/storage/databases/main/registration.py,
+    // is_server_admin behind get_user_by_id's cache), checked here so the warning provision prints
     // stays true: a user Synapse has looked up keeps its old flag in the running server.
     let s = pg_synapse();
     let pg = postgres();
