@@ -120,6 +120,11 @@ UsePAM no
 LogLevel {log_level}
 MaxSessions 200
 MaxStartups 200:30:400
+# The test hosts are this machine's own accounts: bash sources root's ~/.bashrc for every
+# command sshd runs, and a pyenv there (`pyenv init`) takes a lock to rehash; a session
+# killed by a fault test mid-rehash leaves the lock behind, and every later session would
+# wait 60 s for it. One try is enough here (pyenv-rehash reads PYENV_REHASH_TIMEOUT).
+SetEnv PYENV_REHASH_TIMEOUT=0
 """)
         procs.append(subprocess.Popen([SSHD, "-D", "-f", config, "-E", os.path.join(d, f"{addr}.log")],
                                       preexec_fn=lifetime.die_with_parent()))
