@@ -43,6 +43,10 @@ all:
           server_name: demo.local
           url: $url
           shared_secret: {file: synapse/shared_secret}   # relative to this inventory
+          # Converges the admin flag of users that already exist (without it, asking for
+          # --admin on an existing user is a failure: provision cannot check the flag).
+          admin_backend: synapse-api
+          admin_token: {file: synapse/admin_token}       # the throwaway server's own admin
 YAML
 cat "$work/inventory.yaml"
 export PROVISION_INVENTORY="$work/inventory.yaml"
@@ -55,7 +59,7 @@ run "$provision" register alice --admin --password-file "$work/alice.pw"
 step "Register a normal user with a generated password, written to a 0600 file"
 run "$provision" register bob --no-admin --random-password --password-out "$work/bob.pw"
 
-step "Run it again: existing users are ok, not errors"
+step "Run it again: existing users are ok, not errors, and the admin flag is checked"
 run "$provision" register alice --admin --password-file "$work/alice.pw" --output json
 
 step "Both can log in; Synapse's admin API reports their admin flags"

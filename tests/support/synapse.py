@@ -223,7 +223,8 @@ def make_fixture_admin(d, cfg_path, url):
     if status != 200:
         log(f"fixture admin login failed: {status} {body}")
         sys.exit(1)
-    with open(token_path, "w") as f:
+    # 0600, as an operator keeps a token (provision warns about a token others can read).
+    with open(os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         f.write(body["access_token"])
 
 
