@@ -52,7 +52,8 @@ pub fn read(path: &Path, limit: u64, owner: Owner) -> Result<String, String> {
 }
 
 /// Whether `path` is a regular file of at most `limit` bytes, without reading it: for files
-/// read later by code that reads them whole.
+/// that are read later but should fail early (a users file's `password_file` entries are
+/// checked when the file loads, so `--check`, which reads no password, reports them too).
 pub fn check(path: &Path, limit: u64) -> Result<(), String> {
     let (meta, _) = open(path)?;
     if meta.len() > limit {

@@ -19,7 +19,7 @@ pub fn closed() -> bool {
 
 /// One line on stdout.
 pub fn line(text: impl Display) {
-    write_out(format_args!("{text}\n"));
+    bytes(format!("{text}\n").as_bytes());
 }
 
 /// Raw bytes on stdout (a completion script, a man page).
@@ -33,16 +33,6 @@ pub fn bytes(data: &[u8]) {
     }
 }
 
-fn write_out(args: std::fmt::Arguments<'_>) {
-    if closed() {
-        return;
-    }
-    let mut out = std::io::stdout().lock();
-    if out.write_fmt(args).and_then(|()| out.flush()).is_err() {
-        close();
-    }
-}
-
 fn close() {
     if !CLOSED.swap(true, Ordering::SeqCst) {
         crate::runner::interrupt();
@@ -52,18 +42,8 @@ fn close() {
 /// One message on stderr (it may span lines); a closed stderr is ignored (there is no one
 /// left to tell).
 pub fn error_line(text: impl Display) {
-    let text = redact(&text.to_string());
-    let shown: String = text
-        .chars()
-        .map(|c| {
-            if c == '\n' {
-                "\n".to_owned()
-            } else {
-                printable(c)
-            }
-        })
-        .collect();
-    let _ = writeln!(std::io::stderr().lock(), "{shown}");
+    let shown: Vec<String> = text.to_string().lines().map(clean).collect();
+    let _ = writeln!(std::io::stderr().lock(), "{}", shown.join("\n"));
 }
 
 /// Every secret this run resolved or was given (passwords, shared secrets, tokens, database

@@ -10,7 +10,7 @@
 //!   anyone who could choose its content would choose the new accounts' passwords.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -18,6 +18,7 @@ use indexmap::IndexMap;
 use provision_backends::{ExposeSecret, SecretString};
 
 use crate::error::Error;
+use crate::local_file::{self, Owner};
 
 /// The header of a passwords CSV, checked when one is read back.
 const HEADER: &str = "user,password";
@@ -126,16 +127,11 @@ impl Store {
         if !self.check()? {
             return Ok(None);
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(&self.path)
-            .map_err(|e| self.fail(e))?;
-        let mut text = String::new();
-        file.take(MAX_SIZE)
-            .read_to_string(&mut text)
-            .map_err(|e| self.fail(e))?;
-        Ok(Some(text))
+        // `check` has judged the path (a link, its owner, its mode); the read is bounded and
+        // refuses whatever is not a regular file by then.
+        local_file::read(&self.path, MAX_SIZE, Owner::Any)
+            .map(Some)
+            .map_err(|e| self.fail(e))
     }
 
     /// The one password of a `--password-out` file, if there is one.

@@ -44,15 +44,15 @@ pub fn host_done(output: Output, host: &HostReport, width: usize) {
         paint(),
     );
     crate::out!("{:<width$}  {label}  {user}{}", host.host, host.message);
+    if host.error.is_some() {
+        // The host's line already says why; its users add nothing.
+        return;
+    }
     let failed: Vec<&UserReport> = host
         .users
         .iter()
         .filter(|u| matches!(u.status, Status::Failed | Status::Unreachable))
         .collect();
-    if host.error.is_some() {
-        // The host's line already says why; its users add nothing.
-        return;
-    }
     for u in failed.iter().take(USERS_LISTED) {
         crate::out!("{:width$}    {}: {}", "", u.user, u.message);
     }

@@ -263,11 +263,11 @@ impl Report {
         if crate::runner::interrupted() && !crate::output::closed() {
             return EXIT_INTERRUPTED;
         }
+        // A host's counts carry its own status (or, in bulk, its users').
         let all = self.counts();
-        let any = |s: Status| self.hosts.iter().any(|r| r.status == s);
-        if all.failed > 0 || any(Status::Failed) {
+        if all.failed > 0 {
             EXIT_HOST_FAILED
-        } else if all.unreachable > 0 || any(Status::Unreachable) {
+        } else if all.unreachable > 0 {
             EXIT_UNREACHABLE
         } else {
             0

@@ -11,7 +11,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-pub use crate::report::{HostError, NOT_STARTED};
+use crate::report::HostError;
 
 pub type Job<T> = Pin<Box<dyn Future<Output = Result<T, HostError>> + Send>>;
 

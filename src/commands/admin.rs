@@ -36,7 +36,6 @@ pub fn run(global: &Global, args: AdminArgs) -> Result<Report, Error> {
                 user,
                 outcome,
                 admin: None,
-                note: None,
                 plan: check.then_some(via),
                 retried: false,
                 failed: None,

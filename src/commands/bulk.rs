@@ -78,17 +78,19 @@ pub fn run(global: &Global, args: &RegisterArgs) -> Result<Report, Error> {
     if let (Some(passwords), Some(store)) = (&passwords, &store) {
         // A user's generated password stays in the file when some host may hold it: created
         // with it, or a request that may have gone through before its answer was lost.
-        let used = |name: &str| {
-            let Some(i) = users.iter().position(|u| u.name == name) else {
-                return true;
-            };
-            finished.iter().any(|f| match &f.result {
-                Ok(results) => results.get(i).is_some_and(super::may_hold_password),
-                // A host that failed as a whole got at most its first user's request.
-                Err(e) => i == 0 && super::may_hold_password(&Err(e.clone())),
+        let held: std::collections::HashSet<&str> = users
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| {
+                finished.iter().any(|f| match &f.result {
+                    Ok(results) => results.get(*i).is_some_and(super::may_hold_password),
+                    // A host that failed as a whole got at most its first user's request.
+                    Err(e) => *i == 0 && super::may_hold_password(&Err(e.clone())),
+                })
             })
-        };
-        passwords.settle(store, used)?;
+            .map(|(_, u)| u.name.as_str())
+            .collect();
+        passwords.settle(store, |name| held.contains(name))?;
     }
     let mut report =
         Report::new("register", check, fanned.reports).with("from", path.display().to_string());
@@ -178,12 +180,7 @@ async fn register_all(
     // The first user goes alone: a host that cannot be reached fails once, with the
     // reason, rather than once per user after every user's retries.
     if let Some((i, id)) = ids.next() {
-        let result = match id {
-            Ok(id) => register_user(target, id, &requests[i].1)
-                .await
-                .map_err(HostError::from),
-            Err(e) => Err(HostError::Setup(e)),
-        };
+        let result = one_user(target, id, &requests[i].1).await;
         bar.inc(1);
         if let Err(HostError::Unreachable(why)) = &result {
             return Err(HostError::Unreachable(why.clone()));
@@ -200,24 +197,18 @@ async fn register_all(
             (target.clone(), requests.clone(), bar.clone(), down.clone());
         Box::pin(runner::same_host(async move {
             let went_down = down.lock().ok().and_then(|d| d.clone());
-            let result = match id {
-                _ if runner::interrupted() => Err(HostError::NotStarted),
-                _ if went_down.is_some() => Err(HostError::Unreachable(format!(
-                    "not attempted: the host stopped answering ({})",
-                    went_down.unwrap_or_default()
-                ))),
-                Ok(id) => match register_user(&target, id, &requests[i].1).await {
-                    Err(failure) if failure.unreachable() => {
-                        let error = HostError::from(failure);
-                        if let (Ok(mut d), HostError::Unreachable(why)) = (down.lock(), &error) {
-                            d.get_or_insert(why.clone());
-                        }
-                        Err(error)
-                    }
-                    other => other.map_err(HostError::from),
-                },
-                Err(e) => Err(HostError::Setup(e)),
+            let result = if runner::interrupted() {
+                Err(HostError::NotStarted)
+            } else if let Some(why) = went_down {
+                Err(HostError::Unreachable(format!(
+                    "not attempted: the host stopped answering ({why})"
+                )))
+            } else {
+                one_user(&target, id, &requests[i].1).await
             };
+            if let (Err(HostError::Unreachable(why)), Ok(mut d)) = (&result, down.lock()) {
+                d.get_or_insert(why.clone());
+            }
             bar.inc(1);
             result
         })) as runner::Task<_>
@@ -225,6 +216,20 @@ async fn register_all(
     // When --timeout ends this future, the runner's tasks are dropped (aborted) with it.
     runner::bounded(tasks, per_host, |n, result| results[positions[n]] = result).await;
     Ok(())
+}
+
+/// One user on this host, its user ID already placed on the host's server (or why not).
+async fn one_user(
+    target: &Target,
+    id: Result<provision_backends::UserId, String>,
+    request: &Request,
+) -> Result<Done, HostError> {
+    match id {
+        Ok(id) => register_user(target, id, request)
+            .await
+            .map_err(HostError::from),
+        Err(e) => Err(HostError::Setup(e)),
+    }
 }
 
 async fn close(target: Arc<Target>) {

@@ -29,8 +29,6 @@ pub struct Done {
     pub outcome: Outcome,
     /// `register --admin|--no-admin` on an existing user: what converging the flag did.
     pub admin: Option<Outcome>,
-    /// Something the operator should know that is not a failure.
-    pub note: Option<String>,
     /// Under --check: how the change would be made.
     pub plan: Option<String>,
     /// A delivery was retried while registering: an "exists" may be this run's own creation
@@ -187,9 +185,6 @@ pub(super) fn done_report(host: &str, done: &Done, elapsed_ms: u64) -> HostRepor
     let mut message = done.outcome.to_string();
     if let Some(admin) = &done.admin {
         message = format!("{message}; {admin}");
-    }
-    if let Some(note) = &done.note {
-        message = format!("{message} ({note})");
     }
     if let (Some(plan), true) = (&done.plan, done.changed()) {
         message = format!("{message} {plan}");

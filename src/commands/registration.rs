@@ -70,7 +70,6 @@ pub async fn register_user(
         user,
         outcome,
         admin: None,
-        note: None,
         plan: None,
         retried,
         failed: None,
