@@ -246,7 +246,7 @@ fn user_report(u: &BulkUser, result: &Result<Done, HostError>) -> UserReport {
                 user_id: line.user_id,
                 user: u.name.clone(),
                 status: line.status,
-                error: None,
+                error: line.error,
                 outcome: line.outcome,
                 admin: line.admin,
                 message: line.message,
@@ -295,7 +295,7 @@ fn host_report(f: &Finished<HostResults>, users: &[BulkUser]) -> HostReport {
     for u in &user_reports {
         counts.add(u.status);
         *outcomes
-            .entry(u.outcome.or(u.error).unwrap_or("failed"))
+            .entry(u.error.or(u.outcome).unwrap_or("failed"))
             .or_default() += 1;
     }
     let summary: Vec<String> = outcomes.iter().map(|(k, v)| format!("{v} {k}")).collect();

@@ -424,6 +424,31 @@ fn asking_for_admin_on_a_host_that_cannot_set_it_fails() {
         Some(false),
         "and indeed it is not an admin"
     );
+
+    // The same in a bulk run: that user is failed, with the typed error JSON gives every
+    // result that is not a success.
+    let dir = folder();
+    let from = dir.join("admins.csv");
+    std::fs::write(&from, format!("user,admin,password_file\n{user},yes,pw\n")).unwrap();
+    std::fs::write(dir.join("pw"), "pw\n").unwrap();
+    let run = provision(
+        &[
+            "register",
+            "--from",
+            s(&from),
+            "-i",
+            s(&inv),
+            "--output",
+            "json",
+        ],
+        "",
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    let doc = json(&run);
+    let result = &doc["host_users"][0]["users"][0];
+    assert_eq!(result["status"], "failed", "{doc}");
+    assert_eq!(result["error"], "failed", "{doc}");
+    assert_eq!(doc["users"]["failed"], 1, "{doc}");
 }
 
 #[test]
