@@ -90,7 +90,11 @@ pub fn run(global: &Global, args: &RegisterArgs) -> Result<Report, Error> {
             })
             .map(|(_, u)| u.name.as_str())
             .collect();
-        passwords.settle(store, |name| held.contains(name))?;
+        // The users are registered by now: a file that cannot be tidied is said, and the
+        // run's results stand (it still holds every row written before the run).
+        if let Err(e) = passwords.settle(store, |name| held.contains(name)) {
+            tracing::warn!("{e}; it keeps the rows written before the run");
+        }
     }
     let mut report =
         Report::new("register", check, fanned.reports).with("from", path.display().to_string());
