@@ -202,12 +202,13 @@ pub struct RegisterArgs {
     pub no_admin: bool,
 
     /// Display name for the new user (shared-secret API, mas-cli; refused for hosts whose
-    /// backend cannot pass it on)
-    #[arg(long, value_name = "NAME")]
+    /// backend cannot pass it on). With --from, each user's comes from the users file
+    #[arg(long, value_name = "NAME", conflicts_with = "from")]
     pub display_name: Option<String>,
 
-    /// Email address to attach to the new user (mas-cli; repeatable; refused elsewhere)
-    #[arg(long = "email", value_name = "ADDRESS")]
+    /// Email address to attach to the new user (mas-cli; repeatable; refused elsewhere). With
+    /// --from, each user's comes from the users file
+    #[arg(long = "email", value_name = "ADDRESS", conflicts_with = "from")]
     pub emails: Vec<String>,
 
     /// Let MAS accept a password below its complexity policy (mas-cli; refused elsewhere)

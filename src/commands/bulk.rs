@@ -28,9 +28,10 @@ pub fn run(global: &Global, args: &RegisterArgs) -> Result<Report, Error> {
     let users = users::load(path)?;
     let inventory = Inventory::load(&global.inventory)?;
     let hosts = inventory.select(args.run.limit.as_deref())?;
+    // --display-name and --email conflict with --from (clap): the users file sets them.
     let wanted = Fields {
-        display_name: args.display_name.is_some() || users.iter().any(|u| u.display_name.is_some()),
-        emails: !args.emails.is_empty() || users.iter().any(|u| u.email.is_some()),
+        display_name: users.iter().any(|u| u.display_name.is_some()),
+        emails: users.iter().any(|u| u.email.is_some()),
         ignore_password_complexity: args.ignore_password_complexity,
     };
     refuse_dropped_fields(&hosts, &wanted, "the users or options ask for fields that ")?;

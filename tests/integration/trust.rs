@@ -496,6 +496,18 @@ fn options_that_would_do_nothing_are_refused_by_name() {
         assert_eq!(run.status.code(), Some(2), "{extra:?}: {}", text(&run));
         assert!(text(&run).contains(named), "{extra:?}: {}", text(&run));
     }
+    // With --from, a display name or email for every user would be dropped: the users file
+    // carries them.
+    let from = folder().join("one.csv");
+    std::fs::write(&from, format!("user\n{user}\n")).unwrap();
+    for (option, value) in [("--display-name", "X"), ("--email", "x@example.com")] {
+        let run = provision(
+            &["register", "--from", s(&from), option, value, "-i", s(&inv)],
+            "",
+        );
+        assert_eq!(run.status.code(), Some(2), "{option}: {}", text(&run));
+        assert!(text(&run).contains(option), "{option}: {}", text(&run));
+    }
     assert!(syn.login(&user, "pw").is_err(), "nothing ran");
 }
 
