@@ -29,6 +29,7 @@ rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup comp
 echo "== format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+bash scripts/check-layers.sh
 
 echo "== Synapse and ansible-core for the integration tests (cached after the first run)"
 python3 tests/support/synapse.py venv

@@ -73,3 +73,10 @@ impl fmt::Display for SecretSource {
         }
     }
 }
+
+/// How the backends read a secret they are built with.
+impl provision_backends::settings::SecretSource for SecretSource {
+    fn resolve(&self) -> Result<SecretString, String> {
+        SecretSource::resolve(self)
+    }
+}

@@ -3,7 +3,14 @@
 //! statement names the account by the full identity the server keys it on, and a write must
 //! reach exactly one row. Reads first, so an unchanged flag is reported "ok".
 
-use crate::sql::{Param, Sql};
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::account::{Account, Op, UserState};
+use crate::port::Ports;
+use crate::port::sql::{Param, Sql, SqlPort};
+use crate::settings::{Backend, Config, Homeserver, Secret, Settings, reveal};
 use crate::{Failure, Outcome, UserId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,12 +58,155 @@ const DENDRITE: Statements = Statements {
 };
 
 pub struct AdminSql {
+    db: SqlPort,
     schema: Schema,
 }
 
+/// How provision reaches the database: a connection of its own, or psql on the host. One
+/// or the other, never both.
+enum Via {
+    /// A libpq URL; tunnelled through the host's SSH when it has one.
+    Url(Secret),
+    /// psql (or a wrapper taking psql's arguments, like the playbook's cli-non-interactive)
+    /// run on the host, which connects by itself.
+    Psql(PsqlConfig),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PsqlConfig {
+    #[serde(default = "default_psql")]
+    command: String,
+    database: Option<String>,
+}
+
+fn default_psql() -> String {
+    "psql".into()
+}
+
+struct AdminSqlConfig {
+    via: Via,
+    schema: Schema,
+}
+
+impl Backend for AdminSql {
+    const NAME: &'static str = "sql";
+    const KEYS: &'static [&'static str] = &["database_url", "psql"];
+    const OPS: &'static [Op] = &[Op::Read, Op::SetAdmin];
+    const RUNS_PROGRAMS: bool = false;
+
+    fn configure<S: Settings>(s: &S) -> Result<Box<dyn Config>, S::Error> {
+        let psql = s.mapping::<PsqlConfig>("psql", "expected {command: PATH, database: NAME}")?;
+        let via = match (s.line("database_url"), psql) {
+            (Some(_), None) => Via::Url(s.secret("database_url", "")?),
+            (Some(_), Some(_)) => {
+                return Err(s.wrong(
+                    "database_url",
+                    "give database_url (provision connects) or psql (psql on the host connects by itself), not both",
+                ));
+            }
+            (None, Some(psql)) => Via::Psql(psql),
+            (None, None) => {
+                return Err(s.missing(
+                    "database_url",
+                    "admin_backend sql needs a libpq URL as {file: PATH} or {env: NAME}, or `psql` to run psql on the host",
+                ));
+            }
+        };
+        let schema = match s.homeserver() {
+            Homeserver::Dendrite => Schema::Dendrite,
+            Homeserver::Synapse => Schema::Synapse,
+        };
+        Ok(Box::new(AdminSqlConfig { via, schema }))
+    }
+}
+
+impl Config for AdminSqlConfig {
+    fn show(&self) -> serde_json::Value {
+        let (url, psql) = match &self.via {
+            Via::Url(url) => (Some(url.to_string()), None),
+            Via::Psql(p) => (
+                None,
+                Some(json!({"command": p.command, "database": p.database})),
+            ),
+        };
+        json!({"kind": AdminSql::NAME, "database_url": url, "psql": psql})
+    }
+
+    fn build(&self, ports: &dyn Ports) -> Result<Box<dyn Account>, String> {
+        let db = match &self.via {
+            Via::Url(url) => ports.database(&reveal("database_url", url)?)?,
+            // On the host, never in the tool's container: psql or the playbook's wrapper
+            // are installed there, and connect from there.
+            Via::Psql(p) => ports.psql(&p.command, p.database.as_deref())?,
+        };
+        Ok(Box::new(AdminSql::new(db, self.schema)))
+    }
+}
+
+#[async_trait]
+impl Account for AdminSql {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn ops(&self) -> &'static [Op] {
+        Self::OPS
+    }
+
+    fn via(&self) -> String {
+        format!("in {}", self.db.describe())
+    }
+
+    /// The database answers.
+    async fn ping(&self) -> Result<String, Failure> {
+        self.db.query_int("SELECT 1", &[]).await?;
+        Ok(format!("{} answers", self.db.describe()))
+    }
+
+    /// The admin flag; the database says nothing else provision reads yet.
+    async fn read(&self, user: &UserId) -> Result<Option<UserState>, Failure> {
+        Ok(self.current(user).await?.map(|admin| UserState {
+            admin: Some(admin),
+            ..UserState::default()
+        }))
+    }
+
+    async fn set_admin(&self, user: &UserId, admin: bool, check: bool) -> Result<Outcome, Failure> {
+        let db = &self.db;
+        let Some(current) = self.current(user).await? else {
+            return Err(Failure::Rejected(format!(
+                "no such user {user} ({})",
+                db.describe()
+            )));
+        };
+        if current == admin {
+            return Ok(Outcome::AdminAlready { admin });
+        }
+        if check {
+            return Ok(Outcome::WouldSetAdmin { admin });
+        }
+        let value = match self.schema {
+            Schema::Synapse => Param::Int(admin.into()),
+            Schema::Dendrite => Param::Int(if admin { DENDRITE_ADMIN } else { DENDRITE_USER }),
+        };
+        let mut params = vec![value];
+        params.extend(self.key(user));
+        let changed = db.execute(self.statements().write, &params).await?;
+        if changed != 1 {
+            return Err(Failure::Rejected(format!(
+                "expected to change 1 row for {user}, changed {changed} ({})",
+                db.describe()
+            )));
+        }
+        let note = (self.schema == Schema::Synapse).then(|| SYNAPSE_CACHE_NOTE.to_owned());
+        Ok(Outcome::AdminSet { admin, note })
+    }
+}
+
 impl AdminSql {
-    pub fn new(schema: Schema) -> Self {
-        AdminSql { schema }
+    pub fn new(db: SqlPort, schema: Schema) -> Self {
+        AdminSql { db, schema }
     }
 
     fn statements(&self) -> &'static Statements {
@@ -77,65 +227,14 @@ impl AdminSql {
         }
     }
 
-    pub async fn set_admin(
-        &self,
-        db: &impl Sql,
-        user: &UserId,
-        admin: bool,
-    ) -> Result<Outcome, Failure> {
-        if self.current(db, user).await? == admin {
-            return Ok(Outcome::AdminAlready { admin });
-        }
-        let value = match self.schema {
-            Schema::Synapse => Param::Int(admin.into()),
-            Schema::Dendrite => Param::Int(if admin { DENDRITE_ADMIN } else { DENDRITE_USER }),
-        };
-        let mut params = vec![value];
-        params.extend(self.key(user));
-        let changed = db.execute(self.statements().write, &params).await?;
-        if changed != 1 {
-            return Err(Failure::Rejected(format!(
-                "expected to change 1 row for {user}, changed {changed} ({})",
-                db.describe()
-            )));
-        }
-        let note = (self.schema == Schema::Synapse).then(|| SYNAPSE_CACHE_NOTE.to_owned());
-        Ok(Outcome::AdminSet { admin, note })
-    }
-
-    /// `--check`: reads the flag, changes nothing.
-    pub async fn plan(
-        &self,
-        db: &impl Sql,
-        user: &UserId,
-        admin: bool,
-    ) -> Result<Outcome, Failure> {
-        Ok(if self.current(db, user).await? == admin {
-            Outcome::AdminAlready { admin }
-        } else {
-            Outcome::WouldSetAdmin { admin }
-        })
-    }
-
-    /// `provision ping`: the database answers.
-    pub async fn ping(&self, db: &impl Sql) -> Result<String, Failure> {
-        db.query_int("SELECT 1", &[]).await?;
-        Ok(format!("{} answers", db.describe()))
-    }
-
-    /// The flag of the one account with this key: none is "no such user", several (a table
-    /// without upstream's unique index) is refused rather than guessed at.
-    async fn current(&self, db: &impl Sql, user: &UserId) -> Result<bool, Failure> {
+    /// The flag of the one account with this key; `None` when there is none. Several (a
+    /// table without upstream's unique index) is refused rather than guessed at.
+    async fn current(&self, user: &UserId) -> Result<Option<bool>, Failure> {
+        let db = &self.db;
         let key = self.key(user);
-        let rows = db.query_int(self.statements().count, &key).await?;
-        match rows {
+        match db.query_int(self.statements().count, &key).await? {
             Some(1) => {}
-            None | Some(0) => {
-                return Err(Failure::Rejected(format!(
-                    "no such user {user} ({})",
-                    db.describe()
-                )));
-            }
+            None | Some(0) => return Ok(None),
             Some(n) => {
                 return Err(Failure::Rejected(format!(
                     "{n} rows match {user}, expected one: nothing changed ({})",
@@ -144,14 +243,11 @@ impl AdminSql {
             }
         }
         let value = db.query_int(self.statements().read, &key).await?;
-        match (self.schema, value) {
-            (_, None) => Err(Failure::Rejected(format!(
-                "no such user {user} ({})",
-                db.describe()
-            ))),
-            (Schema::Synapse, Some(v)) => Ok(v != 0),
-            (Schema::Dendrite, Some(v)) => Ok(v == i64::from(DENDRITE_ADMIN)),
-        }
+        Ok(match (self.schema, value) {
+            (_, None) => None,
+            (Schema::Synapse, Some(v)) => Some(v != 0),
+            (Schema::Dendrite, Some(v)) => Some(v == i64::from(DENDRITE_ADMIN)),
+        })
     }
 }
 
@@ -222,22 +318,23 @@ mod tests {
         }
     }
 
-    fn table(rows: &[(&[&str], i64)]) -> Table {
-        Table {
+    fn table(rows: &[(&[&str], i64)]) -> std::sync::Arc<Table> {
+        std::sync::Arc::new(Table {
             rows: Mutex::new(
                 rows.iter()
                     .map(|(k, v)| (k.iter().map(|s| s.to_string()).collect(), *v))
                     .collect(),
             ),
             log: Mutex::new(Vec::new()),
-        }
+        })
     }
 
     #[test]
     fn synapse_sets_the_flag_by_full_user_id_with_parameters() {
         let db = table(&[(&["@john:example.com"], 0)]);
         let user = UserId::new("john", "example.com").unwrap();
-        let out = block_on(AdminSql::new(Schema::Synapse).set_admin(&db, &user, true));
+        let out =
+            block_on(AdminSql::new(db.clone(), Schema::Synapse).set_admin(&user, true, false));
         assert!(matches!(
             out,
             Ok(Outcome::AdminSet {
@@ -259,7 +356,8 @@ mod tests {
     fn unchanged_flag_is_not_written() {
         let db = table(&[(&["@john:example.com"], 1)]);
         let user = UserId::new("john", "example.com").unwrap();
-        let out = block_on(AdminSql::new(Schema::Synapse).set_admin(&db, &user, true));
+        let out =
+            block_on(AdminSql::new(db.clone(), Schema::Synapse).set_admin(&user, true, false));
         assert_eq!(out, Ok(Outcome::AdminAlready { admin: true }));
         assert!(
             db.log
@@ -274,7 +372,8 @@ mod tests {
     fn missing_user_is_an_error() {
         let db = table(&[]);
         let user = UserId::new("john", "example.com").unwrap();
-        let out = block_on(AdminSql::new(Schema::Synapse).set_admin(&db, &user, true));
+        let out =
+            block_on(AdminSql::new(db.clone(), Schema::Synapse).set_admin(&user, true, false));
         assert!(
             matches!(out, Err(Failure::Rejected(m)) if m.contains("no such user @john:example.com"))
         );
@@ -284,7 +383,8 @@ mod tests {
     fn dendrite_keys_on_localpart_and_server_name() {
         let db = table(&[(&["john", "b.org"], 1), (&["john", "example.com"], 1)]);
         let user = UserId::new("john", "example.com").unwrap();
-        let out = block_on(AdminSql::new(Schema::Dendrite).set_admin(&db, &user, true));
+        let out =
+            block_on(AdminSql::new(db.clone(), Schema::Dendrite).set_admin(&user, true, false));
         assert!(matches!(
             out,
             Ok(Outcome::AdminSet {
@@ -300,7 +400,8 @@ mod tests {
     fn dendrite_user_of_another_server_is_no_such_user() {
         let db = table(&[(&["john", "b.org"], 1)]);
         let user = UserId::new("john", "example.com").unwrap();
-        let out = block_on(AdminSql::new(Schema::Dendrite).set_admin(&db, &user, true));
+        let out =
+            block_on(AdminSql::new(db.clone(), Schema::Dendrite).set_admin(&user, true, false));
         assert!(
             matches!(&out, Err(Failure::Rejected(m)) if m.contains("no such user @john:example.com")),
             "{out:?}"
@@ -312,7 +413,8 @@ mod tests {
     fn two_rows_for_one_key_are_refused_and_nothing_is_written() {
         let db = table(&[(&["john", "example.com"], 1), (&["john", "example.com"], 1)]);
         let user = UserId::new("john", "example.com").unwrap();
-        let out = block_on(AdminSql::new(Schema::Dendrite).set_admin(&db, &user, true));
+        let out =
+            block_on(AdminSql::new(db.clone(), Schema::Dendrite).set_admin(&user, true, false));
         assert!(
             matches!(&out, Err(Failure::Rejected(m)) if m.contains("2 rows match")),
             "{out:?}"

@@ -2,68 +2,117 @@
 //! the shared secret from `-config` on the host and registers through the shared-secret API at
 //! `-url`; the password goes on stdin (`-passwordstdin`).
 
-use crate::registration::Fields;
+use async_trait::async_trait;
 use secrecy::ExposeSecret;
 
-use crate::exec::{Command, Exec, Output};
+use crate::account::{Account, Op, Preview};
+use crate::port::Ports;
+use crate::port::exec::{Command, ExecPort, Output};
+use crate::settings::{Backend, Config, Homeserver, Settings};
+use crate::synapse_cli::CONFIG_WHY;
+use crate::tool::{self, Tool};
 use crate::{Failure, Outcome, Registration};
 
 pub const DEFAULT_COMMAND: &str = "create-account";
 
 pub struct DendriteCli {
-    command: String,
+    tool: Tool,
     config: String,
     url: Option<String>,
 }
 
-impl DendriteCli {
-    /// `create-account` has no option for a display name or an email
-    /// (cmd/create-account/main.go).
-    pub const FIELDS: Fields = Fields {
-        display_name: false,
-        emails: false,
-        ignore_password_complexity: false,
-    };
+/// `url`: where the tool reaches Dendrite from the target (the tool's default is
+/// http://localhost:8008).
+struct DendriteCliConfig {
+    config: String,
+    url: Option<String>,
+    command: Option<String>,
+}
 
-    /// `url`: where the tool reaches Dendrite from the target (the tool's default is
-    /// http://localhost:8008).
-    pub fn new(command: Option<String>, config: String, url: Option<String>) -> Self {
+impl Backend for DendriteCli {
+    const NAME: &'static str = "dendrite-cli";
+    const KEYS: &'static [&'static str] = &["config", "url", "command"];
+    const OPS: &'static [Op] = &[Op::Register];
+    // `create-account` has no option for a display name or an email.
+    const RUNS_PROGRAMS: bool = true;
+    const HOMESERVER: Option<Homeserver> = Some(Homeserver::Dendrite);
+
+    fn configure<S: Settings>(s: &S) -> Result<Box<dyn Config>, S::Error> {
+        Ok(Box::new(DendriteCliConfig {
+            config: s.string("config", CONFIG_WHY)?,
+            url: s.optional_url("url")?,
+            command: s.optional("command")?,
+        }))
+    }
+}
+
+impl Config for DendriteCliConfig {
+    fn show(&self) -> serde_json::Value {
+        tool::show(
+            DendriteCli::NAME,
+            &[
+                ("config", Some(&self.config)),
+                ("url", self.url.as_ref()),
+                ("command", self.command.as_ref()),
+            ],
+            None,
+        )
+    }
+
+    fn build(&self, ports: &dyn Ports) -> Result<Box<dyn Account>, String> {
+        Ok(Box::new(DendriteCli::new(
+            ports.exec()?,
+            self.command.as_ref(),
+            self.config.clone(),
+            self.url.clone(),
+        )))
+    }
+}
+
+#[async_trait]
+impl Account for DendriteCli {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn ops(&self) -> &'static [Op] {
+        Self::OPS
+    }
+
+    fn via(&self) -> String {
+        self.tool.via()
+    }
+
+    /// Go's flag package answers `-help` with the usage and exit 0.
+    async fn ping(&self) -> Result<String, Failure> {
+        self.tool
+            .answers(Command::new(&self.tool.command).arg("-help"))
+            .await
+    }
+
+    async fn register(&self, reg: &Registration<'_>) -> Result<Outcome, Failure> {
+        check_password(reg)?;
+        let out = self.tool.run(self.command(reg)).await?;
+        interpret(&self.tool.command, &out, reg.admin)
+    }
+
+    async fn preview(&self, reg: &Registration<'_>) -> Result<Preview, Failure> {
+        Ok(self.tool.preview(self.command(reg)))
+    }
+}
+
+impl DendriteCli {
+    pub fn new(
+        exec: ExecPort,
+        command: Option<&String>,
+        config: String,
+        url: Option<String>,
+    ) -> Self {
         DendriteCli {
-            command: command.unwrap_or_else(|| DEFAULT_COMMAND.to_owned()),
+            tool: Tool::new(exec, command, DEFAULT_COMMAND),
             config,
             url,
         }
-    }
-
-    pub async fn register(
-        &self,
-        exec: &impl Exec,
-        reg: &Registration<'_>,
-    ) -> Result<Outcome, Failure> {
-        check_password(reg)?;
-        let out = exec.run(self.command(reg)).await?;
-        interpret(&self.command, &out, reg.admin)
-    }
-
-    pub async fn plan(
-        &self,
-        _exec: &impl Exec,
-        reg: &Registration<'_>,
-    ) -> Result<Outcome, Failure> {
-        Ok(Outcome::WouldRun {
-            admin: reg.admin,
-            command: self.command(reg).to_string(),
-            warning: None,
-        })
-    }
-
-    /// `provision ping`: Go's flag package answers `-help` with the usage and exit 0.
-    pub async fn ping(&self, exec: &impl Exec) -> Result<String, Failure> {
-        let out = exec.run(Command::new(&self.command).arg("-help")).await?;
-        if !out.success() {
-            return Err(out.failure(&self.command, ""));
-        }
-        Ok(format!("{} answers on {}", self.command, exec.describe()))
     }
 
     /// `-name=VALUE`, one argument per flag: Go's flag package (src/flag/flag.go,
@@ -71,7 +120,7 @@ impl DendriteCli {
     /// starts with, but the joined form leaves nothing to the parser's goodwill, and a wrapper
     /// in between (a shell script, `docker exec`) cannot split it either.
     fn command(&self, reg: &Registration<'_>) -> Command {
-        let mut cmd = Command::new(&self.command)
+        let mut cmd = Command::new(&self.tool.command)
             .option("-config", &self.config)
             .option("-username", reg.user.localpart())
             .arg("-passwordstdin")
@@ -128,11 +177,12 @@ mod tests {
         let user = UserId::new("john", "example.com").unwrap();
         let password = SecretString::from(password);
         let cli = DendriteCli::new(
+            exec.clone(),
             None,
             "/etc/dendrite/dendrite.yaml".into(),
             Some("http://localhost:8448".into()),
         );
-        let out = block_on(cli.register(&exec, &Registration::new(&user, &password, true)));
+        let out = block_on(cli.register(&Registration::new(&user, &password, true)));
         (out, exec.commands())
     }
 

@@ -1,25 +1,35 @@
-//! What provision knows about Matrix: how each homeserver tool or API registers a user and
-//! what its answers mean. Nothing here knows SSH, Docker or which machine a request goes to:
-//! a backend builds requests (see [`http`]) and a transport from the `provision` crate sends them.
+//! What provision knows about Matrix: how each homeserver tool or API does things to accounts
+//! and what its answers mean. Nothing here knows SSH, Docker or which machine a request goes
+//! to: a backend holds the [`port`]s it was built with, and a transport of the `provision`
+//! crate delivers what it sends through them.
+//!
+//! One file a backend, each holding its inventory keys ([`settings::Backend`]), its
+//! constructor and its [`account::Account`] implementation.
+
+pub mod account;
+pub mod matrix;
+pub mod outcome;
+pub mod port;
+pub mod registration;
+pub mod settings;
+mod tool;
+pub mod user_id;
 
 pub mod admin_sql;
 pub mod dendrite_cli;
-pub mod exec;
-pub mod http;
 pub mod mas_admin_api;
 pub mod mas_cli;
-pub mod outcome;
 pub mod playbook_wrapper;
-pub mod registration;
 pub mod shared_secret;
-pub mod sql;
 pub mod synapse_admin_api;
 pub mod synapse_cli;
+
 #[cfg(test)]
 mod testing;
-pub mod user_id;
 
-pub use outcome::{Failure, Outcome};
+pub use account::{Account, Op, Preview, UserState};
+pub use outcome::Outcome;
+pub use port::Failure;
 pub use registration::Registration;
 pub use secrecy::{ExposeSecret, SecretString};
 pub use user_id::UserId;

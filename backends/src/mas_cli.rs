@@ -3,8 +3,14 @@
 //! line (`-p`) or at an interactive prompt, so with this backend the password is visible in
 //! the host's process list while the tool runs: `--check` and the docs say so.
 
-use crate::exec::{Command, Exec, Output};
+use async_trait::async_trait;
+
+use crate::account::{Account, Op, Preview};
+use crate::port::Ports;
+use crate::port::exec::{Command, ExecPort, Output};
 use crate::registration::Fields;
+use crate::settings::{Backend, Config, Settings};
+use crate::tool::{self, Tool};
 use crate::{Failure, Outcome, Registration};
 
 pub const DEFAULT_COMMAND: &str = "mas-cli";
@@ -12,70 +18,108 @@ pub const DEFAULT_COMMAND: &str = "mas-cli";
 pub const ARGV_WARNING: &str = "mas-cli takes the password only on its command line: it is visible in the host's process list while the tool runs";
 
 pub struct MasCli {
-    command: String,
+    tool: Tool,
     config: Option<String>,
 }
 
-impl MasCli {
+/// `config`: MAS's config.yaml on the target, passed as `-c`; the tool's default otherwise.
+struct MasCliConfig {
+    config: Option<String>,
+    command: Option<String>,
+}
+
+impl Backend for MasCli {
+    const NAME: &'static str = "mas-cli";
+    const KEYS: &'static [&'static str] = &["config", "command"];
+    const OPS: &'static [Op] = &[Op::Register];
     /// `mas-cli manage register-user` takes `--display-name`, `--email` and
     /// `--ignore-password-complexity` (crates/cli/src/commands/manage.rs).
-    pub const FIELDS: Fields = Fields {
+    const FIELDS: Fields = Fields {
         display_name: true,
         emails: true,
         ignore_password_complexity: true,
     };
+    const RUNS_PROGRAMS: bool = true;
 
-    /// `config`: MAS's config.yaml on the target, passed as `-c`; the tool's default otherwise.
-    pub fn new(command: Option<String>, config: Option<String>) -> Self {
+    fn configure<S: Settings>(s: &S) -> Result<Box<dyn Config>, S::Error> {
+        Ok(Box::new(MasCliConfig {
+            config: s.optional("config")?,
+            command: s.optional("command")?,
+        }))
+    }
+}
+
+impl Config for MasCliConfig {
+    fn show(&self) -> serde_json::Value {
+        tool::show(
+            MasCli::NAME,
+            &[
+                ("config", self.config.as_ref()),
+                ("command", self.command.as_ref()),
+            ],
+            Some(ARGV_WARNING),
+        )
+    }
+
+    fn build(&self, ports: &dyn Ports) -> Result<Box<dyn Account>, String> {
+        Ok(Box::new(MasCli::new(
+            ports.exec()?,
+            self.command.as_ref(),
+            self.config.clone(),
+        )))
+    }
+}
+
+#[async_trait]
+impl Account for MasCli {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn ops(&self) -> &'static [Op] {
+        Self::OPS
+    }
+
+    fn fields(&self) -> Fields {
+        Self::FIELDS
+    }
+
+    fn via(&self) -> String {
+        self.tool.via()
+    }
+
+    /// The tool runs and knows `manage register-user`.
+    async fn ping(&self) -> Result<String, Failure> {
+        let probe = Command::new(&self.tool.command)
+            .arg("manage")
+            .arg("register-user")
+            .arg("--help");
+        self.tool.answers(probe).await
+    }
+
+    async fn register(&self, reg: &Registration<'_>) -> Result<Outcome, Failure> {
+        let out = self.tool.run(self.command(reg)).await?;
+        interpret(&self.tool.command, &out, reg.admin)
+    }
+
+    async fn preview(&self, reg: &Registration<'_>) -> Result<Preview, Failure> {
+        Ok(self.tool.preview(self.command(reg)))
+    }
+}
+
+impl MasCli {
+    pub fn new(exec: ExecPort, command: Option<&String>, config: Option<String>) -> Self {
         MasCli {
-            command: command.unwrap_or_else(|| DEFAULT_COMMAND.to_owned()),
+            tool: Tool::new(exec, command, DEFAULT_COMMAND).warn(ARGV_WARNING),
             config,
         }
-    }
-
-    pub async fn register(
-        &self,
-        exec: &impl Exec,
-        reg: &Registration<'_>,
-    ) -> Result<Outcome, Failure> {
-        tracing::warn!("{}: {ARGV_WARNING}", exec.describe());
-        let out = exec.run(self.command(reg)).await?;
-        interpret(&self.command, &out, reg.admin)
-    }
-
-    pub async fn plan(
-        &self,
-        _exec: &impl Exec,
-        reg: &Registration<'_>,
-    ) -> Result<Outcome, Failure> {
-        Ok(Outcome::WouldRun {
-            admin: reg.admin,
-            command: self.command(reg).to_string(),
-            warning: Some(ARGV_WARNING.into()),
-        })
-    }
-
-    /// `provision ping`: the tool runs and knows `manage register-user`.
-    pub async fn ping(&self, exec: &impl Exec) -> Result<String, Failure> {
-        let out = exec
-            .run(
-                Command::new(&self.command)
-                    .arg("manage")
-                    .arg("register-user")
-                    .arg("--help"),
-            )
-            .await?;
-        if !out.success() {
-            return Err(out.failure(&self.command, ""));
-        }
-        Ok(format!("{} answers on {}", self.command, exec.describe()))
     }
 
     /// Every value goes in a form clap cannot read as an option: `--email=VALUE`, and the
     /// user name after `--`. A bare `--help` as USERNAME would print the help and exit 0,
     /// which reads as "created"; clap (like getopt) takes everything after `--` as positional.
     fn command(&self, reg: &Registration<'_>) -> Command {
-        let mut cmd = Command::new(&self.command);
+        let mut cmd = Command::new(&self.tool.command);
         if let Some(config) = &self.config {
             cmd = cmd.option("--config", config);
         }
@@ -134,8 +178,8 @@ mod tests {
         let mut reg = Registration::new(&user, &password, false);
         reg.emails = &emails;
         reg.display_name = Some("John Doe");
-        let cli = MasCli::new(None, Some("/config.yaml".into()));
-        let out = block_on(cli.register(&exec, &reg));
+        let cli = MasCli::new(exec.clone(), None, Some("/config.yaml".into()));
+        let out = block_on(cli.register(&reg));
         (out, exec.commands())
     }
 
@@ -159,7 +203,7 @@ mod tests {
         let user = UserId::new("--help", "example.com").unwrap();
         let password = SecretString::from("-p-like-password");
         let reg = Registration::new(&user, &password, false);
-        block_on(MasCli::new(None, None).register(&exec, &reg)).unwrap();
+        block_on(MasCli::new(exec.clone(), None, None).register(&reg)).unwrap();
         let args: Vec<String> = exec.commands()[0]
             .expose_args()
             .map(str::to_owned)

@@ -25,9 +25,15 @@ pub enum Outcome {
     AdminAlready { admin: bool },
     /// `--check`: the admin flag would change.
     WouldSetAdmin { admin: bool },
-    /// `--check`: the server could not tell whether the user exists (for example because
-    /// public registration is disabled); a real run would try to register it.
-    WouldTryCreate { admin: bool, why: String },
+    /// `--check`: nothing could tell whether the user exists (a tool that only registers
+    /// and no backend of the host that reads users, or a server that keeps its users to
+    /// itself); a real run would try to register it, by running `command` where a tool would.
+    Unknown {
+        admin: bool,
+        why: String,
+        command: Option<String>,
+        warning: Option<String>,
+    },
 }
 
 impl Outcome {
@@ -37,7 +43,7 @@ impl Outcome {
             Outcome::Created { .. } => "created",
             Outcome::Exists => "exists",
             Outcome::WouldCreate { .. } | Outcome::WouldRun { .. } => "would_create",
-            Outcome::WouldTryCreate { .. } => "would_try_create",
+            Outcome::Unknown { .. } => "unknown",
             Outcome::AdminSet { .. } => "admin_set",
             Outcome::AdminAlready { .. } => "admin_unchanged",
             Outcome::WouldSetAdmin { .. } => "would_set_admin",
@@ -63,13 +69,23 @@ impl fmt::Display for Outcome {
                 warning,
             } => {
                 write!(f, "would create ({}) by running: {command}", role(admin))?;
-                match warning {
-                    Some(w) => write!(f, " (warning: {w})"),
-                    None => Ok(()),
-                }
+                warned(f, warning)
             }
-            Outcome::WouldTryCreate { admin, why } => {
-                write!(f, "would try to create ({}); {why}", role(admin))
+            Outcome::Unknown {
+                admin,
+                why,
+                command,
+                warning,
+            } => {
+                write!(
+                    f,
+                    "unknown: {why}; a run would try to create it ({})",
+                    role(admin)
+                )?;
+                if let Some(command) = command {
+                    write!(f, " by running: {command}")?;
+                }
+                warned(f, warning)
             }
             Outcome::AdminSet { admin, note } => {
                 write!(f, "admin turned {}", on_off(*admin))?;
@@ -84,36 +100,13 @@ impl fmt::Display for Outcome {
     }
 }
 
+fn warned(f: &mut fmt::Formatter<'_>, warning: &Option<String>) -> fmt::Result {
+    match warning {
+        Some(w) => write!(f, " (warning: {w})"),
+        None => Ok(()),
+    }
+}
+
 fn on_off(admin: bool) -> &'static str {
     if admin { "on" } else { "off" }
-}
-
-/// Why a request did not succeed. The message never holds a secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    /// The request could not be delivered (connection refused, timeout, no route). Safe to
-    /// retry: nothing reached the server.
-    Unreachable(String),
-    /// The request could not be delivered, and retrying cannot help: the SSH key or host key
-    /// was refused, the TLS certificate does not verify, the name does not resolve. Never
-    /// retried (a refused key tried again and again trips fail2ban).
-    Permanent(String),
-    /// The server (or tool) ran and said no. Retrying the same request will not help.
-    Rejected(String),
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Failure::Unreachable(m) | Failure::Permanent(m) => write!(f, "unreachable: {m}"),
-            Failure::Rejected(m) => f.write_str(m),
-        }
-    }
-}
-
-impl Failure {
-    /// Whether the request never reached the host (as opposed to the host saying no).
-    pub fn unreachable(&self) -> bool {
-        matches!(self, Failure::Unreachable(_) | Failure::Permanent(_))
-    }
 }

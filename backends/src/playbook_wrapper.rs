@@ -3,8 +3,13 @@
 //! same shape). They take the password on their command line, which is why the other exec
 //! backends are preferred; this one exists for hosts where only the wrappers are known to work.
 
-use crate::exec::{Command, Exec, Output};
-use crate::registration::Fields;
+use async_trait::async_trait;
+
+use crate::account::{Account, Op, Preview};
+use crate::port::Ports;
+use crate::port::exec::{Command, Exec, ExecPort, Output};
+use crate::settings::{Backend, Config, Settings};
+use crate::tool::{self, Tool};
 use crate::{Failure, Outcome, Registration};
 
 pub const DEFAULT_COMMAND: &str = "/matrix/synapse/bin/register-user";
@@ -12,66 +17,96 @@ pub const DEFAULT_COMMAND: &str = "/matrix/synapse/bin/register-user";
 pub const ARGV_WARNING: &str = "the playbook's wrapper takes the password on its command line: it is visible in the host's process list while it runs";
 
 pub struct PlaybookWrapper {
-    command: String,
+    tool: Tool,
 }
 
-impl PlaybookWrapper {
-    /// The playbook's `register-user` scripts take only user, password and admin flag.
-    pub const FIELDS: Fields = Fields {
-        display_name: false,
-        emails: false,
-        ignore_password_complexity: false,
-    };
+/// `command`: the wrapper's path, e.g. /matrix/dendrite/bin/create-account.
+struct PlaybookWrapperConfig {
+    command: Option<String>,
+}
 
-    /// `command`: the wrapper's path, e.g. /matrix/dendrite/bin/create-account.
-    pub fn new(command: Option<String>) -> Self {
-        PlaybookWrapper {
-            command: command.unwrap_or_else(|| DEFAULT_COMMAND.to_owned()),
-        }
+impl Backend for PlaybookWrapper {
+    const NAME: &'static str = "playbook-wrapper";
+    const KEYS: &'static [&'static str] = &["command"];
+    const OPS: &'static [Op] = &[Op::Register];
+    // The playbook's `register-user` scripts take only user, password and admin flag.
+    const RUNS_PROGRAMS: bool = true;
+
+    fn configure<S: Settings>(s: &S) -> Result<Box<dyn Config>, S::Error> {
+        Ok(Box::new(PlaybookWrapperConfig {
+            command: s.optional("command")?,
+        }))
+    }
+}
+
+impl Config for PlaybookWrapperConfig {
+    fn show(&self) -> serde_json::Value {
+        tool::show(
+            PlaybookWrapper::NAME,
+            &[("command", self.command.as_ref())],
+            Some(ARGV_WARNING),
+        )
     }
 
-    pub async fn register(
-        &self,
-        exec: &impl Exec,
-        reg: &Registration<'_>,
-    ) -> Result<Outcome, Failure> {
-        refuse_option_like(reg)?;
-        tracing::warn!("{}: {ARGV_WARNING}", exec.describe());
-        let out = exec.run(self.command(reg)).await?;
-        interpret(&self.command, &out, reg.admin)
+    fn build(&self, ports: &dyn Ports) -> Result<Box<dyn Account>, String> {
+        Ok(Box::new(PlaybookWrapper::new(
+            ports.exec()?,
+            self.command.as_ref(),
+        )))
+    }
+}
+
+#[async_trait]
+impl Account for PlaybookWrapper {
+    fn name(&self) -> &'static str {
+        Self::NAME
     }
 
-    pub async fn plan(
-        &self,
-        _exec: &impl Exec,
-        reg: &Registration<'_>,
-    ) -> Result<Outcome, Failure> {
-        refuse_option_like(reg)?;
-        Ok(Outcome::WouldRun {
-            admin: reg.admin,
-            command: self.command(reg).to_string(),
-            warning: Some(ARGV_WARNING.into()),
-        })
+    fn ops(&self) -> &'static [Op] {
+        Self::OPS
     }
 
-    /// `provision ping`: the wrapper is there and executable (running it without arguments
-    /// would only print its usage, with exit code 1).
-    pub async fn ping(&self, exec: &impl Exec) -> Result<String, Failure> {
+    fn via(&self) -> String {
+        self.tool.via()
+    }
+
+    /// The wrapper is there and executable (running it without arguments would only print
+    /// its usage, with exit code 1).
+    async fn ping(&self) -> Result<String, Failure> {
+        let (command, exec) = (&self.tool.command, &self.tool.exec);
         let out = exec
-            .run(Command::new("test").arg("-x").arg(&self.command))
+            .run(Command::new("test").arg("-x").arg(command))
             .await?;
         if !out.success() {
             return Err(Failure::Rejected(format!(
-                "{} is not an executable on {}",
-                self.command,
+                "{command} is not an executable on {}",
                 exec.describe()
             )));
         }
-        Ok(format!("{} is there on {}", self.command, exec.describe()))
+        Ok(format!("{command} is there on {}", exec.describe()))
+    }
+
+    async fn register(&self, reg: &Registration<'_>) -> Result<Outcome, Failure> {
+        refuse_option_like(reg)?;
+        let out = self.tool.run(self.command(reg)).await?;
+        interpret(&self.tool.command, &out, reg.admin)
+    }
+
+    async fn preview(&self, reg: &Registration<'_>) -> Result<Preview, Failure> {
+        refuse_option_like(reg)?;
+        Ok(self.tool.preview(self.command(reg)))
+    }
+}
+
+impl PlaybookWrapper {
+    pub fn new(exec: ExecPort, command: Option<&String>) -> Self {
+        PlaybookWrapper {
+            tool: Tool::new(exec, command, DEFAULT_COMMAND).warn(ARGV_WARNING),
+        }
     }
 
     fn command(&self, reg: &Registration<'_>) -> Command {
-        Command::new(&self.command)
+        Command::new(&self.tool.command)
             .arg(reg.user.localpart())
             .secret_arg(reg.password.clone())
             .arg(if reg.admin { "1" } else { "0" })
@@ -132,7 +167,8 @@ mod tests {
         let user = UserId::new("john", "example.com").unwrap();
         let password = SecretString::from("pw");
         let out = block_on(
-            PlaybookWrapper::new(None).register(&exec, &Registration::new(&user, &password, true)),
+            PlaybookWrapper::new(exec.clone(), None)
+                .register(&Registration::new(&user, &password, true)),
         );
         (out, exec.commands())
     }
@@ -154,8 +190,8 @@ mod tests {
             let user = UserId::new(name, "example.com").unwrap();
             let password = SecretString::from(password);
             let out = block_on(
-                PlaybookWrapper::new(None)
-                    .register(&exec, &Registration::new(&user, &password, false)),
+                PlaybookWrapper::new(exec.clone(), None)
+                    .register(&Registration::new(&user, &password, false)),
             );
             assert!(
                 matches!(&out, Err(Failure::Rejected(m)) if m.contains("starting with '-'")),

@@ -26,6 +26,12 @@ pub struct Fields {
 }
 
 impl Fields {
+    pub const NONE: Fields = Fields {
+        display_name: false,
+        emails: false,
+        ignore_password_complexity: false,
+    };
+
     /// The names of the fields `wanted` asks for that this backend cannot pass on, as the
     /// command-line options that set them.
     pub fn missing(&self, wanted: &Fields) -> Vec<&'static str> {

@@ -3,15 +3,20 @@
 //! (clientapi/routing/admin_register.go). Synapse does not serve it when accounts are
 //! delegated to MAS.
 
-use crate::registration::Fields;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use hmac::{Hmac, KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use sha1::Sha1;
 
-use crate::http::{Http, Request, Response, encode};
+use crate::account::{Account, Op, Preview};
+use crate::matrix::MatrixAnswer;
+use crate::port::Ports;
+use crate::port::http::{Http, HttpPort, Request, Response, encode};
+use crate::registration::Fields;
+use crate::settings::{Backend, Config, Secret, Settings, refuse_mas, reveal};
 use crate::{Failure, Outcome, Registration, UserId};
 
 const REGISTER: &str = "/_synapse/admin/v1/register";
@@ -22,32 +27,89 @@ const MAX_RATE_LIMIT_WAITS: u32 = 5;
 const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
 pub struct SharedSecret {
+    http: HttpPort,
     secret: SecretString,
+    /// "at URL, secret from SOURCE", for `--check`.
+    via: String,
 }
 
-impl SharedSecret {
+struct SharedSecretConfig {
+    url: String,
+    shared_secret: Secret,
+}
+
+impl Backend for SharedSecret {
+    const NAME: &'static str = "shared-secret";
+    const KEYS: &'static [&'static str] = &["url", "shared_secret"];
+    const OPS: &'static [Op] = &[Op::Register];
     /// Synapse's `/_synapse/admin/v1/register` takes a `displayname` (synapse/rest/admin/users.py,
     /// UserRegisterServlet), nothing else of these.
-    pub const FIELDS: Fields = Fields {
+    const FIELDS: Fields = Fields {
         display_name: true,
-        emails: false,
-        ignore_password_complexity: false,
+        ..Fields::NONE
     };
+    const RUNS_PROGRAMS: bool = false;
 
-    pub fn new(secret: SecretString) -> Self {
-        SharedSecret { secret }
+    fn configure<S: Settings>(s: &S) -> Result<Box<dyn Config>, S::Error> {
+        refuse_mas(s, Self::NAME)?;
+        Ok(Box::new(SharedSecretConfig {
+            url: s.url(
+                "url",
+                "the homeserver's base URL, e.g. https://matrix.example.com",
+            )?,
+            shared_secret: s.secret("shared_secret", "{file: PATH} or {env: NAME}")?,
+        }))
+    }
+}
+
+impl Config for SharedSecretConfig {
+    fn show(&self) -> serde_json::Value {
+        json!({"kind": SharedSecret::NAME, "url": self.url, "shared_secret": self.shared_secret.to_string()})
     }
 
-    /// Registers the user. An existing user is [`Outcome::Exists`], not an error.
-    pub async fn register(
-        &self,
-        http: &impl Http,
-        reg: &Registration<'_>,
-    ) -> Result<Outcome, Failure> {
+    fn build(&self, ports: &dyn Ports) -> Result<Box<dyn Account>, String> {
+        Ok(Box::new(SharedSecret {
+            http: ports.http(&self.url)?,
+            secret: reveal("shared_secret", &self.shared_secret)?,
+            via: format!(
+                "via the shared-secret API at {}, secret from {}",
+                self.url, self.shared_secret
+            ),
+        }))
+    }
+}
+
+#[async_trait]
+impl Account for SharedSecret {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn ops(&self) -> &'static [Op] {
+        Self::OPS
+    }
+
+    fn fields(&self) -> Fields {
+        Self::FIELDS
+    }
+
+    fn via(&self) -> String {
+        self.via.clone()
+    }
+
+    /// The endpoint is served (a nonce is handed out; nothing is registered).
+    async fn ping(&self) -> Result<String, Failure> {
+        self.nonce().await?;
+        Ok("shared-secret registration answers".into())
+    }
+
+    /// An existing user is [`Outcome::Exists`], not an error.
+    async fn register(&self, reg: &Registration<'_>) -> Result<Outcome, Failure> {
+        let http = &self.http;
         let mut fresh_nonce_retried = false;
         let mut rate_limit_waits = 0;
         loop {
-            let nonce = self.nonce(http).await?;
+            let nonce = self.nonce().await?;
             let mut body = json!({
                 "nonce": nonce,
                 "username": reg.user.localpart(),
@@ -87,21 +149,22 @@ impl SharedSecret {
         }
     }
 
-    /// `--check`: what `register` would do, without registering. The nonce request proves the
-    /// endpoint is served; the public availability probe, or failing that the public profile,
-    /// tells whether the user exists. The secret itself cannot be tested without registering.
-    pub async fn plan(&self, http: &impl Http, reg: &Registration<'_>) -> Result<Outcome, Failure> {
-        self.nonce(http).await?;
+    /// The nonce request proves the endpoint is served; the public availability probe, or
+    /// failing that the public profile, tells whether the user exists. The secret itself
+    /// cannot be tested without registering.
+    async fn preview(&self, reg: &Registration<'_>) -> Result<Preview, Failure> {
+        let http = &self.http;
+        self.nonce().await?;
         let path = format!(
             "/_matrix/client/v3/register/available?username={}",
             encode(reg.user.localpart())
         );
         let available = http.send(Request::get(path)).await?;
         if available.status == 200 {
-            return Ok(Outcome::WouldCreate { admin: reg.admin });
+            return Ok(Preview::Known(Outcome::WouldCreate { admin: reg.admin }));
         }
         if available.matrix_error().0 == "M_USER_IN_USE" {
-            return Ok(Outcome::Exists);
+            return Ok(Preview::Known(Outcome::Exists));
         }
         // Servers with public registration off answer the probe with 403; the profile of a
         // user is public unless `require_auth_for_profile_requests` is set.
@@ -110,27 +173,20 @@ impl SharedSecret {
             encode(&reg.user.to_string())
         );
         let profile = http.send(Request::get(path)).await?;
-        match profile.status {
-            200 => Ok(Outcome::Exists),
-            404 => Ok(Outcome::WouldCreate { admin: reg.admin }),
-            _ => Ok(Outcome::WouldTryCreate {
-                admin: reg.admin,
-                why: format!(
-                    "the server did not say whether the user exists ({})",
-                    available.describe()
-                ),
-            }),
-        }
+        Ok(match profile.status {
+            200 => Preview::Known(Outcome::Exists),
+            404 => Preview::Known(Outcome::WouldCreate { admin: reg.admin }),
+            _ => Preview::Unknown(format!(
+                "the server did not say whether the user exists ({})",
+                available.describe()
+            )),
+        })
     }
+}
 
-    /// `provision ping`: the endpoint is served (a nonce is handed out; nothing is registered).
-    pub async fn ping(&self, http: &impl Http) -> Result<String, Failure> {
-        self.nonce(http).await?;
-        Ok("shared-secret registration answers".into())
-    }
-
-    async fn nonce(&self, http: &impl Http) -> Result<String, Failure> {
-        let resp = http.send(Request::get(REGISTER)).await?;
+impl SharedSecret {
+    async fn nonce(&self) -> Result<String, Failure> {
+        let resp = self.http.send(Request::get(REGISTER)).await?;
         match resp.status {
             200 => resp.json()["nonce"]
                 .as_str()
@@ -250,19 +306,24 @@ fn mac(
 mod tests {
     use super::*;
     use crate::testing::Scripted;
+    use std::sync::Arc;
 
-    fn run(answers: Vec<(u16, serde_json::Value)>) -> (Result<Outcome, Failure>, Scripted) {
+    fn run(answers: Vec<(u16, serde_json::Value)>) -> (Result<Outcome, Failure>, Arc<Scripted>) {
         let http = Scripted::new(answers);
         let user = UserId::new("john", "example.com").unwrap();
         let password = SecretString::from("pw");
-        let backend = SharedSecret::new(SecretString::from("s3cret"));
+        let backend = SharedSecret {
+            http: http.clone(),
+            secret: SecretString::from("s3cret"),
+            via: String::new(),
+        };
         let reg = Registration::new(&user, &password, true);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .start_paused(true)
             .build()
             .unwrap();
-        let out = rt.block_on(backend.register(&http, &reg));
+        let out = rt.block_on(backend.register(&reg));
         (out, http)
     }
 

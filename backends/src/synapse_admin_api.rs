@@ -1,64 +1,93 @@
-//! The admin flag through Synapse's admin API (synapse/rest/admin/users.py, `UserRestServletV2`):
-//! `GET /_synapse/admin/v2/users/{user_id}` to read it, `PUT` with `{"admin": bool}` to change
-//! it. Takes effect at once, unlike a database update. Needs a server admin's access token.
+//! The Synapse admin API (synapse/rest/admin/users.py, `UserRestServletV2`):
+//! `GET /_synapse/admin/v2/users/{user_id}` reads a user, `PUT` with `{"admin": bool}` changes
+//! the flag. Takes effect at once, unlike a database update. Needs a server admin's access
+//! token.
 
+use async_trait::async_trait;
 use secrecy::SecretString;
 use serde_json::json;
 
-use crate::http::{Auth, Http, Request, Response, encode};
+use crate::account::{Account, Op, UserState};
+use crate::matrix::MatrixAnswer;
+use crate::port::Ports;
+use crate::port::http::{Auth, Http, HttpPort, Request, Response, encode};
+use crate::settings::{Backend, Config, Secret, Settings, reveal};
 use crate::{Failure, Outcome, UserId};
 
 pub struct SynapseAdminApi {
+    http: HttpPort,
     token: SecretString,
+    via: String,
 }
 
-impl SynapseAdminApi {
-    pub fn new(token: SecretString) -> Self {
-        SynapseAdminApi { token }
+struct SynapseAdminApiConfig {
+    url: String,
+    admin_token: Secret,
+}
+
+impl Backend for SynapseAdminApi {
+    const NAME: &'static str = "synapse-api";
+    const KEYS: &'static [&'static str] = &["url", "admin_token"];
+    const OPS: &'static [Op] = &[Op::Read, Op::SetAdmin];
+    const RUNS_PROGRAMS: bool = false;
+
+    fn configure<S: Settings>(s: &S) -> Result<Box<dyn Config>, S::Error> {
+        Ok(Box::new(SynapseAdminApiConfig {
+            url: s.url(
+                "url",
+                "admin_backend synapse-api calls the homeserver's admin API at this URL",
+            )?,
+            admin_token: s.secret(
+                "admin_token",
+                "admin_backend synapse-api needs a server admin's access token",
+            )?,
+        }))
+    }
+}
+
+impl Config for SynapseAdminApiConfig {
+    fn show(&self) -> serde_json::Value {
+        json!({"kind": SynapseAdminApi::NAME, "url": self.url, "admin_token": self.admin_token.to_string()})
     }
 
-    pub async fn set_admin(
-        &self,
-        http: &impl Http,
-        user: &UserId,
-        admin: bool,
-    ) -> Result<Outcome, Failure> {
-        if self.current(http, user).await? == admin {
-            return Ok(Outcome::AdminAlready { admin });
-        }
-        // Only `admin` is sent: on an existing user nothing else changes.
-        let resp = http
-            .send(self.authed(Request::put(path(user), json!({ "admin": admin }))))
-            .await?;
-        match resp.status {
-            200 | 201 => Ok(Outcome::AdminSet { admin, note: None }),
-            _ => Err(refused(&resp)),
-        }
+    fn build(&self, ports: &dyn Ports) -> Result<Box<dyn Account>, String> {
+        Ok(Box::new(SynapseAdminApi {
+            http: ports.http(&self.url)?,
+            token: reveal("admin_token", &self.admin_token)?,
+            via: format!(
+                "via the Synapse admin API at {}, token from {}",
+                self.url, self.admin_token
+            ),
+        }))
+    }
+}
+
+#[async_trait]
+impl Account for SynapseAdminApi {
+    fn name(&self) -> &'static str {
+        Self::NAME
     }
 
-    pub async fn plan(
-        &self,
-        http: &impl Http,
-        user: &UserId,
-        admin: bool,
-    ) -> Result<Outcome, Failure> {
-        Ok(if self.current(http, user).await? == admin {
-            Outcome::AdminAlready { admin }
-        } else {
-            Outcome::WouldSetAdmin { admin }
-        })
+    fn ops(&self) -> &'static [Op] {
+        Self::OPS
     }
 
-    /// `provision ping`: whose token it is, and that it is a server admin's.
-    pub async fn ping(&self, http: &impl Http) -> Result<String, Failure> {
-        let resp = http
+    fn via(&self) -> String {
+        self.via.clone()
+    }
+
+    /// Whose token it is, and that it is a server admin's.
+    async fn ping(&self) -> Result<String, Failure> {
+        let resp = self
+            .http
             .send(self.authed(Request::get("/_matrix/client/v3/account/whoami")))
             .await?;
         if resp.status != 200 {
             return Err(refused(&resp));
         }
         let me = resp.json()["user_id"].as_str().unwrap_or("").to_owned();
-        let resp = http
+        let resp = self
+            .http
             .send(self.authed(Request::get(format!(
                 "/_synapse/admin/v2/users/{}",
                 encode(&me)
@@ -72,15 +101,58 @@ impl SynapseAdminApi {
         }
     }
 
-    async fn current(&self, http: &impl Http, user: &UserId) -> Result<bool, Failure> {
-        let resp = http.send(self.authed(Request::get(path(user)))).await?;
+    /// `admin`, `deactivated`, `locked` (Synapse 1.93+) and `displayname` of the user's
+    /// record.
+    async fn read(&self, user: &UserId) -> Result<Option<UserState>, Failure> {
+        let resp = self
+            .http
+            .send(self.authed(Request::get(path(user))))
+            .await?;
         match resp.status {
-            200 => resp.json()["admin"].as_bool().ok_or_else(|| {
-                Failure::Rejected(format!("no admin flag in the answer for {user}"))
-            }),
-            // A PUT on a missing user would create it: a toggle never does.
-            404 => Err(Failure::Rejected(format!("no such user {user}"))),
+            200 => {
+                let body = resp.json();
+                Ok(Some(UserState {
+                    admin: body["admin"].as_bool(),
+                    deactivated: body["deactivated"].as_bool(),
+                    locked: body["locked"].as_bool(),
+                    display_name: body["displayname"].as_str().map(str::to_owned),
+                }))
+            }
+            404 => Ok(None),
             _ => Err(refused(&resp)),
+        }
+    }
+
+    async fn set_admin(&self, user: &UserId, admin: bool, check: bool) -> Result<Outcome, Failure> {
+        if self.current(user).await? == admin {
+            return Ok(Outcome::AdminAlready { admin });
+        }
+        if check {
+            return Ok(Outcome::WouldSetAdmin { admin });
+        }
+        // Only `admin` is sent: on an existing user nothing else changes.
+        let resp = self
+            .http
+            .send(self.authed(Request::put(path(user), json!({ "admin": admin }))))
+            .await?;
+        match resp.status {
+            200 | 201 => Ok(Outcome::AdminSet { admin, note: None }),
+            _ => Err(refused(&resp)),
+        }
+    }
+}
+
+impl SynapseAdminApi {
+    async fn current(&self, user: &UserId) -> Result<bool, Failure> {
+        match self.read(user).await? {
+            Some(UserState {
+                admin: Some(admin), ..
+            }) => Ok(admin),
+            Some(_) => Err(Failure::Rejected(format!(
+                "no admin flag in the answer for {user}"
+            ))),
+            // A PUT on a missing user would create it: a toggle never does.
+            None => Err(Failure::Rejected(format!("no such user {user}"))),
         }
     }
 
@@ -113,11 +185,15 @@ mod tests {
     fn run(
         answers: Vec<(u16, serde_json::Value)>,
         admin: bool,
-    ) -> (Result<Outcome, Failure>, Scripted) {
+    ) -> (Result<Outcome, Failure>, std::sync::Arc<Scripted>) {
         let http = Scripted::new(answers);
         let user = UserId::new("john", "example.com").unwrap();
-        let api = SynapseAdminApi::new(SecretString::from("syt_token"));
-        let out = block_on(api.set_admin(&http, &user, admin));
+        let api = SynapseAdminApi {
+            http: http.clone(),
+            token: SecretString::from("syt_token"),
+            via: String::new(),
+        };
+        let out = block_on(api.set_admin(&user, admin, false));
         (out, http)
     }
 

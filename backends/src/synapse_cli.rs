@@ -2,17 +2,21 @@
 //! run on the host or in its container. `-c CONFIG` makes the tool read the shared secret on
 //! the host, so provision never holds it; the password goes on stdin.
 
-use crate::registration::Fields;
+use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
-use crate::exec::{Command, Exec, Output};
+use crate::account::{Account, Op, Preview};
+use crate::port::Ports;
+use crate::port::exec::{Command, Exec, ExecPort, Output};
+use crate::settings::{Backend, Config, Homeserver, Settings, refuse_mas};
+use crate::tool::{self, Tool};
 use crate::{Failure, Outcome, Registration};
 
 pub const DEFAULT_COMMAND: &str = "register_new_matrix_user";
 
 pub struct SynapseCli {
-    command: String,
+    tool: Tool,
     config: String,
     url: Option<String>,
     features: OnceCell<Features>,
@@ -25,71 +29,75 @@ struct Features {
     exists_ok: bool,
 }
 
-impl SynapseCli {
-    /// `register_new_matrix_user` has no option for a display name or an email
-    /// (synapse/_scripts/register_new_matrix_user.py).
-    pub const FIELDS: Fields = Fields {
-        display_name: false,
-        emails: false,
-        ignore_password_complexity: false,
-    };
+/// `config`: homeserver.yaml's path on the target. `url`: where the tool reaches the server
+/// from there (else it derives it from the config's listeners).
+struct SynapseCliConfig {
+    config: String,
+    url: Option<String>,
+    command: Option<String>,
+}
 
-    /// `config`: homeserver.yaml's path on the target. `url`: where the tool reaches the
-    /// server from there (else it derives it from the config's listeners).
-    pub fn new(command: Option<String>, config: String, url: Option<String>) -> Self {
-        SynapseCli {
-            command: command.unwrap_or_else(|| DEFAULT_COMMAND.to_owned()),
-            config,
-            url,
-            features: OnceCell::new(),
-        }
+/// The server's config file, for the tools that read their secret from it.
+pub const CONFIG_WHY: &str = "the server's config file on the target, e.g. /data/homeserver.yaml";
+
+impl Backend for SynapseCli {
+    const NAME: &'static str = "synapse-cli";
+    const KEYS: &'static [&'static str] = &["config", "url", "command"];
+    const OPS: &'static [Op] = &[Op::Register];
+    // `register_new_matrix_user` has no option for a display name or an email.
+    const RUNS_PROGRAMS: bool = true;
+    const HOMESERVER: Option<Homeserver> = Some(Homeserver::Synapse);
+
+    fn configure<S: Settings>(s: &S) -> Result<Box<dyn Config>, S::Error> {
+        refuse_mas(s, "register_new_matrix_user")?;
+        Ok(Box::new(SynapseCliConfig {
+            config: s.string("config", CONFIG_WHY)?,
+            url: s.optional_url("url")?,
+            command: s.optional("command")?,
+        }))
+    }
+}
+
+impl Config for SynapseCliConfig {
+    fn show(&self) -> serde_json::Value {
+        tool::show(
+            SynapseCli::NAME,
+            &[
+                ("config", Some(&self.config)),
+                ("url", self.url.as_ref()),
+                ("command", self.command.as_ref()),
+            ],
+            None,
+        )
     }
 
-    pub async fn register(
-        &self,
-        exec: &impl Exec,
-        reg: &Registration<'_>,
-    ) -> Result<Outcome, Failure> {
-        // Each run of the tool costs a Python start-up (about 0.45 s of CPU), so its features
-        // are not asked for first: the current form is tried, and an older tool's argparse
-        // refusal (exit 2, before it does anything) sends the old form instead.
-        let modern = Features {
-            password_file: true,
-            exists_ok: true,
-        };
-        let features = self.features.get().copied().unwrap_or(modern);
-        let out = exec.run(self.command(features, reg)).await?;
-        if out.code == Some(2)
-            && format!("{}{}", out.stdout, out.stderr).contains("unrecognized arguments")
-        {
-            let _ = self.features.set(Features {
-                password_file: false,
-                exists_ok: false,
-            });
-            let features = self.features(exec).await?;
-            let out = exec.run(self.command(features, reg)).await?;
-            return interpret(&self.command, &out, reg.admin);
-        }
-        if out.code != Some(127) && out.code != Some(126) {
-            let _ = self.features.set(features);
-        }
-        interpret(&self.command, &out, reg.admin)
+    fn build(&self, ports: &dyn Ports) -> Result<Box<dyn Account>, String> {
+        Ok(Box::new(SynapseCli::new(
+            ports.exec()?,
+            self.command.as_ref(),
+            self.config.clone(),
+            self.url.clone(),
+        )))
+    }
+}
+
+#[async_trait]
+impl Account for SynapseCli {
+    fn name(&self) -> &'static str {
+        Self::NAME
     }
 
-    /// `--check`: finds out what the installed tool supports (running `--help` changes
-    /// nothing) and shows the command that would run.
-    pub async fn plan(&self, exec: &impl Exec, reg: &Registration<'_>) -> Result<Outcome, Failure> {
-        let features = self.features(exec).await?;
-        Ok(Outcome::WouldRun {
-            admin: reg.admin,
-            command: self.command(features, reg).to_string(),
-            warning: None,
-        })
+    fn ops(&self) -> &'static [Op] {
+        Self::OPS
     }
 
-    /// `provision ping`: the tool runs on the target, and what it supports.
-    pub async fn ping(&self, exec: &impl Exec) -> Result<String, Failure> {
-        let f = self.features(exec).await?;
+    fn via(&self) -> String {
+        self.tool.via()
+    }
+
+    /// The tool runs on the target, and what it supports.
+    async fn ping(&self) -> Result<String, Failure> {
+        let f = self.features().await?;
         let yes = |b: bool| {
             if b {
                 "yes"
@@ -99,26 +107,80 @@ impl SynapseCli {
         };
         Ok(format!(
             "{} answers on {} (--password-file: {}, --exists-ok: {})",
-            self.command,
-            exec.describe(),
+            self.tool.command,
+            self.tool.exec.describe(),
             yes(f.password_file),
             yes(f.exists_ok)
         ))
     }
 
-    async fn features(&self, exec: &impl Exec) -> Result<Features, Failure> {
+    async fn register(&self, reg: &Registration<'_>) -> Result<Outcome, Failure> {
+        // Each run of the tool costs a Python start-up (about 0.45 s of CPU), so its features
+        // are not asked for first: the current form is tried, and an older tool's argparse
+        // refusal (exit 2, before it does anything) sends the old form instead.
+        let modern = Features {
+            password_file: true,
+            exists_ok: true,
+        };
+        let features = self.features.get().copied().unwrap_or(modern);
+        let out = self.tool.run(self.command(features, reg)).await?;
+        if out.code == Some(2)
+            && format!("{}{}", out.stdout, out.stderr).contains("unrecognized arguments")
+        {
+            let _ = self.features.set(Features {
+                password_file: false,
+                exists_ok: false,
+            });
+            let features = self.features().await?;
+            let out = self.tool.run(self.command(features, reg)).await?;
+            return interpret(&self.tool.command, &out, reg.admin);
+        }
+        if out.code != Some(127) && out.code != Some(126) {
+            let _ = self.features.set(features);
+        }
+        interpret(&self.tool.command, &out, reg.admin)
+    }
+
+    /// Finds out what the installed tool supports (running `--help` changes nothing) and
+    /// shows the command that would run.
+    async fn preview(&self, reg: &Registration<'_>) -> Result<Preview, Failure> {
+        let features = self.features().await?;
+        Ok(self.tool.preview(self.command(features, reg)))
+    }
+}
+
+impl SynapseCli {
+    pub fn new(
+        exec: ExecPort,
+        command: Option<&String>,
+        config: String,
+        url: Option<String>,
+    ) -> Self {
+        SynapseCli {
+            tool: Tool::new(exec, command, DEFAULT_COMMAND),
+            config,
+            url,
+            features: OnceCell::new(),
+        }
+    }
+
+    async fn features(&self) -> Result<Features, Failure> {
+        let tool = &self.tool;
         self.features
             .get_or_try_init(|| async {
-                let out = exec.run(Command::new(&self.command).arg("--help")).await?;
+                let out = tool
+                    .exec
+                    .run(Command::new(&tool.command).arg("--help"))
+                    .await?;
                 if !out.success() {
-                    return Err(out.failure(&self.command, ""));
+                    return Err(out.failure(&tool.command, ""));
                 }
                 let help = format!("{}{}", out.stdout, out.stderr);
                 let features = Features {
                     password_file: help.contains("--password-file"),
                     exists_ok: help.contains("--exists-ok"),
                 };
-                tracing::debug!(?features, "{} on {}", self.command, exec.describe());
+                tracing::debug!(?features, "{} on {}", tool.command, tool.exec.describe());
                 Ok(features)
             })
             .await
@@ -128,7 +190,7 @@ impl SynapseCli {
     /// Values go as `--user=VALUE` and after `--`: argparse reads a separate `-u -h` as the
     /// option `-h` (help, or "expected one argument"), never as the user name `-h`.
     fn command(&self, features: Features, reg: &Registration<'_>) -> Command {
-        let mut cmd = Command::new(&self.command)
+        let mut cmd = Command::new(&self.tool.command)
             .option("--config", &self.config)
             .option("--user", reg.user.localpart())
             .arg(if reg.admin { "--admin" } else { "--no-admin" });
@@ -213,12 +275,13 @@ mod tests {
         let user = UserId::new("john", "example.com").unwrap();
         let password = SecretString::from("pw");
         let cli = SynapseCli::new(
+            exec.clone(),
             None,
             "/data/homeserver.yaml".into(),
             Some("http://localhost:8008".into()),
         );
         let reg = Registration::new(&user, &password, admin);
-        let out = crate::testing::block_on(cli.register(&exec, &reg));
+        let out = crate::testing::block_on(cli.register(&reg));
         (out, exec.commands())
     }
 
@@ -258,11 +321,11 @@ mod tests {
         let exec = Recorder::new(vec![Recorder::ok("Success!\n"), Recorder::ok("Success!\n")]);
         let user = UserId::new("john", "example.com").unwrap();
         let password = SecretString::from("pw");
-        let cli = SynapseCli::new(None, "/c".into(), None);
+        let cli = SynapseCli::new(exec.clone(), None, "/c".into(), None);
         let reg = Registration::new(&user, &password, false);
         crate::testing::block_on(async {
-            cli.register(&exec, &reg).await.unwrap();
-            cli.register(&exec, &reg).await.unwrap();
+            cli.register(&reg).await.unwrap();
+            cli.register(&reg).await.unwrap();
         });
         assert_eq!(exec.commands().len(), 2);
     }
@@ -289,8 +352,13 @@ mod tests {
         let exec = Recorder::new(vec![Recorder::ok("Success!\n")]);
         let user = UserId::new("-h", "example.com").unwrap();
         let password = SecretString::from("pw");
-        let cli = SynapseCli::new(None, "/c".into(), Some("http://localhost:8008".into()));
-        crate::testing::block_on(cli.register(&exec, &Registration::new(&user, &password, false)))
+        let cli = SynapseCli::new(
+            exec.clone(),
+            None,
+            "/c".into(),
+            Some("http://localhost:8008".into()),
+        );
+        crate::testing::block_on(cli.register(&Registration::new(&user, &password, false)))
             .unwrap();
         let args: Vec<String> = exec.commands()[0]
             .expose_args()
@@ -309,10 +377,9 @@ mod tests {
         }]);
         let user = UserId::new("john", "example.com").unwrap();
         let password = SecretString::from("pw");
-        let cli = SynapseCli::new(None, "/c".into(), None);
-        let out = crate::testing::block_on(
-            cli.register(&exec, &Registration::new(&user, &password, false)),
-        );
+        let cli = SynapseCli::new(exec.clone(), None, "/c".into(), None);
+        let out =
+            crate::testing::block_on(cli.register(&Registration::new(&user, &password, false)));
         assert!(matches!(out, Err(Failure::Rejected(m)) if m.contains("set `command`")));
     }
 

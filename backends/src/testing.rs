@@ -3,11 +3,11 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::Failure;
-use crate::exec::{Command, Exec, Output};
-use crate::http::{Auth, Body, Http, Request, Response};
+use crate::port::exec::{Command, Exec, Output};
+use crate::port::http::{Auth, Body, Http, Request, Response};
 
 pub struct Recorder {
     answers: Mutex<VecDeque<Output>>,
@@ -15,11 +15,12 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(answers: Vec<Output>) -> Self {
-        Recorder {
+    /// Shared: the backend holds it as its port, the test reads what it recorded.
+    pub fn new(answers: Vec<Output>) -> Arc<Self> {
+        Arc::new(Recorder {
             answers: Mutex::new(answers.into()),
             seen: Mutex::new(Vec::new()),
-        }
+        })
     }
 
     pub fn ok(stdout: &str) -> Output {
@@ -76,12 +77,12 @@ pub struct Scripted {
 }
 
 impl Scripted {
-    pub fn new(answers: Vec<(u16, serde_json::Value)>) -> Self {
-        Scripted {
+    pub fn new(answers: Vec<(u16, serde_json::Value)>) -> Arc<Self> {
+        Arc::new(Scripted {
             answers: Mutex::new(answers.into()),
             seen: Mutex::new(Vec::new()),
             auth: Mutex::new(Vec::new()),
-        }
+        })
     }
 
     pub fn requests(&self) -> Vec<String> {

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use provision_backends::Op;
 use provision_backends::user_id::UserArg;
 
 use super::{Done, fan_out, select};
@@ -10,7 +11,7 @@ use crate::cli::{AdminArgs, Global};
 use crate::error::Error;
 use crate::inventory::Inventory;
 use crate::report::{HostError, Report};
-use crate::target::Target;
+use crate::router::Router;
 
 pub fn run(global: &Global, args: AdminArgs) -> Result<Report, Error> {
     let user = UserArg::parse(&args.user).map_err(Error::Usage)?;
@@ -21,10 +22,10 @@ pub fn run(global: &Global, args: AdminArgs) -> Result<Report, Error> {
     let user = Arc::new(user);
     let super::Fanned { reports, .. } = fan_out(global, &args.run, &hosts, |host| {
         let user = user.on_server(&host.server_name);
-        let target = Target::new(host, &client, true);
+        let target = Router::new(host, &client, &[Op::SetAdmin]);
         let via = target
             .as_ref()
-            .map(|t| t.admin_via(host))
+            .map(|t| t.via(Op::SetAdmin))
             .unwrap_or_default();
         Box::pin(async move {
             let user = user.map_err(HostError::Setup)?;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use indicatif::MultiProgress;
 
+use provision_backends::Op;
 use provision_backends::registration::Fields;
 
 use super::Done;
@@ -16,8 +17,8 @@ use crate::error::Error;
 use crate::inventory::{Host, Inventory};
 use crate::password_store::Store;
 use crate::report::{HostError, HostReport, Recap, Report, Status, UserReport};
+use crate::router::Router;
 use crate::runner::{self, Finished, Job};
-use crate::target::Target;
 use crate::users::{self, BulkUser};
 
 /// Each user's result on one host, in the users file's order.
@@ -135,8 +136,8 @@ fn host_job(
     per_host: usize,
     progress: &MultiProgress,
 ) -> Job<HostResults> {
-    let with_admin = requests.iter().any(|(_, r)| r.admin.is_some());
-    let target = Target::new(host, client, with_admin).map(Arc::new);
+    let ops: Vec<Op> = requests.iter().flat_map(|(_, r)| r.ops()).collect();
+    let target = Router::new(host, client, &ops).map(Arc::new);
     let ids: Vec<Result<provision_backends::UserId, String>> = users
         .iter()
         .map(|u| u.user.on_server(&host.server_name))
@@ -174,7 +175,7 @@ const UNFINISHED: &str = "not finished when the host's --timeout ran out";
 /// Registers every user on one host, filling `results` as each finishes. Fails only when the
 /// host cannot be reached at all (found with the first user).
 async fn register_all(
-    target: &Arc<Target>,
+    target: &Arc<Router>,
     ids: Vec<Result<provision_backends::UserId, String>>,
     requests: &Arc<Vec<(String, Request)>>,
     per_host: usize,
@@ -225,7 +226,7 @@ async fn register_all(
 
 /// One user on this host, its user ID already placed on the host's server (or why not).
 async fn one_user(
-    target: &Target,
+    target: &Router,
     id: Result<provision_backends::UserId, String>,
     request: &Request,
 ) -> Result<Done, HostError> {
@@ -237,7 +238,7 @@ async fn one_user(
     }
 }
 
-async fn close(target: Arc<Target>) {
+async fn close(target: Arc<Router>) {
     if let Ok(target) = Arc::try_unwrap(target) {
         target.close().await;
     }

@@ -1,13 +1,15 @@
 //! `provision ping`: for each host, the connection works, the backend's tool or endpoint
 //! answers, the admin backend answers, and every secret source resolves. Changes nothing.
 
+use provision_backends::Op;
+
 use super::fan_out_with;
 use crate::cli::{Global, PingArgs};
 use crate::error::Error;
 use crate::inventory::Inventory;
 use crate::report::{HostError, HostReport, Recap, Report, Status};
+use crate::router::Router;
 use crate::runner::Finished;
-use crate::target::Target;
 
 pub fn run(global: &Global, args: PingArgs) -> Result<Report, Error> {
     let inventory = Inventory::load(&global.inventory)?;
@@ -18,7 +20,7 @@ pub fn run(global: &Global, args: PingArgs) -> Result<Report, Error> {
         &args.run,
         &hosts,
         |host, _| {
-            let target = Target::new(host, &client, true);
+            let target = Router::new(host, &client, &[Op::Register, Op::Read, Op::SetAdmin]);
             Box::pin(async move {
                 let target = target.map_err(HostError::Setup)?;
                 let said = target.ping().await;

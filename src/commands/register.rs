@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use provision_backends::user_id::UserArg;
-use provision_backends::{ExposeSecret, Outcome, SecretString};
+use provision_backends::{ExposeSecret, Op, Outcome, SecretString};
 use serde::Serialize;
 
 use super::registration::{Request, refuse_dropped_fields, register_user};
@@ -15,8 +15,8 @@ use crate::inventory::{Host, Inventory};
 use crate::password::{self, Generated};
 use crate::password_store::Store;
 use crate::report::{HostError, Report};
+use crate::router::Router;
 use crate::runner::Job;
-use crate::target::Target;
 use provision_backends::registration::Fields;
 
 pub fn run(global: &Global, args: RegisterArgs) -> Result<Report, Error> {
@@ -205,8 +205,11 @@ fn register_on(
     client: &reqwest::Client,
 ) -> Job<Done> {
     let user = user.on_server(&host.server_name);
-    let target = Target::new(host, client, request.admin.is_some());
-    let via = target.as_ref().map(|t| t.via(host)).unwrap_or_default();
+    let target = Router::new(host, client, &request.ops());
+    let via = target
+        .as_ref()
+        .map(|t| t.via(Op::Register))
+        .unwrap_or_default();
     Box::pin(async move {
         let user = user.map_err(HostError::Setup)?;
         let target = target.map_err(HostError::Setup)?;

@@ -3,13 +3,13 @@
 //! converging its admin flag).
 
 use provision_backends::registration::Fields;
-use provision_backends::{Failure, Outcome, Registration, SecretString, UserId};
+use provision_backends::{Failure, Op, Outcome, Registration, SecretString, UserId};
 
 use super::Done;
 use crate::error::Error;
 use crate::inventory::Host;
+use crate::router::Router;
 use crate::runner;
-use crate::target::Target;
 
 /// What every host is asked to do for one user.
 pub struct Request {
@@ -22,17 +22,34 @@ pub struct Request {
     pub check: bool,
 }
 
+impl Request {
+    /// What a host is asked to do for it, for the router to build the backends that do it.
+    pub fn ops(&self) -> Vec<Op> {
+        let mut ops = vec![Op::Register];
+        if self.admin.is_some() {
+            ops.push(Op::SetAdmin);
+        }
+        if self.check {
+            ops.push(Op::Read);
+        }
+        ops
+    }
+}
+
 /// Refuses a run that would silently drop `--display-name`, `--email` or
 /// `--ignore-password-complexity` on some host (`whose` says which users asked, in bulk runs).
 pub fn refuse_dropped_fields(hosts: &[&Host], wanted: &Fields, whose: &str) -> Result<(), Error> {
     let mut problems = Vec::new();
     for host in hosts {
-        let missing = host.backend.fields().missing(wanted);
+        let Some(backend) = host.first(Op::Register) else {
+            continue;
+        };
+        let missing = backend.kind.fields.missing(wanted);
         if !missing.is_empty() {
             problems.push(format!(
                 "{} (backend {}) cannot pass on {}",
                 host.name,
-                host.backend.name(),
+                backend.kind.name,
                 missing.join(", ")
             ));
         }
@@ -49,7 +66,7 @@ pub fn refuse_dropped_fields(hosts: &[&Host], wanted: &Fields, whose: &str) -> R
 /// One user on one host: register it, then, for an existing user and an explicit
 /// `--admin`/`--no-admin`, converge its flag. Shared by single and bulk runs.
 pub async fn register_user(
-    target: &Target,
+    target: &Router,
     user: UserId,
     request: &Request,
 ) -> Result<Done, Failure> {
@@ -75,7 +92,7 @@ pub async fn register_user(
         failed: None,
     };
     match (request.admin, &done.outcome) {
-        (Some(flag), Outcome::Exists) if target.has_admin() => {
+        (Some(flag), Outcome::Exists) if target.can(Op::SetAdmin) => {
             match target.admin(&done.user, flag, request.check).await {
                 Ok(admin) => done.admin = Some(admin),
                 Err(e) => done.failed = Some(format!("the admin flag could not be set: {e}")),

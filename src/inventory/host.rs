@@ -12,135 +12,61 @@ use super::{File, raw};
 use crate::error::Error;
 use crate::secret_source::SecretSource;
 use crate::transport::ContainerName;
-use provision_backends::admin_sql::Schema;
+use provision_backends::Op;
+use provision_backends::settings::{Config, Homeserver, Mas};
 
-/// Every key a host or group may set. Anything else is a typo or a key of another tool.
-const KEYS: &[&str] = &[
+use super::settings::HostSettings;
+use crate::registry::{self, Kind};
+use std::sync::Arc;
+
+/// The keys of the host itself; each backend's own keys come from the registry.
+const HOST_KEYS: &[&str] = &[
     "server_name",
     "backend",
-    "url",
-    "shared_secret",
-    "mas",
+    "admin_backend",
     "transport",
-    "config",
-    "command",
     "ssh",
     "docker",
-    "admin_backend",
-    "database_url",
-    "admin_token",
-    "psql",
-];
-const BACKENDS: &[&str] = &[
-    "shared-secret",
-    "synapse-cli",
-    "dendrite-cli",
-    "mas-cli",
-    "playbook-wrapper",
+    "mas",
 ];
 const TRANSPORTS: &[&str] = &["http", "local", "ssh", "docker"];
-const ADMIN_BACKENDS: &[&str] = &["sql", "synapse-api", "mas-api"];
+
+/// Every key a host or group may set: the host's and every backend's. Anything else is a typo
+/// or a key of another tool.
+fn keys() -> Vec<&'static str> {
+    let mut keys = HOST_KEYS.to_vec();
+    for kind in registry::BACKENDS {
+        for key in kind.keys {
+            if !keys.contains(key) {
+                keys.push(key);
+            }
+        }
+    }
+    keys
+}
 
 pub struct Host {
     pub name: String,
     pub server_name: String,
-    pub backend: Backend,
+    /// What the host's accounts are changed with, in the order the router tries them: the
+    /// inventory's `backend`, then its `admin_backend`.
+    pub backends: Vec<Configured>,
     pub transport: Transport,
     /// How to reach the host over SSH: for `transport: ssh`, and for the SQL admin backend,
     /// which then tunnels to the database through it.
     pub ssh: Option<SshTarget>,
-    /// How the admin flag is changed, when the inventory says.
-    pub admin: Option<AdminBackend>,
 }
 
-pub enum AdminBackend {
-    /// `UPDATE` in the homeserver's PostgreSQL database: over a connection of ours (direct,
-    /// or tunnelled through the host's SSH), or by `psql` run through the host's transport.
-    Sql {
-        database_url: Option<SecretSource>,
-        schema: Schema,
-        psql: Option<PsqlConfig>,
-    },
-    /// `PUT /_synapse/admin/v2/users/{user_id}` at the host's `url`.
-    SynapseApi {
-        url: reqwest::Url,
-        admin_token: SecretSource,
-    },
-    /// `POST /api/admin/v1/users/{id}/set-admin` on MAS.
-    MasApi(MasConfig),
+/// One backend of a host, its settings read: built for a run by the router.
+pub struct Configured {
+    pub kind: &'static Kind,
+    pub config: Box<dyn Config>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PsqlConfig {
-    /// psql, or a wrapper taking psql's arguments (the playbook's cli-non-interactive).
-    #[serde(default = "default_psql")]
-    pub command: String,
-    pub database: Option<String>,
-}
-
-fn default_psql() -> String {
-    "psql".into()
-}
-
-pub struct MasConfig {
-    pub url: reqwest::Url,
-    pub client_id: String,
-    pub client_secret: SecretSource,
-}
-
-pub enum Backend {
-    /// `/_synapse/admin/v1/register` at `url`, signed with the shared secret.
-    SharedSecret {
-        url: reqwest::Url,
-        shared_secret: SecretSource,
-    },
-    /// `register_new_matrix_user -c CONFIG [URL]` on the target.
-    SynapseCli {
-        config: String,
-        url: Option<String>,
-        command: Option<String>,
-    },
-    /// `create-account -config CONFIG [-url URL]` on the target.
-    DendriteCli {
-        config: String,
-        url: Option<String>,
-        command: Option<String>,
-    },
-    /// `mas-cli [-c CONFIG] manage register-user` on the target.
-    MasCli {
-        config: Option<String>,
-        command: Option<String>,
-    },
-    /// matrix-docker-ansible-deploy's `/matrix/*/bin/register-user` scripts.
-    PlaybookWrapper { command: Option<String> },
-}
-
-impl Backend {
-    /// The inventory's name for this backend.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Backend::SharedSecret { .. } => "shared-secret",
-            Backend::SynapseCli { .. } => "synapse-cli",
-            Backend::DendriteCli { .. } => "dendrite-cli",
-            Backend::MasCli { .. } => "mas-cli",
-            Backend::PlaybookWrapper { .. } => "playbook-wrapper",
-        }
-    }
-
-    /// The optional registration fields this backend passes on.
-    pub fn fields(&self) -> provision_backends::registration::Fields {
-        use provision_backends::{
-            dendrite_cli::DendriteCli, mas_cli::MasCli, playbook_wrapper::PlaybookWrapper,
-            shared_secret::SharedSecret, synapse_cli::SynapseCli,
-        };
-        match self {
-            Backend::SharedSecret { .. } => SharedSecret::FIELDS,
-            Backend::SynapseCli { .. } => SynapseCli::FIELDS,
-            Backend::DendriteCli { .. } => DendriteCli::FIELDS,
-            Backend::MasCli { .. } => MasCli::FIELDS,
-            Backend::PlaybookWrapper { .. } => PlaybookWrapper::FIELDS,
-        }
+impl Host {
+    /// The first backend that can do `op`, as the router will pick it.
+    pub fn first(&self, op: Op) -> Option<&Configured> {
+        self.backends.iter().find(|b| b.kind.can(op))
     }
 }
 
@@ -201,11 +127,12 @@ struct RawDocker {
 }
 
 pub fn check_keys(file: &File, vars: &raw::Vars) -> Result<(), Error> {
+    let known = keys();
     for key in vars.keys() {
-        if !KEYS.contains(&key.value.as_str()) {
-            let hint = suggest(&key.value, KEYS)
+        if !known.contains(&key.value.as_str()) {
+            let hint = suggest(&key.value, &known)
                 .map(|k| format!(" (did you mean `{k}`?)"))
-                .unwrap_or_else(|| format!("; known keys: {}", KEYS.join(", ")));
+                .unwrap_or_else(|| format!("; known keys: {}", known.join(", ")));
             return Err(file.at_loc(
                 format!("unknown key `{}`{hint}", key.value),
                 &key.referenced,
@@ -224,10 +151,10 @@ fn suggest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
         .map(|(_, k)| k)
 }
 
-type Merged<'a> = IndexMap<&'a str, (&'a Spanned<String>, &'a Spanned<Value>)>;
+pub(super) type Merged<'a> = IndexMap<&'a str, (&'a Spanned<String>, &'a Spanned<Value>)>;
 
 /// Typed access to one host's merged variables.
-struct Vars<'a, 'f> {
+pub(super) struct Vars<'a, 'f> {
     file: &'f File<'f>,
     host: &'a str,
     host_at: Location,
@@ -235,11 +162,11 @@ struct Vars<'a, 'f> {
 }
 
 impl Vars<'_, '_> {
-    fn get(&self, key: &str) -> Option<&Spanned<Value>> {
+    pub(super) fn get(&self, key: &str) -> Option<&Spanned<Value>> {
         self.merged.get(key).map(|(_, v)| *v)
     }
 
-    fn missing(&self, key: &str, why: &str) -> Error {
+    pub(super) fn missing(&self, key: &str, why: &str) -> Error {
         self.file.at_loc(
             format!(
                 "host `{}`: missing key `{key}` ({why}); set it on the host or in a group's vars",
@@ -249,14 +176,19 @@ impl Vars<'_, '_> {
         )
     }
 
-    fn wrong(&self, key: &str, v: &Spanned<Value>, why: impl std::fmt::Display) -> Error {
+    pub(super) fn wrong(
+        &self,
+        key: &str,
+        v: &Spanned<Value>,
+        why: impl std::fmt::Display,
+    ) -> Error {
         self.file.at_loc(
             format!("host `{}`: `{key}`: {why}", self.host),
             &v.referenced,
         )
     }
 
-    fn string(&self, key: &str, why: &str) -> Result<(String, &Spanned<Value>), Error> {
+    pub(super) fn string(&self, key: &str, why: &str) -> Result<(String, &Spanned<Value>), Error> {
         let v = self.get(key).ok_or_else(|| self.missing(key, why))?;
         match &v.value {
             Value::String(s) if !s.is_empty() => Ok((s.clone(), v)),
@@ -267,7 +199,12 @@ impl Vars<'_, '_> {
 
     /// A URL with `user:password@` in it would be shown wherever the URL is (inventory,
     /// --check, errors, logs, a tool's argv): refused, without showing the line that holds it.
-    fn no_userinfo(&self, key: &str, v: &Spanned<Value>, url: &str) -> Result<(), Error> {
+    pub(super) fn no_userinfo(
+        &self,
+        key: &str,
+        v: &Spanned<Value>,
+        url: &str,
+    ) -> Result<(), Error> {
         let has = reqwest::Url::parse(url)
             .map(|u| !u.username().is_empty() || u.password().is_some())
             .unwrap_or_else(|_| {
@@ -292,7 +229,7 @@ impl Vars<'_, '_> {
         Err(err)
     }
 
-    fn url(&self, key: &str, why: &str) -> Result<reqwest::Url, Error> {
+    pub(super) fn url(&self, key: &str, why: &str) -> Result<reqwest::Url, Error> {
         let (s, v) = self.string(key, why)?;
         self.no_userinfo(key, v, &s)?;
         let url =
@@ -303,7 +240,7 @@ impl Vars<'_, '_> {
         Ok(url)
     }
 
-    fn secret(
+    pub(super) fn secret(
         &self,
         key: &str,
         value: &Spanned<Value>,
@@ -371,105 +308,88 @@ impl Host {
         provision_backends::user_id::check_server_name(&server_name)
             .map_err(|e| vars.wrong("server_name", at, e))?;
 
-        let (backend_name, backend_at) =
-            vars.string("backend", &format!("one of: {}", BACKENDS.join(", ")))?;
         let mas = match vars.get("mas") {
             Some(v) => Some(parse_mas(&vars, v, base)?),
             None => None,
         };
-        let refuse_mas = |backend: &str| {
-            match vars.get("mas") {
-            Some(mas) => Err(vars.wrong(
-                "backend",
-                backend_at,
-                format!(
-                    "this host's accounts are managed by MAS (`mas` is set at line {}); Synapse does not serve shared-secret registration then, which {backend} relies on: use backend: mas-cli",
-                    mas.referenced.line()
-                ),
-            )),
-            None => Ok(()),
-        }
+        let (backend, _) = backend_kind(&vars, "backend", Op::Register)?;
+        let admin = match vars.get("admin_backend") {
+            Some(_) => Some(backend_kind(&vars, "admin_backend", Op::SetAdmin)?.0),
+            None => None,
         };
-        let optional = |key: &str| -> Result<Option<String>, Error> {
-            match vars.get(key) {
-                None => Ok(None),
-                Some(_) => {
-                    let (s, v) = vars.string(key, "")?;
-                    if key == "url" {
-                        vars.no_userinfo(key, v, &s)?;
-                    }
-                    Ok(Some(s))
-                }
-            }
+        let settings = HostSettings {
+            vars: &vars,
+            base,
+            mas,
+            homeserver: backend.homeserver.unwrap_or(Homeserver::Synapse),
         };
-        let config_why = "the server's config file on the target, e.g. /data/homeserver.yaml";
-        let backend = match backend_name.as_str() {
-            "shared-secret" => {
-                refuse_mas("shared-secret")?;
-                let url = vars.url(
-                    "url",
-                    "the homeserver's base URL, e.g. https://matrix.example.com",
-                )?;
-                let secret_at = vars
-                    .get("shared_secret")
-                    .ok_or_else(|| vars.missing("shared_secret", "{file: PATH} or {env: NAME}"))?;
-                let shared_secret = vars.secret("shared_secret", secret_at, base)?;
-                Backend::SharedSecret { url, shared_secret }
-            }
-            "synapse-cli" => {
-                refuse_mas("register_new_matrix_user")?;
-                Backend::SynapseCli {
-                    config: vars.string("config", config_why)?.0,
-                    url: optional("url")?,
-                    command: optional("command")?,
-                }
-            }
-            "dendrite-cli" => Backend::DendriteCli {
-                config: vars.string("config", config_why)?.0,
-                url: optional("url")?,
-                command: optional("command")?,
-            },
-            "mas-cli" => Backend::MasCli {
-                config: optional("config")?,
-                command: optional("command")?,
-            },
-            "playbook-wrapper" => Backend::PlaybookWrapper {
-                command: optional("command")?,
-            },
-            other => {
-                let hint = suggest(other, BACKENDS)
-                    .map(|b| format!(" (did you mean `{b}`?)"))
-                    .unwrap_or_default();
-                return Err(vars.wrong(
-                    "backend",
-                    backend_at,
-                    format!(
-                        "unknown backend `{other}`{hint}; known: {}",
-                        BACKENDS.join(", ")
-                    ),
-                ));
-            }
-        };
-        let transport = transport(&vars, &backend)?;
+        let mut backends = vec![Configured {
+            kind: backend,
+            config: (backend.configure)(&settings)?,
+        }];
+        let transport = transport(&vars, backend)?;
         let ssh = match (&transport, vars.get("ssh")) {
             (Transport::Ssh { .. }, _) | (_, Some(_)) => Some(ssh_target(&vars, name, base)?),
             _ => None,
         };
-        let admin = admin_backend(&vars, &backend, mas, base)?;
+        if let Some(admin) = admin {
+            backends.push(Configured {
+                kind: admin,
+                config: (admin.configure)(&settings)?,
+            });
+        }
         Ok(Host {
             name: name.to_owned(),
             server_name,
-            backend,
+            backends,
             transport,
             ssh,
-            admin,
         })
+    }
+}
+
+/// The backend named at `key`, which must be able to do `op` (`backend` registers,
+/// `admin_backend` sets the admin flag).
+fn backend_kind<'a>(
+    vars: &'a Vars,
+    key: &str,
+    op: Op,
+) -> Result<(&'static Kind, &'a Spanned<Value>), Error> {
+    let known = registry::names_for(op);
+    let (name, at) = vars.string(key, &format!("one of: {}", known.join(", ")))?;
+    match registry::find(&name) {
+        Some(kind) if kind.can(op) => Ok((kind, at)),
+        Some(kind) => Err(vars.wrong(
+            key,
+            at,
+            format!(
+                "{} cannot {}; for `{key}` use one of: {}",
+                kind.name,
+                op.what(),
+                known.join(", ")
+            ),
+        )),
+        None => {
+            let hint = suggest(&name, &known)
+                .map(|b| format!(" (did you mean `{b}`?)"))
+                .unwrap_or_default();
+            let what = if key == "backend" {
+                "backend"
+            } else {
+                "admin backend"
+            };
+            Err(vars.wrong(
+                key,
+                at,
+                format!("unknown {what} `{name}`{hint}; known: {}", known.join(", ")),
+            ))
+        }
     }
 }
 
 /// `mas: {url, client_id, client_secret}` marks a host whose accounts MAS owns, and is how
 /// the mas-api admin backend reaches MAS's admin API.
-fn parse_mas(vars: &Vars, mas: &Spanned<Value>, base: &Path) -> Result<MasConfig, Error> {
+fn parse_mas(vars: &Vars, mas: &Spanned<Value>, base: &Path) -> Result<Mas, Error> {
     let shape = "expected {url: URL, client_id: ID, client_secret: {file: PATH}}";
     let Value::Object(map) = &mas.value else {
         return Err(vars.wrong("mas", mas, shape));
@@ -499,106 +419,17 @@ fn parse_mas(vars: &Vars, mas: &Spanned<Value>, base: &Path) -> Result<MasConfig
     };
     let spanned = Spanned::new(secret.clone(), mas.referenced, mas.defined);
     let client_secret = vars.secret("mas.client_secret", &spanned, base)?;
-    Ok(MasConfig {
-        url,
+    Ok(Mas {
+        url: url.as_str().to_owned(),
         client_id,
-        client_secret,
+        client_secret: Arc::new(client_secret),
     })
-}
-
-/// `admin_backend`, checked against what it needs: `database_url` (sql), `url` and
-/// `admin_token` (synapse-api), `mas` (mas-api).
-fn admin_backend(
-    vars: &Vars,
-    backend: &Backend,
-    mas: Option<MasConfig>,
-    base: &Path,
-) -> Result<Option<AdminBackend>, Error> {
-    let Some(at) = vars.get("admin_backend") else {
-        return Ok(None);
-    };
-    let (name, _) = vars.string("admin_backend", "")?;
-    let secret = |key: &str, why: &str| -> Result<SecretSource, Error> {
-        let v = vars.get(key).ok_or_else(|| vars.missing(key, why))?;
-        vars.secret(key, v, base)
-    };
-    Ok(Some(match name.as_str() {
-        "sql" => {
-            let psql = match vars.get("psql") {
-                None => None,
-                Some(v) => Some(
-                    serde_json::from_value::<PsqlConfig>(v.value.clone()).map_err(|e| {
-                        vars.wrong(
-                            "psql",
-                            v,
-                            format!("{e}; expected {{command: PATH, database: NAME}}"),
-                        )
-                    })?,
-                ),
-            };
-            let database_url = match (vars.get("database_url"), &psql) {
-                (Some(v), None) => Some(vars.secret("database_url", v, base)?),
-                (Some(v), Some(_)) => {
-                    return Err(vars.wrong(
-                        "database_url",
-                        v,
-                        "give database_url (provision connects) or psql (psql on the host connects by itself), not both",
-                    ));
-                }
-                (None, Some(_)) => None,
-                (None, None) => {
-                    return Err(vars.missing(
-                        "database_url",
-                        "admin_backend sql needs a libpq URL as {file: PATH} or {env: NAME}, or `psql` to run psql on the host",
-                    ));
-                }
-            };
-            let schema = match backend {
-                Backend::DendriteCli { .. } => Schema::Dendrite,
-                _ => Schema::Synapse,
-            };
-            AdminBackend::Sql {
-                database_url,
-                schema,
-                psql,
-            }
-        }
-        "synapse-api" => AdminBackend::SynapseApi {
-            url: vars.url(
-                "url",
-                "admin_backend synapse-api calls the homeserver's admin API at this URL",
-            )?,
-            admin_token: secret(
-                "admin_token",
-                "admin_backend synapse-api needs a server admin's access token",
-            )?,
-        },
-        "mas-api" => AdminBackend::MasApi(mas.ok_or_else(|| {
-            vars.missing(
-                "mas",
-                "admin_backend mas-api needs {url, client_id, client_secret}",
-            )
-        })?),
-        other => {
-            let hint = suggest(other, ADMIN_BACKENDS)
-                .map(|b| format!(" (did you mean `{b}`?)"))
-                .unwrap_or_default();
-            return Err(vars.wrong(
-                "admin_backend",
-                at,
-                format!(
-                    "unknown admin backend `{other}`{hint}; known: {}",
-                    ADMIN_BACKENDS.join(", ")
-                ),
-            ));
-        }
-    }))
 }
 
 /// The host's transport, checked against what its backend needs before anything runs: the
 /// shared-secret backend speaks HTTP, the others run a program.
-fn transport(vars: &Vars, backend: &Backend) -> Result<Transport, Error> {
-    let http_backend = matches!(backend, Backend::SharedSecret { .. });
+fn transport(vars: &Vars, backend: &Kind) -> Result<Transport, Error> {
+    let http_backend = !backend.runs_programs;
     let Some(at) = vars.get("transport") else {
         if http_backend {
             return Ok(Transport::Http);
@@ -645,15 +476,31 @@ fn transport(vars: &Vars, backend: &Backend) -> Result<Transport, Error> {
         (Transport::Http, false) => Err(vars.wrong(
             "transport",
             at,
-            "this backend runs a program: use local, ssh or docker (http is for backend: shared-secret)",
+            format!(
+                "this backend runs a program: use local, ssh or docker (http is for the backends that talk HTTP: {})",
+                tool_backends(false)
+            ),
         )),
         (Transport::Local | Transport::Ssh { .. } | Transport::Docker { .. }, true) => Err(vars.wrong(
             "transport",
             at,
-            "backend shared-secret talks HTTP to `url`; local, ssh and docker are for the backends that run a tool (synapse-cli, dendrite-cli, mas-cli, playbook-wrapper)",
+            format!(
+                "backend {} talks HTTP to `url`; local, ssh and docker are for the backends that run a tool ({})",
+                backend.name,
+                tool_backends(true)
+            ),
         )),
         _ => Ok(transport),
     }
+}
+
+/// The registering backends that run a program (or do not), for messages.
+fn tool_backends(runs_programs: bool) -> String {
+    registry::names_for(Op::Register)
+        .into_iter()
+        .filter(|name| registry::find(name).is_some_and(|k| k.runs_programs == runs_programs))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The `ssh:` mapping, with Ansible's defaults: the inventory name is the address.

@@ -7,13 +7,15 @@ mod limit;
 mod plan;
 mod playbook;
 mod raw;
+mod settings;
 
 use std::path::Path;
 
 use indexmap::IndexMap;
 use serde_saphyr::{Location, Spanned};
 
-pub use host::{AdminBackend, Backend, Host, SshTarget, Transport};
+pub use host::{Configured, Host, SshTarget, Transport};
+pub use settings::HostSettings;
 
 use crate::error::{Error, Located};
 

@@ -1,7 +1,6 @@
 use std::path::Path;
 
 use super::*;
-use crate::secret_source::SecretSource;
 
 fn parse(src: &str) -> Result<Inventory, Error> {
     Inventory::parse(Path::new("/etc/provision/inventory.yaml"), src)
@@ -47,18 +46,23 @@ fn merges_vars_host_over_child_over_all() {
     assert_eq!(names, ["solo", "matrix1", "matrix2", "stage1"]);
     let m2 = &inv.hosts[2];
     assert_eq!(m2.server_name, "example.com");
-    let Backend::SharedSecret { url, shared_secret } = &m2.backend else {
-        panic!("matrix2 uses shared-secret")
-    };
-    assert_eq!(url.as_str(), "https://m2.example.com/");
-    // Relative secret files are relative to the inventory's folder.
-    assert!(
-        matches!(shared_secret, SecretSource::File(p) if p == Path::new("/etc/provision/secrets/m2"))
+    let backend = &m2.plan()["backend"];
+    assert_eq!(
+        backend["kind"], "shared-secret",
+        "matrix2 uses shared-secret"
     );
-    let Backend::SharedSecret { shared_secret, .. } = &inv.hosts[1].backend else {
-        panic!("matrix1 uses shared-secret")
-    };
-    assert!(matches!(shared_secret, SecretSource::Env(n) if n == "MATRIX_SECRET"));
+    assert_eq!(backend["url"], "https://m2.example.com/");
+    // Relative secret files are relative to the inventory's folder.
+    assert_eq!(backend["shared_secret"], "file /etc/provision/secrets/m2");
+    let backend = &inv.hosts[1].plan()["backend"];
+    assert_eq!(
+        backend["kind"], "shared-secret",
+        "matrix1 uses shared-secret"
+    );
+    assert_eq!(
+        backend["shared_secret"],
+        "environment variable MATRIX_SECRET"
+    );
 }
 
 #[test]
@@ -224,9 +228,9 @@ fn exec_backends_get_typed_transports() {
     assert!(
         matches!(&inv.hosts[3].transport, Transport::Docker { container } if container == "matrix-dendrite")
     );
-    assert!(
-        matches!(&inv.hosts[3].backend, Backend::DendriteCli { url: Some(u), .. } if u == "http://localhost:8008")
-    );
+    let backend = &inv.hosts[3].plan()["backend"];
+    assert_eq!(backend["kind"], "dendrite-cli");
+    assert_eq!(backend["url"], "http://localhost:8008");
 }
 
 #[test]

@@ -4,8 +4,8 @@
 use bollard::Docker as Engine;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use futures_util::StreamExt;
-use provision_backends::exec::{Command, Exec, Output};
-use provision_backends::{ExposeSecret, Failure};
+use provision_backends::port::exec::{Command, Exec, Output};
+use provision_backends::port::{ExposeSecret, Failure};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::OnceCell;
 

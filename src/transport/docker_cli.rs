@@ -2,8 +2,8 @@
 //! SSH, the way matrix-docker-ansible-deploy hosts run their services. A wrapper, not another
 //! copy of the exec logic (pyinfra's `dockerssh`).
 
-use provision_backends::Failure;
-use provision_backends::exec::{Arg, Command, Exec, Output};
+use provision_backends::port::Failure;
+use provision_backends::port::exec::{Arg, Command, Exec, Output};
 
 use super::docker::ContainerName;
 

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use provision_backends::ExposeSecret;
-use provision_backends::Failure;
-use provision_backends::http::{Auth, Body, Http, Method, Request, Response};
+use provision_backends::port::ExposeSecret;
+use provision_backends::port::Failure;
+use provision_backends::port::http::{Auth, Body, Http, Method, Request, Response};
 
 pub struct HttpTransport {
     client: reqwest::Client,

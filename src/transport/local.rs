@@ -2,8 +2,8 @@
 
 use std::process::Stdio;
 
-use provision_backends::exec::{Command, Exec, Output};
-use provision_backends::{ExposeSecret, Failure};
+use provision_backends::port::exec::{Command, Exec, Output};
+use provision_backends::port::{ExposeSecret, Failure};
 use tokio::io::AsyncWriteExt;
 
 pub struct Local;

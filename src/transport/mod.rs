@@ -17,8 +17,8 @@ mod sudo;
 use std::future::Future;
 use std::pin::Pin;
 
-use provision_backends::Failure;
-use provision_backends::exec::{Command, Exec, Output};
+use provision_backends::port::Failure;
+use provision_backends::port::exec::{Command, Exec, Output};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 pub use docker::{ContainerName, Docker};

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use provision_backends::sql::{Param, Sql};
-use provision_backends::{ExposeSecret, Failure, SecretString};
+use provision_backends::port::sql::{Param, Sql};
+use provision_backends::port::{ExposeSecret, Failure, SecretString};
 use tokio::sync::OnceCell;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls};
@@ -49,7 +49,7 @@ impl Postgres {
         let label = match &via {
             Some(ssh) => format!(
                 "{label} via {}",
-                provision_backends::exec::Exec::describe(&**ssh)
+                provision_backends::port::exec::Exec::describe(&**ssh)
             ),
             None => label,
         };

@@ -5,9 +5,9 @@
 //! only the (validated, non-secret) values on the command line, as psql variables that psql
 //! itself quotes.
 
-use provision_backends::exec::{Command, Exec};
-use provision_backends::sql::{Param, Sql};
-use provision_backends::{Failure, SecretString};
+use provision_backends::port::exec::{Command, Exec};
+use provision_backends::port::sql::{Param, Sql};
+use provision_backends::port::{Failure, SecretString};
 
 pub struct Psql<E> {
     exec: E,
@@ -103,7 +103,7 @@ mod tests {
 
     struct Never;
     impl Exec for Never {
-        async fn run(&self, _: Command) -> Result<provision_backends::exec::Output, Failure> {
+        async fn run(&self, _: Command) -> Result<provision_backends::port::exec::Output, Failure> {
             unreachable!()
         }
         fn describe(&self) -> String {
@@ -113,7 +113,7 @@ mod tests {
 
     #[test]
     fn values_are_psql_variables_and_the_statement_is_on_stdin() {
-        use provision_backends::ExposeSecret;
+        use provision_backends::port::ExposeSecret;
         let psql = Psql::new(Never, "psql".into(), Some("synapse".into()));
         let cmd = psql.command(
             "UPDATE users SET admin = $1 WHERE name = $2",

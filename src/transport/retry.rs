@@ -8,9 +8,9 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use provision_backends::Failure;
-use provision_backends::exec::{self, Exec};
-use provision_backends::http::{Http, Request, Response};
+use provision_backends::port::Failure;
+use provision_backends::port::exec::{self, Exec};
+use provision_backends::port::http::{Http, Request, Response};
 
 pub struct Retry<T> {
     inner: T,

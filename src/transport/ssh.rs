@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use openssh::{Session, Stdio};
-use provision_backends::exec::{Command, Exec, Output};
-use provision_backends::{ExposeSecret, Failure};
+use provision_backends::port::exec::{Command, Exec, Output};
+use provision_backends::port::{ExposeSecret, Failure};
 
 use super::{Process, Spawn, rundir};
 use crate::inventory::SshTarget;

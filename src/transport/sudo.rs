@@ -13,8 +13,8 @@
 //! means the password was wrong: stdin is closed, so sudo gets nothing more (its
 //! `passwd_tries` cannot be set from the command line; sudoers(5)).
 
-use provision_backends::exec::{Arg, Command, Exec, Output};
-use provision_backends::{ExposeSecret, Failure, SecretString};
+use provision_backends::port::exec::{Arg, Command, Exec, Output};
+use provision_backends::port::{ExposeSecret, Failure, SecretString};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{Process, Spawn};

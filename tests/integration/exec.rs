@@ -478,13 +478,61 @@ fn check_shows_the_command_without_running_it() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let shown = text(&out);
+    // register_new_matrix_user cannot say whether a user exists, and this host has no backend
+    // that reads users: "unknown", with what a run would do, never "would create".
     assert!(
-        shown.contains("would create (admin) by running:")
+        shown.contains("unknown: synapse-cli cannot tell whether the user exists")
+            && shown.contains("by running:")
             && shown.contains("--password-file /dev/stdin"),
         "{shown}"
     );
+    assert!(!shown.contains("would create"), "{shown}");
     assert!(shown.contains("on ssh root@127.0.0.4"), "{shown}");
     assert_eq!(s.admin_flag(&user), None);
+}
+
+#[test]
+fn check_asks_the_hosts_reader_whether_the_user_exists() {
+    let s = synapse();
+    let d = sshd();
+    let vars = format!(
+        "backend: synapse-cli\ntransport: ssh\nssh: {}\nconfig: {}\ncommand: {}\nurl: {}\nadmin_backend: synapse-api\nadmin_token: {{file: {}}}",
+        d.ssh_vars(FLEET[2]),
+        s.config().display(),
+        s.register_tool(),
+        s.url,
+        s.admin_token_file().display()
+    );
+    let inv = inventory(&[("read".into(), vars)]);
+    let check = |user: &str| {
+        let out = provision(
+            &[
+                "register",
+                user,
+                "--check",
+                "--output",
+                "json",
+                "-i",
+                inv.to_str().unwrap(),
+            ],
+            "",
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let host = json(&out)["hosts"][0].clone();
+        (
+            host["outcome"].as_str().unwrap_or("").to_owned(),
+            host["message"].as_str().unwrap_or("").to_owned(),
+        )
+    };
+    let user = unique("cliRead").to_lowercase();
+    let (outcome, message) = check(&user);
+    assert_eq!(outcome, "would_create", "{message}");
+    assert!(message.contains("by running:"), "{message}");
+
+    assert_eq!(register(&inv, &user, "read-pw", &[]).status.code(), Some(0));
+    assert_eq!(s.login(&user, "read-pw").map(|_| ()), Ok(()));
+    let (outcome, message) = check(&user);
+    assert_eq!(outcome, "exists", "{message}");
 }
 
 #[test]

@@ -6,7 +6,9 @@ use std::future::Future;
 
 use secrecy::SecretString;
 
-use crate::Failure;
+use std::sync::Arc;
+
+use super::{BoxFuture, Failure};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -94,33 +96,6 @@ impl Response {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
     }
-
-    /// The Matrix error code and message of an error answer, when it has that shape.
-    pub fn matrix_error(&self) -> (String, String) {
-        let json = self.json();
-        let field = |k: &str| {
-            json.get(k)
-                .and_then(|v| v.as_str())
-                .unwrap_or("")
-                .to_owned()
-        };
-        let mut error = field("error");
-        if error.is_empty() {
-            // Dendrite answers some internal errors with {"message": ...}.
-            error = field("message");
-        }
-        (field("errcode"), error)
-    }
-
-    /// A one-line description of an unexpected answer, for error messages.
-    pub fn describe(&self) -> String {
-        let (errcode, error) = self.matrix_error();
-        match (errcode.is_empty(), error.is_empty()) {
-            (true, true) => format!("HTTP {}", self.status),
-            (true, false) => format!("HTTP {}: {error}", self.status),
-            (false, _) => format!("HTTP {}: {errcode}: {error}", self.status),
-        }
-    }
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters, for a path segment or
@@ -140,4 +115,24 @@ pub fn encode(s: &str) -> String {
 /// error means nothing (usable) came back: the request may be retried.
 pub trait Http {
     fn send(&self, request: Request) -> impl Future<Output = Result<Response, Failure>> + Send;
+}
+
+/// [`Http`] as a trait object: every `Http` is one.
+pub trait DynHttp: Send + Sync {
+    fn send_boxed(&self, request: Request) -> BoxFuture<'_, Result<Response, Failure>>;
+}
+
+impl<T: Http + Send + Sync> DynHttp for T {
+    fn send_boxed(&self, request: Request) -> BoxFuture<'_, Result<Response, Failure>> {
+        Box::pin(self.send(request))
+    }
+}
+
+/// A backend's handle on the server it sends requests to.
+pub type HttpPort = Arc<dyn DynHttp>;
+
+impl Http for HttpPort {
+    fn send(&self, request: Request) -> impl Future<Output = Result<Response, Failure>> + Send {
+        (**self).send_boxed(request)
+    }
 }

@@ -7,7 +7,9 @@ use std::future::Future;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::Failure;
+use std::sync::Arc;
+
+use super::{BoxFuture, Failure};
 
 /// One argument. `Secret` exists only for tools that take a password nowhere but argv
 /// (mas-cli, the playbook's wrappers); backends use stdin wherever the tool allows.
@@ -182,6 +184,36 @@ pub trait Exec {
     fn run(&self, command: Command) -> impl Future<Output = Result<Output, Failure>> + Send;
     /// Where commands run, for messages and `--check` ("ssh root@matrix1", "docker matrix-synapse").
     fn describe(&self) -> String;
+}
+
+/// [`Exec`] as a trait object: every `Exec` is one.
+pub trait DynExec: Send + Sync {
+    fn run_boxed(&self, command: Command) -> BoxFuture<'_, Result<Output, Failure>>;
+    fn describe_dyn(&self) -> String;
+}
+
+impl<T: Exec + Send + Sync> DynExec for T {
+    fn run_boxed(&self, command: Command) -> BoxFuture<'_, Result<Output, Failure>> {
+        Box::pin(self.run(command))
+    }
+
+    fn describe_dyn(&self) -> String {
+        self.describe()
+    }
+}
+
+/// A backend's handle on where its commands run.
+pub type ExecPort = Arc<dyn DynExec>;
+
+impl Exec for ExecPort {
+    fn run(&self, command: Command) -> impl Future<Output = Result<Output, Failure>> + Send {
+        // `**self`: the trait object's own method, not this impl's again.
+        (**self).run_boxed(command)
+    }
+
+    fn describe(&self) -> String {
+        (**self).describe_dyn()
+    }
 }
 
 #[cfg(test)]

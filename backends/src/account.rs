@@ -1,0 +1,113 @@
+//! The seam: what a backend can do to a server's accounts. Every backend implements
+//! [`Account`] for the operations its server offers and lists them in [`Account::ops`]; the
+//! router (src/router.rs of the `provision` crate) sends each operation to the first backend of
+//! the host that lists it. An operation a backend lacks answers "not supported by BACKEND".
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::registration::Fields;
+use crate::{Failure, Outcome, Registration, UserId};
+
+/// The operations on accounts, as backends declare them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Create a user with a password (and optional fields, see [`Fields`]).
+    Register,
+    /// Read one user's state.
+    Read,
+    /// Turn a user's server-admin flag on or off.
+    SetAdmin,
+}
+
+impl Op {
+    /// For messages: "BACKEND cannot {what}".
+    pub fn what(self) -> &'static str {
+        match self {
+            Op::Register => "register users",
+            Op::Read => "read a user's state",
+            Op::SetAdmin => "set the admin flag",
+        }
+    }
+}
+
+/// One user as a backend reads it. `None`: this backend cannot say.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UserState {
+    pub admin: Option<bool>,
+    pub deactivated: Option<bool>,
+    pub locked: Option<bool>,
+    pub display_name: Option<String>,
+}
+
+/// The answer to "register this user", under `--check`, from a backend that registers.
+/// The router turns it into an [`Outcome`] with what the host's readers know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Preview {
+    /// The backend found out itself (the shared-secret backend asks the client API).
+    Known(Outcome),
+    /// The backend cannot tell whether the user exists; this is what it would do if not:
+    /// the command it would run (secrets masked), with a warning for argv-only tools.
+    WouldRun {
+        command: String,
+        warning: Option<String>,
+    },
+    /// It cannot tell, and says why.
+    Unknown(String),
+}
+
+/// A backend: one way of doing things to one server's accounts, over the port it was built
+/// with. Object-safe: a host holds its backends as `Box<dyn Account>`, in inventory order.
+#[async_trait]
+pub trait Account: Send + Sync {
+    /// The inventory's name for it (`synapse-cli`).
+    fn name(&self) -> &'static str;
+
+    /// What it can do; the router asks nothing else of it.
+    fn ops(&self) -> &'static [Op];
+
+    /// The optional registration fields it passes on to the server.
+    fn fields(&self) -> Fields {
+        Fields::default()
+    }
+
+    /// Where and how it works, for `--check` ("on ssh root@matrix1", "via the Synapse admin
+    /// API at URL, token from env SYNAPSE_TOKEN").
+    fn via(&self) -> String;
+
+    /// `provision ping`: it answers, and what it found out about itself.
+    async fn ping(&self) -> Result<String, Failure>;
+
+    async fn register(&self, _reg: &Registration<'_>) -> Result<Outcome, Failure> {
+        Err(unsupported(self.name(), Op::Register))
+    }
+
+    /// `--check` of `register`: what it would do, changing nothing.
+    async fn preview(&self, _reg: &Registration<'_>) -> Result<Preview, Failure> {
+        Err(unsupported(self.name(), Op::Register))
+    }
+
+    /// The user's state, or `None` when there is no such user.
+    async fn read(&self, _user: &UserId) -> Result<Option<UserState>, Failure> {
+        Err(unsupported(self.name(), Op::Read))
+    }
+
+    /// Sets the admin flag of an existing user; one that has it already is
+    /// [`Outcome::AdminAlready`]. With `check`, says what it would do and changes nothing.
+    async fn set_admin(
+        &self,
+        _user: &UserId,
+        _admin: bool,
+        _check: bool,
+    ) -> Result<Outcome, Failure> {
+        Err(unsupported(self.name(), Op::SetAdmin))
+    }
+}
+
+/// The answer of an operation a backend does not have.
+pub fn unsupported(backend: &str, op: Op) -> Failure {
+    Failure::Rejected(format!(
+        "not supported by {backend}: it cannot {}",
+        op.what()
+    ))
+}

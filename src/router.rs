@@ -1,0 +1,244 @@
+//! A host's backends, built for a run over the host's transports, and the one place that
+//! decides which backend does what: each operation goes to the first backend of the host that
+//! lists it in `Account::ops`. Nothing here knows a backend by name.
+
+use std::sync::Arc;
+
+use provision_backends::port::{ExecPort, HttpPort, Ports, SqlPort};
+use provision_backends::settings::reveal;
+use provision_backends::{Account, Failure, Op, Outcome, Preview, Registration, SecretString};
+
+use crate::inventory::{Host, Transport};
+use crate::registry;
+use crate::transport::{
+    Docker, DockerCli, ExecTransport, HttpTransport, Local, Postgres, Psql, Retry, Ssh, Sudo,
+};
+
+pub struct Router {
+    /// In the host's order; only those a command needs are built.
+    backends: Vec<Box<dyn Account>>,
+    /// The host's SSH connection, shared by every transport over it and the database tunnel.
+    ssh: Option<Arc<Ssh>>,
+}
+
+impl Router {
+    /// Builds the host's backends that are the first for one of `ops`, over its transports,
+    /// resolving their secrets (those of a backend no operation needs are not read). Nothing
+    /// connects yet.
+    pub fn new(host: &Host, client: &reqwest::Client, ops: &[Op]) -> Result<Self, String> {
+        let ports = HostPorts {
+            host,
+            client,
+            ssh: host.ssh.as_ref().map(|t| Arc::new(Ssh::new(t))),
+        };
+        let mut backends = Vec::new();
+        for (i, configured) in host.backends.iter().enumerate() {
+            let first_for_some = ops.iter().any(|op| {
+                host.backends
+                    .iter()
+                    .position(|b| b.kind.can(*op))
+                    .is_some_and(|first| first == i)
+            });
+            if first_for_some {
+                backends.push(configured.config.build(&ports)?);
+            }
+        }
+        Ok(Router {
+            backends,
+            ssh: ports.ssh,
+        })
+    }
+
+    fn first(&self, op: Op) -> Option<&dyn Account> {
+        self.backends
+            .iter()
+            .find(|b| b.ops().contains(&op))
+            .map(|b| &**b)
+    }
+
+    fn must(&self, op: Op) -> Result<&dyn Account, Failure> {
+        self.first(op).ok_or_else(|| {
+            Failure::Rejected(match op {
+                Op::SetAdmin => format!(
+                    "no admin_backend for this host: set admin_backend: {}",
+                    or_list(&registry::names_for(op))
+                ),
+                _ => format!(
+                    "no backend of this host can {} (those that can: {})",
+                    op.what(),
+                    registry::names_for(op).join(", ")
+                ),
+            })
+        })
+    }
+
+    pub fn can(&self, op: Op) -> bool {
+        self.first(op).is_some()
+    }
+
+    pub async fn register(&self, reg: &Registration<'_>) -> Result<Outcome, Failure> {
+        self.must(Op::Register)?.register(reg).await
+    }
+
+    /// `--check` of `register`: asks the host whether the user exists through the first of its
+    /// backends that reads users, else through the registering backend's own probe, and says
+    /// `unknown`, never "would create", when nothing can tell.
+    pub async fn plan(&self, reg: &Registration<'_>) -> Result<Outcome, Failure> {
+        let registers = self.must(Op::Register)?;
+        let exists = match self.first(Op::Read) {
+            Some(reader) => Some(reader.read(reg.user).await?.is_some()),
+            None => None,
+        };
+        if exists == Some(true) {
+            return Ok(Outcome::Exists);
+        }
+        let admin = reg.admin;
+        Ok(match (registers.preview(reg).await?, exists) {
+            (Preview::WouldRun { command, warning }, Some(false)) => Outcome::WouldRun {
+                admin,
+                command,
+                warning,
+            },
+            (Preview::WouldRun { command, warning }, _) => Outcome::Unknown {
+                admin,
+                why: format!(
+                    "{} cannot tell whether the user exists, and no backend of this host reads users (admin_backend: {} can)",
+                    registers.name(),
+                    or_list(&registry::names_for(Op::Read))
+                ),
+                command: Some(command),
+                warning,
+            },
+            (_, Some(_)) => Outcome::WouldCreate { admin },
+            (Preview::Known(outcome), None) => outcome,
+            (Preview::Unknown(why), None) => Outcome::Unknown {
+                admin,
+                why,
+                command: None,
+                warning: None,
+            },
+        })
+    }
+
+    /// `provision ping`: every backend built answers.
+    pub async fn ping(&self) -> Result<String, Failure> {
+        let mut said = Vec::new();
+        for backend in &self.backends {
+            said.push(backend.ping().await?);
+        }
+        Ok(said.join("; "))
+    }
+
+    /// Sets the admin flag (or under `check`, says whether it would change).
+    pub async fn admin(
+        &self,
+        user: &provision_backends::UserId,
+        admin: bool,
+        check: bool,
+    ) -> Result<Outcome, Failure> {
+        self.must(Op::SetAdmin)?.set_admin(user, admin, check).await
+    }
+
+    /// Where `op` is done, for `--check`: "on ssh root@matrix1", "via the … API at URL".
+    pub fn via(&self, op: Op) -> String {
+        self.first(op).map(|b| b.via()).unwrap_or_default()
+    }
+
+    /// Ends connections: the backends (and any database tunnel) first, the SSH master last.
+    pub async fn close(self) {
+        drop(self.backends);
+        if let Some(ssh) = self.ssh {
+            ssh.close().await;
+        }
+    }
+}
+
+/// "a, b or c".
+fn or_list(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+/// The host's transports, as its backends ask for them.
+struct HostPorts<'a> {
+    host: &'a Host,
+    client: &'a reqwest::Client,
+    ssh: Option<Arc<Ssh>>,
+}
+
+impl Ports for HostPorts<'_> {
+    /// The host itself ([`Ports::host_exec`]), then `docker exec` into the tool's container
+    /// when the inventory names one.
+    fn exec(&self) -> Result<ExecPort, String> {
+        let transport = match &self.host.transport {
+            Transport::Docker { container } => ExecTransport::Docker(Docker::new(container)),
+            Transport::Ssh {
+                container: Some(container),
+            } => ExecTransport::DockerCli(Box::new(DockerCli::new(self.on_host()?, container))),
+            _ => self.on_host()?,
+        };
+        Ok(Arc::new(Retry::new(transport)))
+    }
+
+    fn host_exec(&self) -> Result<ExecPort, String> {
+        Ok(Arc::new(Retry::new(self.on_host()?)))
+    }
+
+    fn http(&self, base_url: &str) -> Result<HttpPort, String> {
+        let url = reqwest::Url::parse(base_url).map_err(|e| format!("{base_url}: {e}"))?;
+        Ok(Arc::new(Retry::new(HttpTransport::new(
+            self.client.clone(),
+            &url,
+        ))))
+    }
+
+    fn database(&self, url: &SecretString) -> Result<SqlPort, String> {
+        Ok(Arc::new(Postgres::new(url, self.ssh.clone())?))
+    }
+
+    /// On the host, never in the tool's container: psql or the playbook's wrapper are
+    /// installed there, and connect from there.
+    fn psql(&self, command: &str, database: Option<&str>) -> Result<SqlPort, String> {
+        Ok(Arc::new(Psql::new(
+            Retry::new(self.on_host()?),
+            command.to_owned(),
+            database.map(str::to_owned),
+        )))
+    }
+}
+
+impl HostPorts<'_> {
+    /// How the host itself runs a program, outside any container: over its SSH (with sudo
+    /// when the inventory says `become`), else here. A host that talks HTTP runs programs
+    /// over its SSH, if it has one. Host-side tools run here: matrix-docker-ansible-deploy's
+    /// `/matrix/postgres/bin/cli-non-interactive` is a script on the host that starts psql in
+    /// a container of its own (the role's `templates/bin/cli-non-interactive.j2`), and exists
+    /// in neither the Synapse nor the Dendrite container.
+    fn on_host(&self) -> Result<ExecTransport, String> {
+        let host = self.host;
+        let ssh = match (&host.transport, &self.ssh) {
+            (Transport::Local | Transport::Docker { .. }, _) | (Transport::Http, None) => {
+                return Ok(ExecTransport::Local(Local));
+            }
+            (Transport::Ssh { .. } | Transport::Http, Some(ssh)) => ssh,
+            (Transport::Ssh { .. }, None) => {
+                return Err("internal error: transport ssh without ssh settings".into());
+            }
+        };
+        let mut t = ExecTransport::Ssh(ssh.clone());
+        if let Some(sudo) = host.ssh.as_ref().and_then(|s| s.sudo.as_ref()) {
+            let password = match &sudo.password {
+                Some(source) => Some(reveal(
+                    "ssh.become_password",
+                    &(Arc::new(source.clone()) as provision_backends::settings::Secret),
+                )?),
+                None => None,
+            };
+            t = ExecTransport::Sudo(Box::new(Sudo::new(t, &sudo.user, password)));
+        }
+        Ok(t)
+    }
+}
