@@ -328,3 +328,89 @@ fn host_report(f: &Finished<HostResults>, users: &[BulkUser]) -> HostReport {
         users: user_reports,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use provision_backends::user_id::UserArg;
+    use provision_backends::{Outcome, UserId};
+
+    use super::{Done, HostResults, host_report};
+    use crate::render;
+    use crate::report::{HostError, Report};
+    use crate::runner::Finished;
+    use crate::users::BulkUser;
+
+    fn user(name: &str) -> BulkUser {
+        BulkUser {
+            user: UserArg::parse(name).unwrap(),
+            name: name.to_owned(),
+            admin: None,
+            password_file: None,
+            display_name: None,
+            email: None,
+        }
+    }
+
+    fn finished(host: &str, result: Result<HostResults, HostError>) -> Finished<HostResults> {
+        Finished {
+            host: host.to_owned(),
+            result,
+            elapsed: Duration::from_millis(5),
+        }
+    }
+
+    /// A bulk run's document: `users` (the counts) and `host_users` (each host's line, its
+    /// users' counts and each user's result, `user_id` null when there is none).
+    #[test]
+    fn bulk_json_lists_each_hosts_users_in_the_documented_shape() {
+        let users = [user("ann"), user("bob"), user("cy")];
+        let created = Done {
+            user: UserId::new("ann", "example.com").unwrap(),
+            outcome: Outcome::Created { admin: false },
+            admin: None,
+            plan: None,
+            retried: false,
+            failed: None,
+        };
+        let results: HostResults = vec![
+            Ok(created),
+            Err(HostError::Failed("User ID already taken? no: bad".into())),
+            Err(HostError::TimedOut("not finished".into())),
+        ];
+        let hosts = vec![
+            host_report(&finished("matrix1", Ok(results)), &users),
+            host_report(
+                &finished("matrix2", Err(HostError::Setup("no secret".into()))),
+                &users[..1],
+            ),
+        ];
+        let mut report = Report::new("register", false, hosts).with("from", "users.yaml");
+        report.bulk = true;
+        let json = serde_json::to_string(&render::document(&report)).unwrap();
+        let matrix1 = r#""host":"matrix1","status":"failed","message":"3 users: 1 created, 1 failed, 1 timed_out","elapsed_ms":5"#;
+        let matrix2 = r#""host":"matrix2","status":"failed","error":"setup","message":"no secret","elapsed_ms":5"#;
+        assert_eq!(
+            json,
+            [
+                r#"{"command":"register","check":false,"hosts":[{"#,
+                matrix1,
+                "},{",
+                matrix2,
+                r#"}],"recap":{"ok":0,"changed":0,"unreachable":0,"failed":2,"not_started":0},"from":"users.yaml","#,
+                r#""users":{"ok":0,"changed":1,"unreachable":0,"failed":3,"not_started":0},"#,
+                r#""host_users":[{"#,
+                matrix1,
+                r#","users_recap":{"ok":0,"changed":1,"unreachable":0,"failed":2,"not_started":0},"users":["#,
+                r#"{"user_id":"@ann:example.com","user":"ann","status":"changed","outcome":"created","message":"created (user)"},"#,
+                r#"{"user_id":null,"user":"bob","status":"failed","error":"failed","message":"User ID already taken? no: bad"},"#,
+                r#"{"user_id":null,"user":"cy","status":"failed","error":"timed_out","message":"not finished"}]},{"#,
+                matrix2,
+                r#","users_recap":{"ok":0,"changed":0,"unreachable":0,"failed":1,"not_started":0},"users":["#,
+                r#"{"user_id":null,"user":"ann","status":"failed","error":"setup","message":"no secret"}]}]}"#,
+            ]
+            .concat()
+        );
+    }
+}

@@ -213,3 +213,83 @@ pub(super) fn done_report(host: &str, done: &Done, elapsed_ms: u64) -> HostRepor
         users: Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use provision_backends::{Outcome, UserId};
+
+    use super::{Done, to_report};
+    use crate::render;
+    use crate::report::{HostError, Report};
+    use crate::runner::Finished;
+
+    fn done(outcome: Outcome) -> Done {
+        Done {
+            user: UserId::new("john", "example.com").unwrap(),
+            outcome,
+            admin: None,
+            plan: None,
+            retried: false,
+            failed: None,
+        }
+    }
+
+    fn finished(host: &str, result: Result<Done, HostError>) -> Finished<Done> {
+        Finished {
+            host: host.to_owned(),
+            result,
+            elapsed: Duration::from_millis(212),
+        }
+    }
+
+    /// The README's "JSON output" schema, key for key and in order: scripts read it.
+    #[test]
+    fn json_document_keeps_its_documented_keys_in_order() {
+        let converged = Done {
+            admin: Some(Outcome::AdminSet {
+                admin: true,
+                note: None,
+            }),
+            ..done(Outcome::Exists)
+        };
+        let half = Done {
+            failed: Some("the admin flag could not be set: no".into()),
+            ..done(Outcome::Exists)
+        };
+        let planned = Done {
+            plan: Some("via synapse-cli".into()),
+            ..done(Outcome::WouldCreate { admin: false })
+        };
+        let hosts = vec![
+            to_report(&finished(
+                "matrix1",
+                Ok(done(Outcome::Created { admin: true })),
+            )),
+            to_report(&finished("matrix2", Ok(converged))),
+            to_report(&finished("matrix3", Ok(half))),
+            to_report(&finished("matrix4", Ok(planned))),
+            to_report(&finished(
+                "staging2",
+                Err(HostError::Unreachable("connection refused".into())),
+            )),
+            to_report(&finished("staging3", Err(HostError::NotStarted))),
+        ];
+        let report = Report::new("register", false, hosts).with("user", "john");
+        let json = serde_json::to_string(&render::document(&report)).unwrap();
+        assert_eq!(
+            json,
+            concat!(
+                r#"{"command":"register","check":false,"hosts":["#,
+                r#"{"host":"matrix1","user_id":"@john:example.com","status":"changed","outcome":"created","message":"created (admin)","elapsed_ms":212},"#,
+                r#"{"host":"matrix2","user_id":"@john:example.com","status":"changed","outcome":"exists","admin":"admin_set","message":"exists; admin turned on","elapsed_ms":212},"#,
+                r#"{"host":"matrix3","user_id":"@john:example.com","status":"failed","error":"failed","outcome":"exists","message":"exists, but the admin flag could not be set: no","elapsed_ms":212},"#,
+                r#"{"host":"matrix4","user_id":"@john:example.com","status":"changed","outcome":"would_create","message":"would create (user) via synapse-cli","elapsed_ms":212},"#,
+                r#"{"host":"staging2","status":"unreachable","error":"unreachable","message":"unreachable: connection refused","elapsed_ms":212},"#,
+                r#"{"host":"staging3","status":"not_started","error":"not_started","message":"not started: the run was interrupted first","elapsed_ms":212}],"#,
+                r#""recap":{"ok":0,"changed":3,"unreachable":1,"failed":1,"not_started":1},"user":"john"}"#
+            )
+        );
+    }
+}
