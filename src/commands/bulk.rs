@@ -15,7 +15,7 @@ use crate::cli::{Global, RegisterArgs};
 use crate::error::Error;
 use crate::inventory::{Host, Inventory};
 use crate::password_store::Store;
-use crate::report::{HostError, HostReport, Recap, Report, Status, UserReport};
+use crate::report::{HostError, HostReport, Report, UserReport, Verdict};
 use crate::runner::{self, Finished, Job};
 use crate::target::Target;
 use crate::users::{self, BulkUser};
@@ -244,88 +244,27 @@ async fn close(target: Arc<Target>) {
 }
 
 fn user_report(u: &BulkUser, result: &Result<Done, HostError>) -> UserReport {
-    match result {
-        Ok(done) => {
-            let line = super::done_report("", done, 0);
-            UserReport {
-                user_id: line.user_id,
-                user: u.name.clone(),
-                status: line.status,
-                error: line.error,
-                outcome: line.outcome,
-                admin: line.admin,
-                message: line.message,
-            }
-        }
-        Err(e) => UserReport {
-            user_id: None,
-            user: u.name.clone(),
-            status: e.status(),
-            error: Some(e.code()),
-            outcome: None,
-            admin: None,
-            message: e.message(),
-        },
+    let (user_id, verdict) = super::reported(result);
+    UserReport {
+        user_id,
+        user: u.name.clone(),
+        verdict,
     }
 }
 
 /// A host's line: the host's own error if it could not be worked on (every user then counts
-/// with that status), else failed if any user failed, unreachable if any could not be reached,
-/// changed if any changed, else ok; the message counts the outcomes.
+/// with that status), else the summary of its users' results.
 fn host_report(f: &Finished<HostResults>, users: &[BulkUser]) -> HostReport {
-    let elapsed_ms = f.elapsed.as_millis() as u64;
-    let results = match &f.result {
-        Ok(results) => results,
-        Err(e) => {
-            let user_reports: Vec<UserReport> = users
-                .iter()
-                .map(|u| user_report(u, &Err(e.clone())))
-                .collect();
-            let mut report = HostReport::error(&f.host, e, elapsed_ms);
-            report.counts = Recap::default();
-            for u in &user_reports {
-                report.counts.add(u.status);
-            }
-            report.users = user_reports;
-            return report;
+    match &f.result {
+        Ok(results) => {
+            let reports = users.iter().zip(results).map(|(u, r)| user_report(u, r));
+            HostReport::of_users(&f.host, reports.collect(), f.elapsed)
         }
-    };
-    let user_reports: Vec<UserReport> = users
-        .iter()
-        .zip(results)
-        .map(|(u, r)| user_report(u, r))
-        .collect();
-    let mut counts = Recap::default();
-    let mut outcomes: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for u in &user_reports {
-        counts.add(u.status);
-        *outcomes
-            .entry(u.error.or(u.outcome).unwrap_or("failed"))
-            .or_default() += 1;
-    }
-    let summary: Vec<String> = outcomes.iter().map(|(k, v)| format!("{v} {k}")).collect();
-    let status = if counts.failed > 0 {
-        Status::Failed
-    } else if counts.unreachable > 0 {
-        Status::Unreachable
-    } else if counts.changed > 0 {
-        Status::Changed
-    } else if counts.ok > 0 {
-        Status::Ok
-    } else {
-        Status::NotStarted
-    };
-    HostReport {
-        host: f.host.clone(),
-        user_id: None,
-        status,
-        error: None,
-        outcome: None,
-        admin: None,
-        message: format!("{} users: {}", user_reports.len(), summary.join(", ")),
-        elapsed_ms,
-        counts,
-        users: user_reports,
+        Err(e) => {
+            let reports = users.iter().map(|u| user_report(u, &Err(e.clone())));
+            HostReport::new(&f.host, None, Verdict::from(e), f.elapsed)
+                .with_users(reports.collect())
+        }
     }
 }
 
