@@ -139,7 +139,7 @@ fn human(report: &Report) {
         }
     }
     crate::out!("{s}");
-    if crate::runner::interrupted() && !crate::output::closed() {
+    if report.interrupted() {
         crate::out!(
             "INTERRUPTED: what is marked \"not started\" was not touched; run the same command again to finish"
         );

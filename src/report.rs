@@ -363,11 +363,17 @@ impl Report {
             .fold(Recap::default(), |sum, r| sum.sum(&r.counts))
     }
 
+    /// Whether Ctrl-C cut this run short. A reader of stdout that went away also stops the
+    /// run, but it is told nothing and the run exits as a broken pipe (src/output.rs).
+    pub fn interrupted(&self) -> bool {
+        crate::runner::interrupted() && !crate::output::closed()
+    }
+
     /// 1 when a host (or a user of a bulk run) failed, else 4 when one could not be reached,
     /// else 0, as ansible-playbook puts failed before unreachable; 130 after Ctrl-C.
     pub fn exit_code(&self) -> u8 {
         use crate::error::{EXIT_HOST_FAILED, EXIT_INTERRUPTED, EXIT_UNREACHABLE};
-        if crate::runner::interrupted() && !crate::output::closed() {
+        if self.interrupted() {
             return EXIT_INTERRUPTED;
         }
         // A host's counts carry its own status (or, in bulk, its users').
