@@ -39,22 +39,26 @@ pub fn host_done(output: Output, host: &HostReport, width: usize) {
         .map(|u| format!("{u}  "))
         .unwrap_or_default();
     let label = coloured(
-        &format!("{:<11}", host.status.label()),
-        host.status,
+        &format!("{:<11}", host.verdict.status.label()),
+        host.verdict.status,
         paint(),
     );
-    crate::out!("{:<width$}  {label}  {user}{}", host.host, host.message);
-    if host.error.is_some() {
+    crate::out!(
+        "{:<width$}  {label}  {user}{}",
+        host.host,
+        host.verdict.message
+    );
+    if host.verdict.error.is_some() {
         // The host's line already says why; its users add nothing.
         return;
     }
     let failed: Vec<&UserReport> = host
         .users
         .iter()
-        .filter(|u| matches!(u.status, Status::Failed | Status::Unreachable))
+        .filter(|u| matches!(u.verdict.status, Status::Failed | Status::Unreachable))
         .collect();
     for u in failed.iter().take(USERS_LISTED) {
-        crate::out!("{:width$}    {}: {}", "", u.user, u.message);
+        crate::out!("{:width$}    {}: {}", "", u.user, u.verdict.message);
     }
     if failed.len() > USERS_LISTED {
         crate::out!(
@@ -127,7 +131,7 @@ fn human(report: &Report) {
         let named: Vec<&str> = report
             .hosts
             .iter()
-            .filter(|r| r.status == status)
+            .filter(|r| r.verdict.status == status)
             .map(|r| r.host.as_str())
             .collect();
         if !named.is_empty() {
@@ -135,7 +139,7 @@ fn human(report: &Report) {
         }
     }
     crate::out!("{s}");
-    if crate::runner::interrupted() && !crate::output::closed() {
+    if report.interrupted() {
         crate::out!(
             "INTERRUPTED: what is marked \"not started\" was not touched; run the same command again to finish"
         );

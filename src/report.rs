@@ -6,8 +6,14 @@
 //! `{"command", "check", "hosts": [{"host", "user_id"?, "status", "error"?, "outcome"?,
 //!   "admin"?, "message", "elapsed_ms"}], "recap": {"ok", "changed", "unreachable", "failed",
 //!   "not_started"}, ...extra}`, `status` one of ok, changed, unreachable, failed, not_started.
+//! A bulk run adds `users` (the counts) and `host_users`: each host's keys, `users_recap`, and
+//! `users: [{"user_id" (null without a result), "user", "status", "error"?, "outcome"?,
+//! "admin"?, "message"}]`. From `status` to `message` the keys are one type, `Verdict`.
 
-use provision_backends::Failure;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use provision_backends::{Failure, Outcome};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -103,13 +109,14 @@ impl From<Failure> for HostError {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct HostReport {
-    pub host: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
+/// What one piece of work came to: a host's request, or one user's on a host in a bulk run.
+/// Serialized inside (flattened into) `HostReport` and `UserReport`, so both say it in the same
+/// keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
     pub status: Status,
-    /// Why there is no result: setup, unreachable, failed, timed_out, not_started.
+    /// Why there is no result (setup, unreachable, failed, timed_out, not_started), or
+    /// `failed` beside the outcome when a step after the registration failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'static str>,
     /// A stable machine-readable word for what happened, e.g. `created`, `exists`.
@@ -119,6 +126,78 @@ pub struct HostReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin: Option<&'static str>,
     pub message: String,
+}
+
+impl Verdict {
+    /// A request the host answered: `outcome`, then what converging the admin flag did,
+    /// then, when it changes something under --check, how (`plan`); `failed` names a step after
+    /// the registration that failed, which fails the whole request.
+    pub fn answered(
+        outcome: &Outcome,
+        admin: Option<&Outcome>,
+        plan: Option<&str>,
+        failed: Option<&str>,
+    ) -> Self {
+        let changed = outcome.changed() || admin.is_some_and(Outcome::changed);
+        let mut message = outcome.to_string();
+        if let Some(admin) = admin {
+            message = format!("{message}; {admin}");
+        }
+        if let (Some(plan), true) = (plan, changed) {
+            message = format!("{message} {plan}");
+        }
+        if let Some(failed) = failed {
+            message = format!("{message}, but {failed}");
+        }
+        let status = if failed.is_some() {
+            Status::Failed
+        } else if changed {
+            Status::Changed
+        } else {
+            Status::Ok
+        };
+        Verdict {
+            status,
+            error: failed.map(|_| "failed"),
+            outcome: Some(outcome.code()),
+            admin: admin.map(Outcome::code),
+            message: crate::output::clean(&message),
+        }
+    }
+
+    /// Work that succeeded with nothing to change: `outcome` is its word, `message` what the
+    /// host said.
+    pub fn ok(outcome: &'static str, message: &str) -> Self {
+        Verdict {
+            status: Status::Ok,
+            error: None,
+            outcome: Some(outcome),
+            admin: None,
+            message: crate::output::clean(message),
+        }
+    }
+}
+
+/// Work with no result.
+impl From<&HostError> for Verdict {
+    fn from(error: &HostError) -> Self {
+        Verdict {
+            status: error.status(),
+            error: Some(error.code()),
+            outcome: None,
+            admin: None,
+            message: error.message(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostReport {
+    pub host: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(flatten)]
+    pub verdict: Verdict,
     pub elapsed_ms: u64,
     /// The counts of this host's line in the recap: one for a single request, one per user in a
     /// bulk run.
@@ -130,20 +209,44 @@ pub struct HostReport {
 }
 
 impl HostReport {
-    /// A host with no result.
-    pub fn error(host: &str, error: &HostError, elapsed_ms: u64) -> Self {
+    /// A host's line for one request (`user_id`: the user it was about, when it answered).
+    pub fn new(host: &str, user_id: Option<String>, verdict: Verdict, elapsed: Duration) -> Self {
         HostReport {
             host: host.to_owned(),
-            user_id: None,
-            status: error.status(),
-            error: Some(error.code()),
-            outcome: None,
-            admin: None,
-            message: error.message(),
-            elapsed_ms,
-            counts: Recap::one(error.status()),
+            user_id,
+            counts: Recap::of([verdict.status]),
+            verdict,
+            elapsed_ms: elapsed.as_millis() as u64,
             users: Vec::new(),
         }
+    }
+
+    /// A bulk host's line from its users' results: the worst of their statuses (failed,
+    /// unreachable, changed, ok), and a message that counts their outcomes.
+    pub fn of_users(host: &str, users: Vec<UserReport>, elapsed: Duration) -> Self {
+        let mut outcomes: BTreeMap<&str, usize> = BTreeMap::new();
+        for u in &users {
+            let v = &u.verdict;
+            *outcomes
+                .entry(v.error.or(v.outcome).unwrap_or("failed"))
+                .or_default() += 1;
+        }
+        let summary: Vec<String> = outcomes.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let verdict = Verdict {
+            status: Recap::of(users.iter().map(|u| u.verdict.status)).status(),
+            error: None,
+            outcome: None,
+            admin: None,
+            message: format!("{} users: {}", users.len(), summary.join(", ")),
+        };
+        HostReport::new(host, None, verdict, elapsed).with_users(users)
+    }
+
+    /// The host's users' results, which its recap line then counts instead of the host.
+    pub fn with_users(mut self, users: Vec<UserReport>) -> Self {
+        self.counts = Recap::of(users.iter().map(|u| u.verdict.status));
+        self.users = users;
+        self
     }
 }
 
@@ -157,12 +260,6 @@ pub struct Recap {
 }
 
 impl Recap {
-    pub fn one(status: Status) -> Self {
-        let mut recap = Recap::default();
-        recap.add(status);
-        recap
-    }
-
     pub fn add(&mut self, status: Status) {
         match status {
             Status::Ok => self.ok += 1,
@@ -173,13 +270,29 @@ impl Recap {
         }
     }
 
-    /// The hosts' statuses, counted.
-    pub fn of(reports: &[HostReport]) -> Self {
+    /// The statuses, counted.
+    pub fn of(statuses: impl IntoIterator<Item = Status>) -> Self {
         let mut recap = Recap::default();
-        for r in reports {
-            recap.add(r.status);
+        for status in statuses {
+            recap.add(status);
         }
         recap
+    }
+
+    /// The status of what was counted as a whole: failed before unreachable, as
+    /// ansible-playbook puts them, then changed, ok, and not started when nothing started.
+    pub fn status(&self) -> Status {
+        if self.failed > 0 {
+            Status::Failed
+        } else if self.unreachable > 0 {
+            Status::Unreachable
+        } else if self.changed > 0 {
+            Status::Changed
+        } else if self.ok > 0 {
+            Status::Ok
+        } else {
+            Status::NotStarted
+        }
     }
 
     pub fn sum(&self, other: &Recap) -> Recap {
@@ -198,14 +311,8 @@ impl Recap {
 pub struct UserReport {
     pub user_id: Option<String>,
     pub user: String,
-    pub status: Status,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub admin: Option<&'static str>,
-    pub message: String,
+    #[serde(flatten)]
+    pub verdict: Verdict,
 }
 
 /// What a command did, built once and printed by a renderer (src/render.rs): a human table
@@ -246,7 +353,7 @@ impl Report {
 
     /// The hosts' statuses, counted.
     pub fn recap(&self) -> Recap {
-        Recap::of(&self.hosts)
+        Recap::of(self.hosts.iter().map(|h| h.verdict.status))
     }
 
     /// Every user of a bulk run (or every host otherwise), counted.
@@ -256,21 +363,24 @@ impl Report {
             .fold(Recap::default(), |sum, r| sum.sum(&r.counts))
     }
 
+    /// Whether Ctrl-C cut this run short. A reader of stdout that went away also stops the
+    /// run, but it is told nothing and the run exits as a broken pipe (src/output.rs).
+    pub fn interrupted(&self) -> bool {
+        crate::runner::interrupted() && !crate::output::closed()
+    }
+
     /// 1 when a host (or a user of a bulk run) failed, else 4 when one could not be reached,
     /// else 0, as ansible-playbook puts failed before unreachable; 130 after Ctrl-C.
     pub fn exit_code(&self) -> u8 {
         use crate::error::{EXIT_HOST_FAILED, EXIT_INTERRUPTED, EXIT_UNREACHABLE};
-        if crate::runner::interrupted() && !crate::output::closed() {
+        if self.interrupted() {
             return EXIT_INTERRUPTED;
         }
         // A host's counts carry its own status (or, in bulk, its users').
-        let all = self.counts();
-        if all.failed > 0 {
-            EXIT_HOST_FAILED
-        } else if all.unreachable > 0 {
-            EXIT_UNREACHABLE
-        } else {
-            0
+        match self.counts().status() {
+            Status::Failed => EXIT_HOST_FAILED,
+            Status::Unreachable => EXIT_UNREACHABLE,
+            _ => 0,
         }
     }
 }

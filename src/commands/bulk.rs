@@ -16,7 +16,7 @@ use crate::cli::{Global, RegisterArgs};
 use crate::error::Error;
 use crate::inventory::{Host, Inventory};
 use crate::password_store::Store;
-use crate::report::{HostError, HostReport, Recap, Report, Status, UserReport};
+use crate::report::{HostError, HostReport, Report, UserReport, Verdict};
 use crate::router::Router;
 use crate::runner::{self, Finished, Job};
 use crate::users::{self, BulkUser};
@@ -245,87 +245,112 @@ async fn close(target: Arc<Router>) {
 }
 
 fn user_report(u: &BulkUser, result: &Result<Done, HostError>) -> UserReport {
-    match result {
-        Ok(done) => {
-            let line = super::done_report("", done, 0);
-            UserReport {
-                user_id: line.user_id,
-                user: u.name.clone(),
-                status: line.status,
-                error: line.error,
-                outcome: line.outcome,
-                admin: line.admin,
-                message: line.message,
-            }
-        }
-        Err(e) => UserReport {
-            user_id: None,
-            user: u.name.clone(),
-            status: e.status(),
-            error: Some(e.code()),
-            outcome: None,
-            admin: None,
-            message: e.message(),
-        },
+    let (user_id, verdict) = super::reported(result);
+    UserReport {
+        user_id,
+        user: u.name.clone(),
+        verdict,
     }
 }
 
 /// A host's line: the host's own error if it could not be worked on (every user then counts
-/// with that status), else failed if any user failed, unreachable if any could not be reached,
-/// changed if any changed, else ok; the message counts the outcomes.
+/// with that status), else the summary of its users' results.
 fn host_report(f: &Finished<HostResults>, users: &[BulkUser]) -> HostReport {
-    let elapsed_ms = f.elapsed.as_millis() as u64;
-    let results = match &f.result {
-        Ok(results) => results,
-        Err(e) => {
-            let user_reports: Vec<UserReport> = users
-                .iter()
-                .map(|u| user_report(u, &Err(e.clone())))
-                .collect();
-            let mut report = HostReport::error(&f.host, e, elapsed_ms);
-            report.counts = Recap::default();
-            for u in &user_reports {
-                report.counts.add(u.status);
-            }
-            report.users = user_reports;
-            return report;
+    match &f.result {
+        Ok(results) => {
+            let reports = users.iter().zip(results).map(|(u, r)| user_report(u, r));
+            HostReport::of_users(&f.host, reports.collect(), f.elapsed)
         }
-    };
-    let user_reports: Vec<UserReport> = users
-        .iter()
-        .zip(results)
-        .map(|(u, r)| user_report(u, r))
-        .collect();
-    let mut counts = Recap::default();
-    let mut outcomes: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for u in &user_reports {
-        counts.add(u.status);
-        *outcomes
-            .entry(u.error.or(u.outcome).unwrap_or("failed"))
-            .or_default() += 1;
+        Err(e) => {
+            let reports = users.iter().map(|u| user_report(u, &Err(e.clone())));
+            HostReport::new(&f.host, None, Verdict::from(e), f.elapsed)
+                .with_users(reports.collect())
+        }
     }
-    let summary: Vec<String> = outcomes.iter().map(|(k, v)| format!("{v} {k}")).collect();
-    let status = if counts.failed > 0 {
-        Status::Failed
-    } else if counts.unreachable > 0 {
-        Status::Unreachable
-    } else if counts.changed > 0 {
-        Status::Changed
-    } else if counts.ok > 0 {
-        Status::Ok
-    } else {
-        Status::NotStarted
-    };
-    HostReport {
-        host: f.host.clone(),
-        user_id: None,
-        status,
-        error: None,
-        outcome: None,
-        admin: None,
-        message: format!("{} users: {}", user_reports.len(), summary.join(", ")),
-        elapsed_ms,
-        counts,
-        users: user_reports,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use provision_backends::user_id::UserArg;
+    use provision_backends::{Outcome, UserId};
+
+    use super::{Done, HostResults, host_report};
+    use crate::render;
+    use crate::report::{HostError, Report};
+    use crate::runner::Finished;
+    use crate::users::BulkUser;
+
+    fn user(name: &str) -> BulkUser {
+        BulkUser {
+            user: UserArg::parse(name).unwrap(),
+            name: name.to_owned(),
+            admin: None,
+            password_file: None,
+            display_name: None,
+            email: None,
+        }
+    }
+
+    fn finished(host: &str, result: Result<HostResults, HostError>) -> Finished<HostResults> {
+        Finished {
+            host: host.to_owned(),
+            result,
+            elapsed: Duration::from_millis(5),
+        }
+    }
+
+    /// A bulk run's document: `users` (the counts) and `host_users` (each host's line, its
+    /// users' counts and each user's result, `user_id` null when there is none).
+    #[test]
+    fn bulk_json_lists_each_hosts_users_in_the_documented_shape() {
+        let users = [user("ann"), user("bob"), user("cy")];
+        let created = Done {
+            user: UserId::new("ann", "example.com").unwrap(),
+            outcome: Outcome::Created { admin: false },
+            admin: None,
+            plan: None,
+            retried: false,
+            failed: None,
+        };
+        let results: HostResults = vec![
+            Ok(created),
+            Err(HostError::Failed("User ID already taken? no: bad".into())),
+            Err(HostError::TimedOut("not finished".into())),
+        ];
+        let hosts = vec![
+            host_report(&finished("matrix1", Ok(results)), &users),
+            host_report(
+                &finished("matrix2", Err(HostError::Setup("no secret".into()))),
+                &users[..1],
+            ),
+        ];
+        let mut report = Report::new("register", false, hosts).with("from", "users.yaml");
+        report.bulk = true;
+        let json = serde_json::to_string(&render::document(&report)).unwrap();
+        let matrix1 = r#""host":"matrix1","status":"failed","message":"3 users: 1 created, 1 failed, 1 timed_out","elapsed_ms":5"#;
+        let matrix2 = r#""host":"matrix2","status":"failed","error":"setup","message":"no secret","elapsed_ms":5"#;
+        assert_eq!(
+            json,
+            [
+                r#"{"command":"register","check":false,"hosts":[{"#,
+                matrix1,
+                "},{",
+                matrix2,
+                r#"}],"recap":{"ok":0,"changed":0,"unreachable":0,"failed":2,"not_started":0},"from":"users.yaml","#,
+                r#""users":{"ok":0,"changed":1,"unreachable":0,"failed":3,"not_started":0},"#,
+                r#""host_users":[{"#,
+                matrix1,
+                r#","users_recap":{"ok":0,"changed":1,"unreachable":0,"failed":2,"not_started":0},"users":["#,
+                r#"{"user_id":"@ann:example.com","user":"ann","status":"changed","outcome":"created","message":"created (user)"},"#,
+                r#"{"user_id":null,"user":"bob","status":"failed","error":"failed","message":"User ID already taken? no: bad"},"#,
+                r#"{"user_id":null,"user":"cy","status":"failed","error":"timed_out","message":"not finished"}]},{"#,
+                matrix2,
+                r#","users_recap":{"ok":0,"changed":0,"unreachable":0,"failed":1,"not_started":0},"users":["#,
+                r#"{"user_id":null,"user":"ann","status":"failed","error":"setup","message":"no secret"}]}]}"#,
+            ]
+            .concat()
+        );
     }
 }

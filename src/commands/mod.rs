@@ -20,7 +20,7 @@ use crate::cli::{Global, RunArgs};
 use crate::error::Error;
 use crate::inventory::{Host, Inventory};
 use crate::render;
-use crate::report::{HostReport, Recap, Report, Status};
+use crate::report::{HostError, HostReport, Report, Status, Verdict};
 use crate::runner::{self, Finished, Job};
 
 /// What one host reports back.
@@ -45,10 +45,6 @@ impl Done {
         matches!(self.outcome, Outcome::Created { .. })
             || (self.retried && self.outcome == Outcome::Exists)
     }
-
-    fn changed(&self) -> bool {
-        self.outcome.changed() || self.admin.as_ref().is_some_and(Outcome::changed)
-    }
 }
 
 /// Writes `--retry-file` when some host did not end ok or changed (Ansible writes its retry
@@ -61,7 +57,7 @@ pub fn retry_file(run: &RunArgs, mut report: Report) -> Report {
     let again: Vec<&str> = report
         .hosts
         .iter()
-        .filter(|h| !matches!(h.status, Status::Ok | Status::Changed))
+        .filter(|h| !matches!(h.verdict.status, Status::Ok | Status::Changed))
         .map(|h| h.host.as_str())
         .collect();
     if again.is_empty() {
@@ -82,8 +78,7 @@ pub fn retry_file(run: &RunArgs, mut report: Report) -> Report {
 
 /// Whether a host's result leaves it possibly holding this run's password: a success that
 /// may have, or a request that may have reached the server before its answer was lost.
-pub fn may_hold_password(result: &Result<Done, crate::report::HostError>) -> bool {
-    use crate::report::HostError;
+pub fn may_hold_password(result: &Result<Done, HostError>) -> bool {
     match result {
         Ok(done) => done.may_hold_password(),
         Err(HostError::Unreachable(_) | HostError::TimedOut(_)) => true,
@@ -173,43 +168,103 @@ pub struct Fanned<T> {
 }
 
 pub(super) fn to_report(f: &Finished<Done>) -> HostReport {
-    let elapsed_ms = f.elapsed.as_millis() as u64;
-    match &f.result {
-        Ok(done) => done_report(&f.host, done, elapsed_ms),
-        Err(e) => HostReport::error(&f.host, e, elapsed_ms),
+    let (user_id, verdict) = reported(&f.result);
+    HostReport::new(&f.host, user_id, verdict, f.elapsed)
+}
+
+/// One user's request as reported, on its host's line or in a bulk host's list: the user
+/// it was about (when the host answered) and what came of it.
+pub(super) fn reported(result: &Result<Done, HostError>) -> (Option<String>, Verdict) {
+    match result {
+        Ok(done) => (
+            Some(done.user.to_string()),
+            Verdict::answered(
+                &done.outcome,
+                done.admin.as_ref(),
+                done.plan.as_deref(),
+                done.failed.as_deref(),
+            ),
+        ),
+        Err(e) => (None, Verdict::from(e)),
     }
 }
 
-/// The line of one request that finished.
-pub(super) fn done_report(host: &str, done: &Done, elapsed_ms: u64) -> HostReport {
-    let mut message = done.outcome.to_string();
-    if let Some(admin) = &done.admin {
-        message = format!("{message}; {admin}");
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use provision_backends::{Outcome, UserId};
+
+    use super::{Done, to_report};
+    use crate::render;
+    use crate::report::{HostError, Report};
+    use crate::runner::Finished;
+
+    fn done(outcome: Outcome) -> Done {
+        Done {
+            user: UserId::new("john", "example.com").unwrap(),
+            outcome,
+            admin: None,
+            plan: None,
+            retried: false,
+            failed: None,
+        }
     }
-    if let (Some(plan), true) = (&done.plan, done.changed()) {
-        message = format!("{message} {plan}");
+
+    fn finished(host: &str, result: Result<Done, HostError>) -> Finished<Done> {
+        Finished {
+            host: host.to_owned(),
+            result,
+            elapsed: Duration::from_millis(212),
+        }
     }
-    if let Some(failed) = &done.failed {
-        message = format!("{message}, but {failed}");
-    }
-    let message = crate::output::clean(&message);
-    let status = if done.failed.is_some() {
-        Status::Failed
-    } else if done.changed() {
-        Status::Changed
-    } else {
-        Status::Ok
-    };
-    HostReport {
-        host: host.to_owned(),
-        user_id: Some(done.user.to_string()),
-        status,
-        error: done.failed.as_ref().map(|_| "failed"),
-        outcome: Some(done.outcome.code()),
-        admin: done.admin.as_ref().map(Outcome::code),
-        message,
-        elapsed_ms,
-        counts: Recap::one(status),
-        users: Vec::new(),
+
+    /// The README's "JSON output" schema, key for key and in order: scripts read it.
+    #[test]
+    fn json_document_keeps_its_documented_keys_in_order() {
+        let converged = Done {
+            admin: Some(Outcome::AdminSet {
+                admin: true,
+                note: None,
+            }),
+            ..done(Outcome::Exists)
+        };
+        let half = Done {
+            failed: Some("the admin flag could not be set: no".into()),
+            ..done(Outcome::Exists)
+        };
+        let planned = Done {
+            plan: Some("via synapse-cli".into()),
+            ..done(Outcome::WouldCreate { admin: false })
+        };
+        let hosts = vec![
+            to_report(&finished(
+                "matrix1",
+                Ok(done(Outcome::Created { admin: true })),
+            )),
+            to_report(&finished("matrix2", Ok(converged))),
+            to_report(&finished("matrix3", Ok(half))),
+            to_report(&finished("matrix4", Ok(planned))),
+            to_report(&finished(
+                "staging2",
+                Err(HostError::Unreachable("connection refused".into())),
+            )),
+            to_report(&finished("staging3", Err(HostError::NotStarted))),
+        ];
+        let report = Report::new("register", false, hosts).with("user", "john");
+        let json = serde_json::to_string(&render::document(&report)).unwrap();
+        assert_eq!(
+            json,
+            concat!(
+                r#"{"command":"register","check":false,"hosts":["#,
+                r#"{"host":"matrix1","user_id":"@john:example.com","status":"changed","outcome":"created","message":"created (admin)","elapsed_ms":212},"#,
+                r#"{"host":"matrix2","user_id":"@john:example.com","status":"changed","outcome":"exists","admin":"admin_set","message":"exists; admin turned on","elapsed_ms":212},"#,
+                r#"{"host":"matrix3","user_id":"@john:example.com","status":"failed","error":"failed","outcome":"exists","message":"exists, but the admin flag could not be set: no","elapsed_ms":212},"#,
+                r#"{"host":"matrix4","user_id":"@john:example.com","status":"changed","outcome":"would_create","message":"would create (user) via synapse-cli","elapsed_ms":212},"#,
+                r#"{"host":"staging2","status":"unreachable","error":"unreachable","message":"unreachable: connection refused","elapsed_ms":212},"#,
+                r#"{"host":"staging3","status":"not_started","error":"not_started","message":"not started: the run was interrupted first","elapsed_ms":212}],"#,
+                r#""recap":{"ok":0,"changed":3,"unreachable":1,"failed":1,"not_started":1},"user":"john"}"#
+            )
+        );
     }
 }

@@ -7,7 +7,7 @@ use super::fan_out_with;
 use crate::cli::{Global, PingArgs};
 use crate::error::Error;
 use crate::inventory::Inventory;
-use crate::report::{HostError, HostReport, Recap, Report, Status};
+use crate::report::{HostError, HostReport, Report, Verdict};
 use crate::router::Router;
 use crate::runner::Finished;
 
@@ -37,20 +37,9 @@ pub fn run(global: &Global, args: PingArgs) -> Result<Report, Error> {
 }
 
 fn to_report(f: &Finished<String>) -> HostReport {
-    let elapsed_ms = f.elapsed.as_millis() as u64;
-    match &f.result {
-        Ok(said) => HostReport {
-            host: f.host.clone(),
-            user_id: None,
-            status: Status::Ok,
-            error: None,
-            outcome: Some("pong"),
-            admin: None,
-            message: crate::output::clean(said),
-            elapsed_ms,
-            counts: Recap::one(Status::Ok),
-            users: Vec::new(),
-        },
-        Err(e) => HostReport::error(&f.host, e, elapsed_ms),
-    }
+    let verdict = match &f.result {
+        Ok(said) => Verdict::ok("pong", said),
+        Err(e) => Verdict::from(e),
+    };
+    HostReport::new(&f.host, None, verdict, f.elapsed)
 }
