@@ -242,3 +242,143 @@ impl HostPorts<'_> {
         Ok(t)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use provision_backends::{UserId, UserState};
+
+    /// A backend that can do what `ops` says and answers from fixed values.
+    struct Fake {
+        name: &'static str,
+        ops: &'static [Op],
+        /// What `read` finds.
+        exists: bool,
+        preview: Preview,
+    }
+
+    #[async_trait]
+    impl Account for Fake {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        fn ops(&self) -> &'static [Op] {
+            self.ops
+        }
+        fn via(&self) -> String {
+            format!("via {}", self.name)
+        }
+        async fn ping(&self) -> Result<String, Failure> {
+            Ok(format!("{} answers", self.name))
+        }
+        async fn preview(&self, _: &Registration<'_>) -> Result<Preview, Failure> {
+            Ok(self.preview.clone())
+        }
+        async fn read(&self, _: &UserId) -> Result<Option<UserState>, Failure> {
+            Ok(self.exists.then(UserState::default))
+        }
+        async fn set_admin(&self, _: &UserId, admin: bool, _: bool) -> Result<Outcome, Failure> {
+            Ok(Outcome::AdminSet {
+                admin,
+                note: Some(self.name.into()),
+            })
+        }
+    }
+
+    fn tool() -> Box<dyn Account> {
+        Box::new(Fake {
+            name: "tool",
+            ops: &[Op::Register],
+            exists: false,
+            preview: Preview::WouldRun {
+                command: "register-user john".into(),
+                warning: None,
+            },
+        })
+    }
+
+    fn reader(name: &'static str, exists: bool) -> Box<dyn Account> {
+        Box::new(Fake {
+            name,
+            ops: &[Op::Read, Op::SetAdmin],
+            exists,
+            preview: Preview::Unknown(String::new()),
+        })
+    }
+
+    fn plan(backends: Vec<Box<dyn Account>>) -> Outcome {
+        let router = Router {
+            backends,
+            ssh: None,
+        };
+        let user = UserId::new("john", "example.com").unwrap();
+        let password = SecretString::from("pw");
+        let reg = Registration::new(&user, &password, true);
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(router.plan(&reg))
+            .unwrap()
+    }
+
+    #[test]
+    fn check_asks_the_reader_and_shows_the_command_for_a_new_user() {
+        assert_eq!(plan(vec![tool(), reader("api", true)]), Outcome::Exists);
+        assert_eq!(
+            plan(vec![tool(), reader("api", false)]),
+            Outcome::WouldRun {
+                admin: true,
+                command: "register-user john".into(),
+                warning: None
+            }
+        );
+    }
+
+    #[test]
+    fn check_without_a_reader_is_unknown_never_would_create() {
+        let Outcome::Unknown { why, command, .. } = plan(vec![tool()]) else {
+            panic!("unknown expected")
+        };
+        assert!(why.contains("tool cannot tell"), "{why}");
+        assert_eq!(command.as_deref(), Some("register-user john"));
+    }
+
+    #[test]
+    fn each_operation_goes_to_the_first_backend_that_has_it() {
+        let router = Router {
+            backends: vec![tool(), reader("first", false), reader("second", false)],
+            ssh: None,
+        };
+        let user = UserId::new("john", "example.com").unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let out = rt.block_on(router.admin(&user, true, false)).unwrap();
+        assert_eq!(
+            out,
+            Outcome::AdminSet {
+                admin: true,
+                note: Some("first".into())
+            }
+        );
+        assert_eq!(router.via(Op::Register), "via tool");
+
+        let router = Router {
+            backends: vec![tool()],
+            ssh: None,
+        };
+        let err = rt.block_on(router.admin(&user, true, false)).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("no admin_backend for this host: set admin_backend: "),
+            "{err}"
+        );
+        let password = SecretString::from("pw");
+        let reg = Registration::new(&user, &password, false);
+        let err = rt
+            .block_on(reader("api", false).register(&reg))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "not supported by api: it cannot register users"
+        );
+    }
+}

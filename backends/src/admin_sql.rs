@@ -60,6 +60,8 @@ const DENDRITE: Statements = Statements {
 pub struct AdminSql {
     db: SqlPort,
     schema: Schema,
+    /// For `--check`: the database, and where its URL comes from.
+    via: String,
 }
 
 /// How provision reaches the database: a connection of its own, or psql on the host. One
@@ -134,13 +136,23 @@ impl Config for AdminSqlConfig {
     }
 
     fn build(&self, ports: &dyn Ports) -> Result<Box<dyn Account>, String> {
-        let db = match &self.via {
-            Via::Url(url) => ports.database(&reveal("database_url", url)?)?,
+        let (db, via) = match &self.via {
+            Via::Url(url) => {
+                let db = ports.database(&reveal("database_url", url)?)?;
+                let via = format!("in {} (database_url from {url})", db.describe());
+                (db, via)
+            }
             // On the host, never in the tool's container: psql or the playbook's wrapper
             // are installed there, and connect from there.
-            Via::Psql(p) => ports.psql(&p.command, p.database.as_deref())?,
+            Via::Psql(p) => {
+                let db = ports.psql(&p.command, p.database.as_deref())?;
+                let via = format!("by {}", db.describe());
+                (db, via)
+            }
         };
-        Ok(Box::new(AdminSql::new(db, self.schema)))
+        let mut sql = AdminSql::new(db, self.schema);
+        sql.via = via;
+        Ok(Box::new(sql))
     }
 }
 
@@ -155,7 +167,7 @@ impl Account for AdminSql {
     }
 
     fn via(&self) -> String {
-        format!("in {}", self.db.describe())
+        self.via.clone()
     }
 
     /// The database answers.
@@ -206,7 +218,8 @@ impl Account for AdminSql {
 
 impl AdminSql {
     pub fn new(db: SqlPort, schema: Schema) -> Self {
-        AdminSql { db, schema }
+        let via = format!("in {}", db.describe());
+        AdminSql { db, schema, via }
     }
 
     fn statements(&self) -> &'static Statements {
