@@ -248,10 +248,10 @@ impl Register {
 /// into the tool's container when the inventory names one.
 fn exec_transport(host: &Host, ssh: Option<&Arc<Ssh>>) -> Result<ExecTransport, String> {
     match &host.transport {
-        Transport::Docker { container } => Ok(ExecTransport::Docker(Docker::new(container))),
-        Transport::Ssh {
+        Some(Transport::Docker { container }) => Ok(ExecTransport::Docker(Docker::new(container))),
+        Some(Transport::Ssh {
             container: Some(container),
-        } => Ok(ExecTransport::DockerCli(Box::new(DockerCli::new(
+        }) => Ok(ExecTransport::DockerCli(Box::new(DockerCli::new(
             host_transport(host, ssh)?,
             container,
         )))),
@@ -267,11 +267,11 @@ fn exec_transport(host: &Host, ssh: Option<&Arc<Ssh>>) -> Result<ExecTransport, 
 /// neither the Synapse nor the Dendrite container.
 fn host_transport(host: &Host, ssh: Option<&Arc<Ssh>>) -> Result<ExecTransport, String> {
     let ssh = match (&host.transport, ssh) {
-        (Transport::Local | Transport::Docker { .. }, _) | (Transport::Http, None) => {
+        (Some(Transport::Local | Transport::Docker { .. }), _) | (None, None) => {
             return Ok(ExecTransport::Local(Local));
         }
-        (Transport::Ssh { .. } | Transport::Http, Some(ssh)) => ssh,
-        (Transport::Ssh { .. }, None) => {
+        (Some(Transport::Ssh { .. }) | None, Some(ssh)) => ssh,
+        (Some(Transport::Ssh { .. }), None) => {
             return Err("internal error: transport ssh without ssh settings".into());
         }
     };
