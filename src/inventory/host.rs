@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::place::{Found, HostVars, Place, Placed};
+use super::place::{Found, HostVars, Place, Placed, Source};
 use super::{raw, ssh_options};
 use crate::error::{Error, unknown};
 use crate::secret_source::SecretSource;
@@ -205,7 +205,7 @@ struct RawDocker {
     container: String,
 }
 
-pub fn check_keys(file: &super::place::Source, vars: &raw::Vars) -> Result<(), Error> {
+pub fn check_keys(file: &Source, vars: &raw::Vars) -> Result<(), Error> {
     for key in vars.keys() {
         if !KEYS.contains(&key.value.as_str()) {
             return Err(file.at_loc(unknown("key", &key.value, KEYS), &key.referenced));
@@ -215,7 +215,7 @@ pub fn check_keys(file: &super::place::Source, vars: &raw::Vars) -> Result<(), E
 }
 
 /// Typed access to one host's merged variables, whichever reader found them.
-pub(super) struct Vars<'a> {
+struct Vars<'a> {
     host: &'a str,
     host_at: &'a Place,
     merged: &'a HostVars,
