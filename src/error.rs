@@ -40,7 +40,7 @@ impl fmt::Display for Error {
 /// An error at a place in a file, shown the way rustc and just show them:
 ///
 /// ```text
-/// error: unknown key `urll` (did you mean `url`?)
+/// error: unknown key `urll` (did you mean `url`?); known: server_name, backend, url, …
 ///   --> inventory.yaml:7:9
 ///    |
 ///  7 |         urll: http://localhost:8008
@@ -115,5 +115,41 @@ impl fmt::Display for Located {
             write!(f, "\n{pad} |\n{} | {src}\n{pad} | {caret}^", self.line)?;
         }
         Ok(())
+    }
+}
+
+/// "unknown {what} `{word}` (did you mean `{near}`?); known: a, b, c", the suggestion only
+/// when a known name is close: the one wording for a name outside a closed set (an inventory
+/// key, a backend, a transport, an admin backend, a key of `mas`).
+pub fn unknown(what: &str, word: &str, known: &[&str]) -> String {
+    let hint = suggest(word, known)
+        .map(|k| format!(" (did you mean `{k}`?)"))
+        .unwrap_or_default();
+    format!("unknown {what} `{word}`{hint}; known: {}", known.join(", "))
+}
+
+/// The known name closest to `word`, if it is close enough to be a typo of it.
+pub fn suggest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (strsim::normalized_damerau_levenshtein(word, k), *k))
+        .filter(|(score, _)| *score >= 0.6)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unknown_names_get_the_closest_known_one_and_the_list() {
+        let known = ["ssh", "local", "docker"];
+        assert_eq!(
+            super::unknown("transport", "sssh", &known),
+            "unknown transport `sssh` (did you mean `ssh`?); known: ssh, local, docker"
+        );
+        assert_eq!(
+            super::unknown("transport", "carrier-pigeon", &known),
+            "unknown transport `carrier-pigeon`; known: ssh, local, docker"
+        );
     }
 }

@@ -174,10 +174,10 @@ impl Ports for HostPorts<'_> {
     /// when the inventory names one.
     fn exec(&self) -> Result<ExecPort, String> {
         let transport = match &self.host.transport {
-            Transport::Docker { container } => ExecTransport::Docker(Docker::new(container)),
-            Transport::Ssh {
+            Some(Transport::Docker { container }) => ExecTransport::Docker(Docker::new(container)),
+            Some(Transport::Ssh {
                 container: Some(container),
-            } => ExecTransport::DockerCli(Box::new(DockerCli::new(self.on_host()?, container))),
+            }) => ExecTransport::DockerCli(Box::new(DockerCli::new(self.on_host()?, container))),
             _ => self.on_host()?,
         };
         Ok(Arc::new(Retry::new(transport)))
@@ -220,11 +220,11 @@ impl HostPorts<'_> {
     fn on_host(&self) -> Result<ExecTransport, String> {
         let host = self.host;
         let ssh = match (&host.transport, &self.ssh) {
-            (Transport::Local | Transport::Docker { .. }, _) | (Transport::Http, None) => {
+            (Some(Transport::Local | Transport::Docker { .. }), _) | (None, None) => {
                 return Ok(ExecTransport::Local(Local));
             }
-            (Transport::Ssh { .. } | Transport::Http, Some(ssh)) => ssh,
-            (Transport::Ssh { .. }, None) => {
+            (Some(Transport::Ssh { .. }) | None, Some(ssh)) => ssh,
+            (Some(Transport::Ssh { .. }), None) => {
                 return Err("internal error: transport ssh without ssh settings".into());
             }
         };

@@ -132,7 +132,11 @@ impl Config for AdminSqlConfig {
                 Some(json!({"command": p.command, "database": p.database})),
             ),
         };
-        json!({"kind": AdminSql::NAME, "database_url": url, "psql": psql})
+        let schema = match self.schema {
+            Schema::Synapse => "synapse",
+            Schema::Dendrite => "dendrite",
+        };
+        json!({"kind": AdminSql::NAME, "database_url": url, "psql": psql, "schema": schema})
     }
 
     fn build(&self, ports: &dyn Ports) -> Result<Box<dyn Account>, String> {

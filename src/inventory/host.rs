@@ -6,18 +6,18 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::Value;
-use serde_saphyr::{Location, Spanned};
 
-use super::{File, raw};
-use crate::error::Error;
+use super::place::{Found, HostVars, Place, Placed, Source};
+use super::{raw, ssh_options};
+use crate::error::{Error, unknown};
 use crate::secret_source::SecretSource;
 use crate::transport::ContainerName;
 use provision_backends::Op;
 use provision_backends::settings::{Config, Homeserver, Mas};
+use std::sync::Arc;
 
 use super::settings::HostSettings;
 use crate::registry::{self, Kind};
-use std::sync::Arc;
 
 /// The keys of the host itself; each backend's own keys come from the registry.
 const HOST_KEYS: &[&str] = &[
@@ -29,6 +29,8 @@ const HOST_KEYS: &[&str] = &[
     "docker",
     "mas",
 ];
+/// `http` says "no exec transport": the backend talks HTTP itself (shared-secret). Accepted
+/// so that inventories that say it keep working.
 const TRANSPORTS: &[&str] = &["http", "local", "ssh", "docker"];
 
 /// Every key a host or group may set: the host's and every backend's. Anything else is a typo
@@ -51,9 +53,11 @@ pub struct Host {
     /// What the host's accounts are changed with, in the order the router tries them: the
     /// inventory's `backend`, then its `admin_backend`.
     pub backends: Vec<Configured>,
-    pub transport: Transport,
+    /// Where the backend's program runs; `None` for a backend that talks HTTP itself
+    /// (shared-secret).
+    pub transport: Option<Transport>,
     /// How to reach the host over SSH: for `transport: ssh`, and for the SQL admin backend,
-    /// which then tunnels to the database through it.
+    /// which then tunnels to the database through it (or runs psql over it).
     pub ssh: Option<SshTarget>,
 }
 
@@ -70,10 +74,8 @@ impl Host {
     }
 }
 
-/// Where a backend's requests or commands go.
+/// Where a backend's program runs.
 pub enum Transport {
-    /// The backend talks HTTP to its `url` (shared-secret).
-    Http,
     /// A process on the machine provision runs on.
     Local,
     /// A process on a remote host (the host's `ssh`); with `docker`, inside a container there
@@ -92,9 +94,10 @@ pub struct SshTarget {
     /// Add an unknown host key to known_hosts instead of refusing (ssh's accept-new).
     pub accept_new_host_key: bool,
     pub sudo: Option<Become>,
-    /// More ssh_config options (`ProxyJump`, `ConnectTimeout`, ...), as (keyword, value),
-    /// from a playbook inventory's `ansible_ssh_common_args`: checked against the keywords
-    /// provision applies when the inventory is read, then given to ssh as `-o`.
+    /// More ssh_config options (`ProxyJump`, `ConnectTimeout`, ...), as (keyword, value), from
+    /// `ssh: {options}` or a playbook inventory's `ansible_ssh_common_args`: checked against
+    /// the keywords provision applies ([`ssh_options::check`]) when the inventory is read,
+    /// then given to ssh as `-o`.
     pub options: Vec<(String, String)>,
 }
 
@@ -118,6 +121,8 @@ struct RawSsh {
     become_: bool,
     become_user: Option<String>,
     become_password: Option<Value>,
+    #[serde(default)]
+    options: IndexMap<String, Value>,
 }
 
 #[derive(Deserialize)]
@@ -126,69 +131,45 @@ struct RawDocker {
     container: String,
 }
 
-pub fn check_keys(file: &File, vars: &raw::Vars) -> Result<(), Error> {
+pub fn check_keys(file: &Source, vars: &raw::Vars) -> Result<(), Error> {
     let known = keys();
     for key in vars.keys() {
         if !known.contains(&key.value.as_str()) {
-            let hint = suggest(&key.value, &known)
-                .map(|k| format!(" (did you mean `{k}`?)"))
-                .unwrap_or_else(|| format!("; known keys: {}", known.join(", ")));
-            return Err(file.at_loc(
-                format!("unknown key `{}`{hint}", key.value),
-                &key.referenced,
-            ));
+            return Err(file.at_loc(unknown("key", &key.value, &known), &key.referenced));
         }
     }
     Ok(())
 }
 
-fn suggest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
-    known
-        .iter()
-        .map(|k| (strsim::normalized_damerau_levenshtein(word, k), *k))
-        .filter(|(score, _)| *score >= 0.6)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, k)| k)
-}
-
-pub(super) type Merged<'a> = IndexMap<&'a str, (&'a Spanned<String>, &'a Spanned<Value>)>;
-
-/// Typed access to one host's merged variables.
-pub(super) struct Vars<'a, 'f> {
-    file: &'f File<'f>,
+/// Typed access to one host's merged variables, whichever reader found them.
+pub(super) struct Vars<'a> {
     host: &'a str,
-    host_at: Location,
-    merged: &'a Merged<'a>,
+    host_at: &'a Place,
+    merged: &'a HostVars,
 }
 
-impl Vars<'_, '_> {
-    pub(super) fn get(&self, key: &str) -> Option<&Spanned<Value>> {
-        self.merged.get(key).map(|(_, v)| *v)
+impl Vars<'_> {
+    pub(super) fn get(&self, key: &str) -> Option<&Placed> {
+        self.merged.get(key)
     }
 
     pub(super) fn missing(&self, key: &str, why: &str) -> Error {
-        self.file.at_loc(
-            format!(
-                "host `{}`: missing key `{key}` ({why}); set it on the host or in a group's vars",
-                self.host
-            ),
-            &self.host_at,
-        )
+        self.host_at.error(format!(
+            "host `{}`: missing key `{key}` ({why}); set it on the host or in a group's vars",
+            self.host
+        ))
     }
 
-    pub(super) fn wrong(
-        &self,
-        key: &str,
-        v: &Spanned<Value>,
-        why: impl std::fmt::Display,
-    ) -> Error {
-        self.file.at_loc(
-            format!("host `{}`: `{key}`: {why}", self.host),
-            &v.referenced,
-        )
+    pub(super) fn wrong(&self, key: &str, v: &Placed, why: impl std::fmt::Display) -> Error {
+        self.wrong_at(key, &v.at, why)
     }
 
-    pub(super) fn string(&self, key: &str, why: &str) -> Result<(String, &Spanned<Value>), Error> {
+    /// An error at `at`, naming `key` (and the variable it came from, if any).
+    pub(super) fn wrong_at(&self, key: &str, at: &Place, why: impl std::fmt::Display) -> Error {
+        at.error(format!("host `{}`: {}: {why}", self.host, at.label(key)))
+    }
+
+    pub(super) fn string(&self, key: &str, why: &str) -> Result<(String, &Placed), Error> {
         let v = self.get(key).ok_or_else(|| self.missing(key, why))?;
         match &v.value {
             Value::String(s) if !s.is_empty() => Ok((s.clone(), v)),
@@ -199,12 +180,7 @@ impl Vars<'_, '_> {
 
     /// A URL with `user:password@` in it would be shown wherever the URL is (inventory,
     /// --check, errors, logs, a tool's argv): refused, without showing the line that holds it.
-    pub(super) fn no_userinfo(
-        &self,
-        key: &str,
-        v: &Spanned<Value>,
-        url: &str,
-    ) -> Result<(), Error> {
+    pub(super) fn no_userinfo(&self, key: &str, v: &Placed, url: &str) -> Result<(), Error> {
         let has = reqwest::Url::parse(url)
             .map(|u| !u.username().is_empty() || u.password().is_some())
             .unwrap_or_else(|_| {
@@ -243,7 +219,7 @@ impl Vars<'_, '_> {
     pub(super) fn secret(
         &self,
         key: &str,
-        value: &Spanned<Value>,
+        value: &Placed,
         base: &Path,
     ) -> Result<SecretSource, Error> {
         let shape = "expected {file: PATH} or {env: NAME}";
@@ -258,11 +234,20 @@ impl Vars<'_, '_> {
             "file" => Ok(SecretSource::File(base.join(inner))),
             "env" => Ok(SecretSource::Env(inner)),
             "value" => {
+                // A playbook variable cannot be a secret source: the way out is a provision
+                // inventory.
+                let instead = match value.at.var {
+                    Some(_) => {
+                        "a provision inventory (inventory.example.yaml) can read it from {file: PATH} or {env: NAME} instead"
+                    }
+                    None => "prefer {file: PATH} or {env: NAME}",
+                };
                 tracing::warn!(
-                    "{}:{}: host `{}`: `{key}` is written inline in the inventory; prefer {{file: PATH}} or {{env: NAME}}",
-                    self.file.path.display(),
-                    value.referenced.line(),
-                    self.host
+                    "{}:{}: host `{}`: {} is written inline in the inventory; {instead}",
+                    value.at.file.path.display(),
+                    value.at.line,
+                    self.host,
+                    value.at.label(key),
                 );
                 Ok(SecretSource::Inline(inner.into()))
             }
@@ -287,18 +272,15 @@ fn kind(v: &Value) -> &'static str {
 }
 
 impl Host {
-    pub(super) fn from_vars(
-        file: &File,
-        name: &str,
-        host_at: &Location,
-        merged: &Merged,
-        inventory_path: &Path,
-    ) -> Result<Host, Error> {
+    /// The one place a host is built and checked, from what either reader found (the YAML
+    /// inventory's merged vars, or a playbook inventory's variables translated to provision's
+    /// keys). `inventory_path` is the inventory file the host was listed in.
+    pub(super) fn from_vars(found: &Found, inventory_path: &Path) -> Result<Host, Error> {
+        let name = found.name.as_str();
         let vars = Vars {
-            file,
             host: name,
-            host_at: *host_at,
-            merged,
+            host_at: &found.at,
+            merged: &found.vars,
         };
         // Relative secret paths are relative to the inventory, wherever provision runs.
         let base = inventory_path.parent().unwrap_or(Path::new("."));
@@ -312,9 +294,9 @@ impl Host {
             Some(v) => Some(parse_mas(&vars, v, base)?),
             None => None,
         };
-        let (backend, _) = backend_kind(&vars, "backend", Op::Register)?;
+        let backend = backend_kind(&vars, "backend", Op::Register)?;
         let admin = match vars.get("admin_backend") {
-            Some(_) => Some(backend_kind(&vars, "admin_backend", Op::SetAdmin)?.0),
+            Some(_) => Some(backend_kind(&vars, "admin_backend", Op::SetAdmin)?),
             None => None,
         };
         let settings = HostSettings {
@@ -329,7 +311,7 @@ impl Host {
         }];
         let transport = transport(&vars, backend)?;
         let ssh = match (&transport, vars.get("ssh")) {
-            (Transport::Ssh { .. }, _) | (_, Some(_)) => Some(ssh_target(&vars, name, base)?),
+            (Some(Transport::Ssh { .. }), _) | (_, Some(_)) => Some(ssh_target(&vars, name, base)?),
             _ => None,
         };
         if let Some(admin) = admin {
@@ -350,15 +332,11 @@ impl Host {
 
 /// The backend named at `key`, which must be able to do `op` (`backend` registers,
 /// `admin_backend` sets the admin flag).
-fn backend_kind<'a>(
-    vars: &'a Vars,
-    key: &str,
-    op: Op,
-) -> Result<(&'static Kind, &'a Spanned<Value>), Error> {
+fn backend_kind(vars: &Vars, key: &str, op: Op) -> Result<&'static Kind, Error> {
     let known = registry::names_for(op);
     let (name, at) = vars.string(key, &format!("one of: {}", known.join(", ")))?;
     match registry::find(&name) {
-        Some(kind) if kind.can(op) => Ok((kind, at)),
+        Some(kind) if kind.can(op) => Ok(kind),
         Some(kind) => Err(vars.wrong(
             key,
             at,
@@ -370,37 +348,27 @@ fn backend_kind<'a>(
             ),
         )),
         None => {
-            let hint = suggest(&name, &known)
-                .map(|b| format!(" (did you mean `{b}`?)"))
-                .unwrap_or_default();
             let what = if key == "backend" {
                 "backend"
             } else {
                 "admin backend"
             };
-            Err(vars.wrong(
-                key,
-                at,
-                format!("unknown {what} `{name}`{hint}; known: {}", known.join(", ")),
-            ))
+            Err(vars.wrong(key, at, unknown(what, &name, &known)))
         }
     }
 }
 
 /// `mas: {url, client_id, client_secret}` marks a host whose accounts MAS owns, and is how
 /// the mas-api admin backend reaches MAS's admin API.
-fn parse_mas(vars: &Vars, mas: &Spanned<Value>, base: &Path) -> Result<Mas, Error> {
+fn parse_mas(vars: &Vars, mas: &Placed, base: &Path) -> Result<Mas, Error> {
     let shape = "expected {url: URL, client_id: ID, client_secret: {file: PATH}}";
     let Value::Object(map) = &mas.value else {
         return Err(vars.wrong("mas", mas, shape));
     };
+    const MAS_KEYS: &[&str] = &["url", "client_id", "client_secret"];
     for key in map.keys() {
-        if !["url", "client_id", "client_secret"].contains(&key.as_str()) {
-            return Err(vars.wrong(
-                "mas",
-                mas,
-                format!("unknown key `{key}` (known: url, client_id, client_secret)"),
-            ));
+        if !MAS_KEYS.contains(&key.as_str()) {
+            return Err(vars.wrong("mas", mas, unknown("key", key, MAS_KEYS)));
         }
     }
     let string = |key: &str| match map.get(key) {
@@ -414,11 +382,10 @@ fn parse_mas(vars: &Vars, mas: &Spanned<Value>, base: &Path) -> Result<Mas, Erro
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .ok_or_else(|| vars.wrong("mas", mas, "`url` must be an http:// or https:// URL"))?;
     let client_id = string("client_id")?;
-    let Some(secret) = map.get("client_secret") else {
+    let Some(secret) = mas.field("client_secret") else {
         return Err(vars.wrong("mas", mas, "missing `client_secret`"));
     };
-    let spanned = Spanned::new(secret.clone(), mas.referenced, mas.defined);
-    let client_secret = vars.secret("mas.client_secret", &spanned, base)?;
+    let client_secret = vars.secret("mas.client_secret", &secret, base)?;
     Ok(Mas {
         url: url.as_str().to_owned(),
         client_id,
@@ -427,12 +394,12 @@ fn parse_mas(vars: &Vars, mas: &Spanned<Value>, base: &Path) -> Result<Mas, Erro
 }
 
 /// The host's transport, checked against what its backend needs before anything runs: the
-/// shared-secret backend speaks HTTP, the others run a program.
-fn transport(vars: &Vars, backend: &Kind) -> Result<Transport, Error> {
+/// shared-secret backend talks HTTP itself (no transport), the others run a program.
+fn transport(vars: &Vars, backend: &Kind) -> Result<Option<Transport>, Error> {
     let http_backend = !backend.runs_programs;
     let Some(at) = vars.get("transport") else {
         if http_backend {
-            return Ok(Transport::Http);
+            return Ok(None);
         }
         return Err(vars.missing(
             "transport",
@@ -450,62 +417,62 @@ fn transport(vars: &Vars, backend: &Kind) -> Result<Transport, Error> {
         }
     };
     let transport = match name.as_str() {
-        "http" => Transport::Http,
-        "local" => Transport::Local,
-        "ssh" => Transport::Ssh { container: docker },
-        "docker" => Transport::Docker {
+        "http" => None,
+        "local" => Some(Transport::Local),
+        "ssh" => Some(Transport::Ssh { container: docker }),
+        "docker" => Some(Transport::Docker {
             container: docker.ok_or_else(|| {
                 vars.missing("docker", "transport docker needs {container: NAME}")
             })?,
-        },
+        }),
         other => {
-            let hint = suggest(other, TRANSPORTS)
-                .map(|t| format!(" (did you mean `{t}`?)"))
-                .unwrap_or_default();
-            return Err(vars.wrong(
-                "transport",
-                at,
-                format!(
-                    "unknown transport `{other}`{hint}; known: {}",
-                    TRANSPORTS.join(", ")
-                ),
-            ));
+            return Err(vars.wrong("transport", at, unknown("transport", other, TRANSPORTS)));
         }
     };
     match (&transport, http_backend) {
-        (Transport::Http, false) => Err(vars.wrong(
+        (None, false) => Err(vars.wrong(
             "transport",
             at,
             format!(
-                "this backend runs a program: use local, ssh or docker (http is for the backends that talk HTTP: {})",
-                tool_backends(false)
+                "this backend runs a program: use local, ssh or docker (http is for backend: {})",
+                registering(false)
             ),
         )),
-        (Transport::Local | Transport::Ssh { .. } | Transport::Docker { .. }, true) => Err(vars.wrong(
+        (Some(_), true) => Err(vars.wrong(
             "transport",
             at,
             format!(
                 "backend {} talks HTTP to `url`; local, ssh and docker are for the backends that run a tool ({})",
                 backend.name,
-                tool_backends(true)
+                registering(true)
             ),
         )),
         _ => Ok(transport),
     }
 }
 
-/// The registering backends that run a program (or do not), for messages.
-fn tool_backends(runs_programs: bool) -> String {
-    registry::names_for(Op::Register)
-        .into_iter()
-        .filter(|name| registry::find(name).is_some_and(|k| k.runs_programs == runs_programs))
+/// The backends that register and run a program (or do not), for messages.
+fn registering(runs_programs: bool) -> String {
+    registry::BACKENDS
+        .iter()
+        .filter(|k| k.can(Op::Register) && k.runs_programs == runs_programs)
+        .map(|k| k.name)
         .collect::<Vec<_>>()
         .join(", ")
 }
 
 /// The `ssh:` mapping, with Ansible's defaults: the inventory name is the address.
 fn ssh_target(vars: &Vars, host: &str, base: &Path) -> Result<SshTarget, Error> {
-    let raw = match vars.get("ssh") {
+    let ssh = vars.get("ssh");
+    // Where a part of `ssh` was written: its own place (a playbook variable), else the
+    // mapping's, else the host's when there is no `ssh` at all.
+    let at = |part: &str| ssh.map(|v| v.part(part)).unwrap_or(vars.host_at);
+    if let Some(port) = ssh.and_then(|v| v.value.get("port"))
+        && port.as_u64().is_none_or(|p| p > u64::from(u16::MAX))
+    {
+        return Err(vars.wrong_at("ssh.port", at("port"), format!("{port} is not a port")));
+    }
+    let raw = match ssh {
         None => None,
         Some(v) => Some(
             serde_json::from_value::<RawSsh>(v.value.clone())
@@ -522,30 +489,46 @@ fn ssh_target(vars: &Vars, host: &str, base: &Path) -> Result<SshTarget, Error> 
         become_: false,
         become_user: None,
         become_password: None,
+        options: IndexMap::new(),
     });
     // ssh and sudo read a word starting with '-' as an option (`-oProxyCommand=…` as a host
     // name runs a command locally): such values are refused here, before any transport.
-    let at = || {
-        vars.get("ssh")
-            .map(|v| v.referenced)
-            .unwrap_or(vars.host_at)
-    };
     let target = raw.host.clone().unwrap_or_else(|| host.to_owned());
     for (key, value) in [
-        ("ssh.host", Some(&target)),
-        ("ssh.user", raw.user.as_ref()),
-        ("ssh.become_user", raw.become_user.as_ref()),
+        ("host", Some(&target)),
+        ("user", raw.user.as_ref()),
+        ("become_user", raw.become_user.as_ref()),
     ] {
         if let Some(value) = value
             && (value.is_empty() || value.starts_with('-'))
         {
-            return Err(vars.file.at_loc(
-                format!(
-                    "host `{}`: `{key}` {value:?} may not be empty or start with '-' (ssh and sudo would read it as an option)",
-                    vars.host
-                ),
-                &at(),
-            ));
+            let at = at(key);
+            return Err(at.error(format!(
+                "host `{}`: {} {value:?} may not be empty or start with '-' (ssh and sudo would read it as an option)",
+                vars.host,
+                at.label(&format!("ssh.{key}"))
+            )));
+        }
+    }
+    let mut options = Vec::new();
+    for (keyword, value) in &raw.options {
+        let key = format!("options.{keyword}");
+        let value = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => if *b { "yes" } else { "no" }.to_owned(),
+            other => {
+                return Err(vars.wrong_at(
+                    &format!("ssh.{key}"),
+                    at(&key),
+                    format!("expected a string, found {}", kind(other)),
+                ));
+            }
+        };
+        if let Some(option) = ssh_options::check(keyword, &value)
+            .map_err(|why| vars.wrong_at("ssh.options", at(&key), why))?
+        {
+            options.push((option.0.to_owned(), option.1));
         }
     }
     let path = |p: String| {
@@ -559,9 +542,8 @@ fn ssh_target(vars: &Vars, host: &str, base: &Path) -> Result<SshTarget, Error> 
         let password = match raw.become_password {
             None => None,
             Some(v) => {
-                let at = vars.get("ssh").expect("ssh was given");
-                let spanned = Spanned::new(v, at.referenced, at.defined);
-                Some(vars.secret("ssh.become_password", &spanned, base)?)
+                let v = Placed::new(v, at("become_password").clone());
+                Some(vars.secret("ssh.become_password", &v, base)?)
             }
         };
         Some(Become {
@@ -580,6 +562,6 @@ fn ssh_target(vars: &Vars, host: &str, base: &Path) -> Result<SshTarget, Error> 
         known_hosts: raw.known_hosts.map(path),
         accept_new_host_key: raw.accept_new_host_key,
         sudo,
-        options: Vec::new(),
+        options,
     })
 }

@@ -1,15 +1,20 @@
-//! The inventory: YAML in Ansible's layout turned into typed hosts, with errors that point at
+//! The inventory: YAML in Ansible's layout (read here) or a matrix-docker-ansible-deploy INI
+//! inventory (playbook.rs, which translates the playbook's variables to provision's keys),
+//! then every host built and checked by the one builder (host.rs), with errors that point at
 //! the file, line and key. Variables merge as in Ansible: `all` < parent groups < child groups
 //! < the host itself.
 
 mod host;
 mod limit;
+mod place;
 mod plan;
 mod playbook;
 mod raw;
 mod settings;
+mod ssh_options;
 
 use std::path::Path;
+use std::rc::Rc;
 
 use indexmap::IndexMap;
 use serde_saphyr::{Location, Spanned};
@@ -17,7 +22,8 @@ use serde_saphyr::{Location, Spanned};
 pub use host::{Configured, Host, SshTarget, Transport};
 pub use settings::HostSettings;
 
-use crate::error::{Error, Located};
+use crate::error::Error;
+use place::{Found, HostVars, Place, Placed, Source};
 
 /// Inventories are small; this bound keeps a hostile or mistaken file from eating memory.
 const MAX_INVENTORY_BYTES: u64 = 16 * 1024 * 1024;
@@ -35,7 +41,8 @@ impl Inventory {
     pub fn parse_ini(path: &Path, source: &str) -> Result<Self, Error> {
         let mut groups: IndexMap<String, Vec<String>> = IndexMap::new();
         let mut hosts = Vec::new();
-        for (host, host_groups) in playbook::parse(path, source)? {
+        for (found, host_groups) in playbook::read(path, source)? {
+            let host = Host::from_vars(&found, path)?;
             for g in host_groups {
                 groups.entry(g).or_default().push(host.name.clone());
             }
@@ -57,8 +64,9 @@ impl Inventory {
         if playbook::is_ini(source) {
             return Self::parse_ini(path, source);
         }
-        let file = File { path, source };
-        let doc: raw::Document = serde_saphyr::from_str(source).map_err(|e| file.yaml_error(&e))?;
+        let file = Source::new(path, source);
+        let doc: raw::Document =
+            serde_saphyr::from_str(source).map_err(|e| file.yaml_error(&e, "inventory"))?;
         let mut walk = Walk::default();
         // Ansible's implicit `all`: every top-level group is its child even when the file has
         // no `all:` (found by fuzzing: `prod: {hosts: {h: }}` alone panicked here).
@@ -81,21 +89,23 @@ impl Inventory {
         for (name, host_vars) in &walk.host_vars {
             let mut groups: Vec<&String> = walk.host_groups[name].iter().collect();
             groups.sort_by_key(|g| walk.depth[*g]);
-            let mut merged: IndexMap<&str, (&Spanned<String>, &Spanned<serde_json::Value>)> =
-                IndexMap::new();
-            for group in groups {
-                for vars in &walk.group_vars[group] {
-                    for (k, v) in *vars {
-                        merged.insert(&k.value, (k, v));
-                    }
-                }
-            }
-            for vars in &host_vars.1 {
+            let mut merged = HostVars::new();
+            let blocks = groups
+                .into_iter()
+                .flat_map(|g| &walk.group_vars[g])
+                .chain(&host_vars.1);
+            for vars in blocks {
                 for (k, v) in *vars {
-                    merged.insert(&k.value, (k, v));
+                    let at = Place::of(&file, &v.referenced);
+                    merged.insert(k.value.clone(), Placed::new(v.value.clone(), at));
                 }
             }
-            hosts.push(Host::from_vars(&file, name, &host_vars.0, &merged, path)?);
+            let found = Found {
+                name: name.clone(),
+                at: Place::of(&file, &host_vars.0),
+                vars: merged,
+            };
+            hosts.push(Host::from_vars(&found, path)?);
         }
         let groups = walk
             .group_hosts
@@ -125,7 +135,7 @@ struct Walk<'a> {
 impl<'a> Walk<'a> {
     fn group(
         &mut self,
-        file: &File,
+        file: &Rc<Source>,
         name: &'a Spanned<String>,
         group: Option<&'a raw::Group>,
         parents: &[&str],
@@ -175,26 +185,6 @@ impl<'a> Walk<'a> {
             self.group(file, child, child_group.as_ref(), &lineage)?;
         }
         Ok(())
-    }
-}
-
-/// The inventory's text and name, to turn a position into an error that shows the line.
-pub struct File<'a> {
-    pub path: &'a Path,
-    pub source: &'a str,
-}
-
-impl File<'_> {
-    pub fn at(&self, msg: impl Into<String>, line: u64, column: u64) -> Error {
-        Error::Inventory(Located::new(msg, self.path, self.source, line, column))
-    }
-
-    pub fn at_loc(&self, msg: impl Into<String>, loc: &Location) -> Error {
-        self.at(msg, loc.line(), loc.column())
-    }
-
-    fn yaml_error(&self, err: &serde_saphyr::Error) -> Error {
-        Error::Inventory(Located::from_yaml(err, "inventory", self.path, self.source))
     }
 }
 

@@ -22,11 +22,14 @@ impl Host {
                 })),
             })
         });
+        // None for a backend that talks HTTP itself: its `url` is in `backend`.
         let transport = match &self.transport {
-            Transport::Http => json!({"kind": "http"}),
-            Transport::Local => json!({"kind": "local"}),
-            Transport::Docker { container } => json!({"kind": "docker", "container": container}),
-            Transport::Ssh { container } => json!({"kind": "ssh", "container": container}),
+            None => Value::Null,
+            Some(Transport::Local) => json!({"kind": "local"}),
+            Some(Transport::Docker { container }) => {
+                json!({"kind": "docker", "container": container})
+            }
+            Some(Transport::Ssh { container }) => json!({"kind": "ssh", "container": container}),
         };
         let shown: Vec<Value> = self.backends.iter().map(|b| b.config.show()).collect();
         json!({

@@ -1,19 +1,23 @@
 //! A matrix-docker-ansible-deploy inventory read as it is: the INI `hosts` file
 //! (`[matrix_servers]`, `ansible_host`, `ansible_port`, `ansible_ssh_user`, `ansible_become`…)
-//! and `host_vars/<host>/vars.yml`. From `matrix_domain`, `matrix_homeserver_implementation`
-//! and `matrix_authentication_service_enabled` each host becomes the playbook's own setup:
-//! SSH to the host, then the tool inside the playbook's container, and the playbook's
-//! PostgreSQL for the admin flag. Values provision cannot resolve (Jinja templates, vaulted
-//! secrets) are errors naming the file and key, never guesses.
+//! and `host_vars/<host>/vars.yml`, translated to provision's own keys. From `matrix_domain`,
+//! `matrix_homeserver_implementation` and `matrix_authentication_service_enabled` each host
+//! becomes the playbook's own setup: SSH to the host, then the tool inside the playbook's
+//! container, and the playbook's PostgreSQL for the admin flag. Each key is placed at the
+//! variable that decided it (or at the host's line for a default), and host.rs's builder
+//! checks it as it checks a YAML inventory's. Values provision cannot resolve (Jinja
+//! templates, vaulted secrets) are errors naming the file and key, never guesses.
 
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use indexmap::IndexMap;
+use serde_json::{Value, json};
 use serde_saphyr::Spanned;
 
-use super::host::{Become, Host, SshTarget};
-use crate::error::{Error, Located};
-use crate::secret_source::SecretSource;
+use super::place::{Found, HostVars, Place, Placed, Source};
+use super::ssh_options;
+use crate::error::Error;
 
 /// Whether a file is the INI form: its first meaningful line is a `[section]`.
 pub fn is_ini(source: &str) -> bool {
@@ -28,19 +32,34 @@ pub fn is_ini(source: &str) -> bool {
 #[derive(Clone)]
 struct Var {
     value: String,
-    file: PathBuf,
-    line: u64,
+    at: Place,
 }
 
-pub fn parse(path: &Path, source: &str) -> Result<Vec<(Host, Vec<String>)>, Error> {
-    let at = |file: &Path, text: &str, line: u64, msg: String| {
-        Error::Inventory(Located::new(msg, file, text, line, 1))
-    };
+impl Var {
+    fn new(key: &str, value: String, file: &Rc<Source>, line: u64) -> Self {
+        let mut at = Place::new(file, line, 1);
+        at.var = Some(key.to_owned());
+        Var { value, at }
+    }
+}
+
+/// A host as the hosts file lists it.
+struct Listed {
+    /// Its first line.
+    line: u64,
+    groups: Vec<String>,
+    /// The `key=value`s after its name.
+    inline: IndexMap<String, Var>,
+}
+
+/// Every host of the INI inventory at `path`, translated to provision's keys, with its groups.
+pub fn read(path: &Path, source: &str) -> Result<Vec<(Found, Vec<String>)>, Error> {
+    let ini = Source::new(path, source);
+    let at = |line: u64, msg: String| ini.at(msg, line, 1);
     let mut section = String::from("ungrouped");
     let mut group_vars: IndexMap<String, IndexMap<String, Var>> = IndexMap::new();
     let mut children: IndexMap<String, Vec<String>> = IndexMap::new();
-    // host -> (groups, inline vars)
-    let mut hosts: IndexMap<String, (Vec<String>, IndexMap<String, Var>)> = IndexMap::new();
+    let mut hosts: IndexMap<String, Listed> = IndexMap::new();
     for (i, raw) in source.lines().enumerate() {
         let line_no = i as u64 + 1;
         let line = raw.trim();
@@ -51,24 +70,15 @@ pub fn parse(path: &Path, source: &str) -> Result<Vec<(Host, Vec<String>)>, Erro
             section = name.trim().to_owned();
             continue;
         }
-        let var = |value: &str| Var {
-            value: unquote(value),
-            file: path.to_owned(),
-            line: line_no,
-        };
+        let var = |key: &str, value: &str| Var::new(key, unquote(value), &ini, line_no);
         if let Some(group) = section.strip_suffix(":vars") {
             let Some((k, v)) = line.split_once('=') else {
-                return Err(at(
-                    path,
-                    source,
-                    line_no,
-                    format!("expected key=value in [{section}]"),
-                ));
+                return Err(at(line_no, format!("expected key=value in [{section}]")));
             };
             group_vars
                 .entry(group.to_owned())
                 .or_default()
-                .insert(k.trim().to_owned(), var(v.trim()));
+                .insert(k.trim().to_owned(), var(k.trim(), v.trim()));
         } else if let Some(group) = section.strip_suffix(":children") {
             children
                 .entry(group.to_owned())
@@ -81,40 +91,39 @@ pub fn parse(path: &Path, source: &str) -> Result<Vec<(Host, Vec<String>)>, Erro
             // inventory. Ansible's host names are host names or plain aliases.
             if name.is_empty() || name.contains(['/', '\\', '\0']) || name.starts_with('.') {
                 return Err(at(
-                    path,
-                    source,
                     line_no,
                     format!(
                         "host name {name:?}: it names host_vars/{name}.yml, so it may not be empty, contain '/' or start with '.'"
                     ),
                 ));
             }
-            let entry = hosts.entry(name).or_default();
-            entry.0.push(section.clone());
+            let entry = hosts.entry(name).or_insert_with(|| Listed {
+                line: line_no,
+                groups: Vec::new(),
+                inline: IndexMap::new(),
+            });
+            entry.groups.push(section.clone());
             for word in words {
                 let Some((k, v)) = word.split_once('=') else {
                     return Err(at(
-                        path,
-                        source,
                         line_no,
                         format!("expected key=value after the host name, found {word:?}"),
                     ));
                 };
-                entry.1.insert(k.to_owned(), var(v));
+                entry.inline.insert(k.to_owned(), var(k, v));
             }
         }
     }
     if hosts.is_empty() {
         return Err(at(
-            path,
-            source,
             1,
             "the inventory lists no hosts (expected [matrix_servers] and a host per line)".into(),
         ));
     }
     let base = path.parent().unwrap_or(Path::new("."));
     let mut out = Vec::new();
-    for (name, (groups, inline)) in &hosts {
+    for (name, listed) in &hosts {
+        let groups = &listed.groups;
         let mut all_groups: Vec<String> = groups.clone();
         for (parent, kids) in &children {
             if kids.iter().any(|k| groups.contains(k)) {
@@ -127,11 +136,22 @@ pub fn parse(path: &Path, source: &str) -> Result<Vec<(Host, Vec<String>)>, Erro
                 vars.extend(gv.clone());
             }
         }
-        vars.extend(inline.clone());
+        vars.extend(listed.inline.clone());
         vars.extend(host_vars(base, name)?);
+        let host = PlaybookVars {
+            host: name,
+            at: Place::new(&ini, listed.line, 1),
+            vars: &vars,
+            ini: &ini,
+        };
+        let found = Found {
+            name: name.clone(),
+            vars: translate(&host)?,
+            at: host.at,
+        };
         let mut with_all = all_groups.clone();
         with_all.push("all".into());
-        out.push((host(path, name, &vars)?, with_all));
+        out.push((found, with_all));
     }
     Ok(out)
 }
@@ -162,10 +182,9 @@ fn host_vars(base: &Path, name: &str) -> Result<IndexMap<String, Var>, Error> {
             crate::local_file::Owner::Any,
         )
         .map_err(|e| Error::Usage(format!("{}: {e}", file.display())))?;
+        let source = Source::new(&file, &text);
         let map: IndexMap<Spanned<String>, Spanned<serde_json::Value>> =
-            serde_saphyr::from_str(&text).map_err(|e| {
-                Error::Inventory(Located::from_yaml(&e, "host_vars file", &file, &text))
-            })?;
+            serde_saphyr::from_str(&text).map_err(|e| source.yaml_error(&e, "host_vars file"))?;
         for (k, v) in map {
             let line = k.referenced.line();
             let source_line = text.lines().nth(line as usize - 1).unwrap_or("");
@@ -180,42 +199,35 @@ fn host_vars(base: &Path, name: &str) -> Result<IndexMap<String, Var>, Error> {
             } else {
                 value
             };
-            vars.insert(
-                k.value,
-                Var {
-                    value,
-                    file: file.clone(),
-                    line,
-                },
-            );
+            vars.insert(k.value.clone(), Var::new(&k.value, value, &source, line));
         }
     }
     Ok(vars)
 }
 
-/// Typed access to a host's merged variables, refusing what cannot be resolved.
-struct Vars<'a> {
+/// One host's merged playbook variables, refusing what cannot be resolved.
+struct PlaybookVars<'a> {
     host: &'a str,
+    /// The host's line in the INI file: where defaults are placed.
+    at: Place,
     vars: &'a IndexMap<String, Var>,
-    inventory: &'a Path,
+    ini: &'a Rc<Source>,
 }
 
-impl Vars<'_> {
+impl PlaybookVars<'_> {
     fn get(&self, key: &str) -> Result<Option<&str>, Error> {
+        Ok(self.get_at(key)?.map(|(value, _)| value))
+    }
+
+    /// The variable's value and place.
+    fn get_at(&self, key: &str) -> Result<Option<(&str, &Place)>, Error> {
         let Some(var) = self.vars.get(key) else {
             return Ok(None);
         };
         let refuse = |why: &str| {
-            let text = std::fs::read_to_string(&var.file).unwrap_or_default();
-            Err(Error::Inventory(Located::new(
-                format!(
-                    "host `{}`: `{key}` {why}; give its value in a provision inventory (inventory.example.yaml) instead",
-                    self.host
-                ),
-                &var.file,
-                &text,
-                var.line,
-                1,
+            Err(var.at.error(format!(
+                "host `{}`: `{key}` {why}; give its value in a provision inventory (inventory.example.yaml) instead",
+                self.host
             )))
         };
         if var.value.contains("{{") || var.value.contains("{%") {
@@ -224,7 +236,17 @@ impl Vars<'_> {
         if var.value.starts_with("!vault") {
             return refuse("is vaulted, which provision does not decrypt");
         }
-        Ok(Some(var.value.as_str()))
+        Ok(Some((var.value.as_str(), &var.at)))
+    }
+
+    /// The first of `keys` that is set, each of them checked as [`Self::get`] does.
+    fn first(&self, keys: &[&str]) -> Result<Option<(&str, &Place)>, Error> {
+        let mut first = None;
+        for key in keys {
+            let found = self.get_at(key)?;
+            first = first.or(found);
+        }
+        Ok(first)
     }
 
     fn flag(&self, key: &str) -> Result<bool, Error> {
@@ -234,188 +256,235 @@ impl Vars<'_> {
         ))
     }
 
+    /// Where `key` was set, or the host's line when it was not (its default applies).
+    fn place(&self, key: &str) -> Place {
+        self.vars
+            .get(key)
+            .map_or_else(|| self.at.clone(), |v| v.at.clone())
+    }
+
     fn missing(&self, key: &str, why: &str) -> Error {
-        let text = std::fs::read_to_string(self.inventory).unwrap_or_default();
-        Error::Inventory(Located::new(
+        self.ini.at(
             format!(
                 "host `{}`: no `{key}` ({why}) in the inventory or host_vars/{}/vars.yml",
                 self.host, self.host
             ),
-            self.inventory,
-            &text,
             0,
             0,
-        ))
+        )
     }
 }
 
-fn host(inventory: &Path, name: &str, vars: &IndexMap<String, Var>) -> Result<Host, Error> {
-    let v = Vars {
-        host: name,
-        vars,
-        inventory,
-    };
-    let server_name = v
-        .get("matrix_domain")?
-        .ok_or_else(|| v.missing("matrix_domain", "the server name"))?
-        .to_owned();
-    provision_backends::user_id::check_server_name(&server_name)
-        .map_err(|e| Error::Usage(format!("host `{name}`: matrix_domain: {e}")))?;
+/// A mapping built from several variables, each part placed at its own.
+struct Mapping {
+    value: serde_json::Map<String, Value>,
+    parts: IndexMap<String, Place>,
+}
+
+impl Mapping {
+    fn new() -> Self {
+        Mapping {
+            value: serde_json::Map::new(),
+            parts: IndexMap::new(),
+        }
+    }
+
+    fn set(&mut self, part: &str, value: impl Into<Value>, at: &Place) {
+        self.value.insert(part.to_owned(), value.into());
+        self.parts.insert(part.to_owned(), at.clone());
+    }
+
+    fn placed(self, at: &Place) -> Placed {
+        Placed {
+            value: Value::Object(self.value),
+            at: at.clone(),
+            parts: self.parts,
+        }
+    }
+}
+
+fn put(out: &mut HostVars, key: &str, value: Value, at: &Place) {
+    out.insert(key.to_owned(), Placed::new(value, at.clone()));
+}
+
+/// The playbook's variables as provision's keys: what the playbook sets up on the host, said
+/// the way a provision inventory says it.
+fn translate(v: &PlaybookVars) -> Result<HostVars, Error> {
+    let mut out = HostVars::new();
+    let (domain, at) = v
+        .get_at("matrix_domain")?
+        .ok_or_else(|| v.missing("matrix_domain", "the server name"))?;
+    put(&mut out, "server_name", domain.into(), at);
     let implementation = v
         .get("matrix_homeserver_implementation")?
         .unwrap_or("synapse")
         .to_owned();
     let mas = v.flag("matrix_authentication_service_enabled")?;
+    // The become password is read (and a template or vault refused) even without become.
+    v.get("ansible_become_password")?;
+    put(&mut out, "transport", "ssh".into(), &v.at);
+    let ssh = ssh(v)?;
+    out.insert("ssh".into(), ssh);
 
-    let become_password = match v.get("ansible_become_password")? {
-        Some(p) => {
-            tracing::warn!(
-                "host `{name}`: ansible_become_password is written in the inventory; provision uses it, but keep secrets in a vault-free secret file"
-            );
-            Some(SecretSource::Inline(p.to_owned().into()))
-        }
-        None => None,
+    let port = |key: &str| -> Result<(String, Place), Error> {
+        Ok((v.get(key)?.unwrap_or("8008").to_owned(), v.place(key)))
     };
-    let (known_hosts, accept_new, options) = ssh_options(&v)?;
-    // ssh reads a word starting with '-' as an option: such an address or user is refused.
-    for key in [
-        "ansible_host",
-        "ansible_ssh_user",
-        "ansible_user",
-        "ansible_become_user",
-    ] {
-        if let Some(value) = v.get(key)?
-            && value.starts_with('-')
-        {
-            return Err(Error::Usage(format!(
-                "host `{name}`: {key} {value:?} may not start with '-' (ssh would read it as an option)"
+    // The homeserver's config file in its container and the port it listens on there,
+    // which MAS's CLI needs neither of.
+    let (backend, container, homeserver) = match (implementation.as_str(), mas) {
+        (_, true) => ("mas-cli", "matrix-authentication-service", None),
+        ("synapse", false) => (
+            "synapse-cli",
+            "matrix-synapse",
+            Some((
+                "/data/homeserver.yaml",
+                port("matrix_synapse_container_client_api_port")?,
+            )),
+        ),
+        ("dendrite", false) => (
+            "dendrite-cli",
+            "matrix-dendrite",
+            Some((
+                "/data/dendrite.yaml",
+                port("matrix_dendrite_http_bind_port")?,
+            )),
+        ),
+        (other, false) => {
+            return Err(v.place("matrix_homeserver_implementation").error(format!(
+                "host `{}`: provision has no backend for the `{other}` homeserver (synapse and dendrite, or MAS)",
+                v.host
             )));
         }
-    }
-    let ssh = SshTarget {
-        host: v.get("ansible_host")?.unwrap_or(name).to_owned(),
-        port: match v.get("ansible_port")? {
-            Some(p) => Some(p.parse().map_err(|_| {
-                Error::Usage(format!("host `{name}`: ansible_port {p:?} is not a port"))
-            })?),
-            None => None,
-        },
-        user: v
-            .get("ansible_ssh_user")?
-            .or(v.get("ansible_user")?)
-            .map(str::to_owned),
-        identity_file: v.get("ansible_ssh_private_key_file")?.map(PathBuf::from),
-        known_hosts,
-        accept_new_host_key: accept_new,
-        sudo: if v.flag("ansible_become")? {
-            Some(Become {
-                user: v.get("ansible_become_user")?.unwrap_or("root").to_owned(),
-                password: become_password,
-            })
-        } else {
-            None
-        },
-        options,
     };
-    let _ = (ssh, server_name, implementation, mas);
-    todo!("playbook reader is being rewritten")
+    let decided_by = if mas {
+        v.place("matrix_authentication_service_enabled")
+    } else {
+        v.place("matrix_homeserver_implementation")
+    };
+    put(&mut out, "backend", backend.into(), &decided_by);
+    // The playbook's own container names, checked as an inventory's are.
+    put(
+        &mut out,
+        "docker",
+        json!({ "container": container }),
+        &decided_by,
+    );
+    if let Some((config, (port, port_at))) = homeserver {
+        put(&mut out, "config", config.into(), &decided_by);
+        put(
+            &mut out,
+            "url",
+            format!("http://localhost:{port}").into(),
+            &port_at,
+        );
+        let database = match backend {
+            "dendrite-cli" => ("matrix_dendrite_user_api_database", "dendrite_userapi"),
+            _ => ("matrix_synapse_database_database", "synapse"),
+        };
+        if let Some((enabled_at, psql)) = psql(v, database)? {
+            put(&mut out, "admin_backend", "sql".into(), &enabled_at);
+            out.insert("psql".into(), psql);
+        }
+    }
+    Ok(out)
 }
 
-/// ssh_config keywords provision applies from `ansible_ssh_common_args` /
-/// `ansible_ssh_extra_args` (`-o Keyword=value`, `-J jump`), as the canonical spelling ssh
-/// documents (ssh_config(5)). They are given to ssh as `-o Keyword=value`, as Ansible gives
-/// them: for the host, not for its jump hosts.
-const SSH_OPTIONS: &[&str] = &[
-    "AddressFamily",
-    "BindAddress",
-    "CertificateFile",
-    "CheckHostIP",
-    "Ciphers",
-    "Compression",
-    "ConnectTimeout",
-    "ConnectionAttempts",
-    "GlobalKnownHostsFile",
-    "HostKeyAlgorithms",
-    "HostKeyAlias",
-    "HostName",
-    "IdentitiesOnly",
-    "IdentityAgent",
-    "IdentityFile",
-    "KexAlgorithms",
-    "LogLevel",
-    "MACs",
-    "Port",
-    "PreferredAuthentications",
-    "ProxyCommand",
-    "ProxyJump",
-    "PubkeyAcceptedAlgorithms",
-    "PubkeyAcceptedKeyTypes",
-    "ServerAliveCountMax",
-    "ServerAliveInterval",
-    "TCPKeepAlive",
-    "User",
-    "VerifyHostKeyDNS",
-];
+/// The playbook's own PostgreSQL as `admin_backend: sql` with `psql: {command, database}`
+/// (the schema follows the backend, not the database's name, which the playbook lets one
+/// change), unless it is turned off (an external database). `database` is the variable
+/// naming the homeserver's database and its default.
+fn psql(v: &PlaybookVars, database: (&str, &str)) -> Result<Option<(Place, Placed)>, Error> {
+    let enabled = v.first(&["devture_postgres_enabled", "postgres_enabled"])?;
+    if enabled.is_some_and(|(e, _)| e == "false") {
+        return Ok(None);
+    }
+    let enabled_at = enabled.map_or_else(|| v.at.clone(), |(_, at)| at.clone());
+    // The postgres role installs its scripts in `{base path}/bin`
+    // (mother-of-all-self-hosting/ansible-role-postgres, templates/bin/), the base path
+    // being `postgres_base_path` (earlier `devture_postgres_base_path`), which the
+    // playbook puts under `matrix_base_data_path` (/matrix): hence the
+    // /matrix/postgres/bin/cli-non-interactive of its docs.
+    let (base, base_at) = match v.first(&["postgres_base_path", "devture_postgres_base_path"])? {
+        Some((base, at)) => (base.trim_end_matches('/').to_owned(), at.clone()),
+        None => (
+            format!(
+                "{}/postgres",
+                v.get("matrix_base_data_path")?
+                    .unwrap_or("/matrix")
+                    .trim_end_matches('/')
+            ),
+            v.place("matrix_base_data_path"),
+        ),
+    };
+    let mut psql = Mapping::new();
+    psql.set(
+        "command",
+        format!("{base}/bin/cli-non-interactive"),
+        &base_at,
+    );
+    let (key, default) = database;
+    psql.set("database", v.get(key)?.unwrap_or(default), &v.place(key));
+    Ok(Some((enabled_at.clone(), psql.placed(&enabled_at))))
+}
 
-/// Keywords provision refuses, and why: they would take over what provision does itself.
-const REFUSED_SSH_OPTIONS: &[(&str, &str)] = &[
-    (
-        "ControlMaster",
-        "provision keeps one connection of its own per host for the run",
-    ),
-    (
-        "ControlPath",
-        "provision keeps one connection of its own per host for the run",
-    ),
-    (
-        "ControlPersist",
-        "provision's connection ends with the run, by design",
-    ),
-    (
-        "ForkAfterAuthentication",
-        "provision's connection ends with the run, by design",
-    ),
-    ("RemoteCommand", "provision runs its own commands"),
-    (
-        "RequestTTY",
-        "provision feeds passwords on stdin, which a terminal would echo",
-    ),
-    (
-        "LocalCommand",
-        "provision runs no local command on connecting",
-    ),
-    (
-        "PermitLocalCommand",
-        "provision runs no local command on connecting",
-    ),
-    ("SessionType", "provision runs its own commands"),
-];
+/// `ssh: {host, port, user, identity_file, known_hosts, accept_new_host_key, become,
+/// become_user, become_password, options}` from the `ansible_*` connection variables.
+fn ssh(v: &PlaybookVars) -> Result<Placed, Error> {
+    let mut ssh = Mapping::new();
+    if let Some((host, at)) = v.get_at("ansible_host")? {
+        ssh.set("host", host, at);
+    }
+    if let Some((port, at)) = v.get_at("ansible_port")? {
+        // Not a number: left as written, for the builder to refuse as no port.
+        let port = port
+            .parse::<u64>()
+            .map_or_else(|_| port.into(), Value::from);
+        ssh.set("port", port, at);
+    }
+    if let Some((user, at)) = v.first(&["ansible_ssh_user", "ansible_user"])? {
+        ssh.set("user", user, at);
+    }
+    if let Some((key, at)) = v.get_at("ansible_ssh_private_key_file")? {
+        ssh.set("identity_file", as_ansible_reads(key), at);
+    }
+    ssh_args(v, &mut ssh)?;
+    if v.flag("ansible_become")? {
+        ssh.set("become", true, &v.place("ansible_become"));
+    }
+    if let Some((user, at)) = v.get_at("ansible_become_user")? {
+        ssh.set("become_user", user, at);
+    }
+    if let Some((password, at)) = v.get_at("ansible_become_password")? {
+        // A secret source like any inventory's, written inline (the builder warns so).
+        ssh.set("become_password", json!({ "value": password }), at);
+    }
+    Ok(ssh.placed(&v.at))
+}
+
+/// A path as Ansible hands it to ssh: relative to where it runs (a provision inventory's are
+/// relative to the inventory, so it is made absolute here), `~` left to ssh.
+fn as_ansible_reads(path: &str) -> String {
+    if path.starts_with('~') {
+        return path.to_owned();
+    }
+    std::path::absolute(path)
+        .unwrap_or_else(|_| PathBuf::from(path))
+        .display()
+        .to_string()
+}
 
 /// The SSH settings in `ansible_ssh_common_args` / `ansible_ssh_extra_args`, the ways
 /// Ansible users set them: `-o UserKnownHostsFile=…` and `-o StrictHostKeyChecking=…` map
-/// to provision's own settings, every other `-o` keyword of [`SSH_OPTIONS`] (and `-J`) is
-/// applied as is, and anything else refuses the host at the variable's line: an option that
-/// is silently dropped (a ProxyJump to a bastion) would connect somewhere the operator did
-/// not mean to.
-type SshOptions = (Option<PathBuf>, bool, Vec<(String, String)>);
-
-fn ssh_options(v: &Vars) -> Result<SshOptions, Error> {
-    let mut known_hosts = None;
-    let mut accept_new = false;
-    let mut options = Vec::new();
+/// to provision's `known_hosts` and `accept_new_host_key`, every other `-o` keyword (and
+/// `-J`) goes to `options`, which the builder checks against what provision applies
+/// ([`ssh_options::check`]); any other argument refuses the host at the variable's line.
+fn ssh_args(v: &PlaybookVars, ssh: &mut Mapping) -> Result<(), Error> {
+    let mut options = serde_json::Map::new();
     for key in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
-        let Some(args) = v.get(key)? else { continue };
-        let var = &v.vars[key];
-        let refuse = |why: String| {
-            let text = std::fs::read_to_string(&var.file).unwrap_or_default();
-            Error::Inventory(Located::new(
-                format!("host `{}`: `{key}`: {why}", v.host),
-                &var.file,
-                &text,
-                var.line,
-                1,
-            ))
+        let Some((args, at)) = v.get_at(key)? else {
+            continue;
         };
+        let refuse = |why: String| at.error(format!("host `{}`: `{key}`: {why}", v.host));
         let mut words = split_words(args).into_iter();
         while let Some(word) = words.next() {
             let option = match word.as_str() {
@@ -434,7 +503,7 @@ fn ssh_options(v: &Vars) -> Result<SshOptions, Error> {
                 w => {
                     return Err(refuse(format!(
                         "provision does not apply the ssh argument `{w}`; give ssh options as `-o Keyword=value` (it applies {})",
-                        SSH_OPTIONS.join(", ")
+                        ssh_options::SSH_OPTIONS.join(", ")
                     )));
                 }
             };
@@ -443,40 +512,28 @@ fn ssh_options(v: &Vars) -> Result<SshOptions, Error> {
                 .split_once(['=', ' ', '\t'])
                 .map(|(k, v)| (k.trim(), v.trim()))
                 .unwrap_or((option.as_str(), ""));
-            if value.is_empty() {
-                return Err(refuse(format!("ssh option `{option}` has no value")));
-            }
-            if value.chars().any(|c| c.is_control() || c == '"') {
-                return Err(refuse(format!(
-                    "ssh option `{keyword}` has a value with a control character or a double quote"
-                )));
-            }
-            let same = |k: &str| k.eq_ignore_ascii_case(keyword);
             if "UserKnownHostsFile".eq_ignore_ascii_case(keyword) {
-                known_hosts = Some(PathBuf::from(value));
+                ssh_options::check_value(keyword, value).map_err(refuse)?;
+                ssh.set("known_hosts", as_ansible_reads(value), at);
             } else if "StrictHostKeyChecking".eq_ignore_ascii_case(keyword) {
+                ssh_options::check_value(keyword, value).map_err(refuse)?;
                 // `no` is taken as accept-new: a key that changed is still refused.
-                accept_new = matches!(
+                let accept_new = matches!(
                     value.to_ascii_lowercase().as_str(),
                     "accept-new" | "no" | "off"
                 );
-            } else if "BatchMode".eq_ignore_ascii_case(keyword)
-                && matches!(value.to_ascii_lowercase().as_str(), "yes" | "true")
-            {
-                // Always on: provision never waits for a prompt.
-            } else if let Some(name) = SSH_OPTIONS.iter().find(|k| same(k)) {
-                options.push(((*name).to_owned(), value.to_owned()));
-            } else if let Some((name, why)) = REFUSED_SSH_OPTIONS.iter().find(|(k, _)| same(k)) {
-                return Err(refuse(format!("ssh option `{name}` is refused: {why}")));
-            } else {
-                return Err(refuse(format!(
-                    "provision does not apply the ssh option `{keyword}` (it applies {}, UserKnownHostsFile, StrictHostKeyChecking)",
-                    SSH_OPTIONS.join(", ")
-                )));
+                ssh.set("accept_new_host_key", accept_new, at);
+            } else if !options.contains_key(keyword) {
+                // As ssh takes an option: the first value given is the one used.
+                options.insert(keyword.to_owned(), value.into());
+                ssh.parts.insert(format!("options.{keyword}"), at.clone());
             }
         }
     }
-    Ok((known_hosts, accept_new, options))
+    if !options.is_empty() {
+        ssh.value.insert("options".into(), Value::Object(options));
+    }
+    Ok(())
 }
 
 /// Words separated by spaces, with '…' and "…" quoting, as Ansible's INI parser splits them.
@@ -511,4 +568,296 @@ fn unquote(v: &str) -> String {
         }
     }
     v.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{Host, Transport};
+
+    /// Read and built, as `Inventory::parse_ini` does.
+    fn parse(path: &Path, source: &str) -> Result<Vec<(Host, Vec<String>)>, Error> {
+        read(path, source)?
+            .into_iter()
+            .map(|(found, groups)| Ok((Host::from_vars(&found, path)?, groups)))
+            .collect()
+    }
+
+    const HOSTS: &str = "\
+# inventory/hosts, as the playbook's docs write it
+[matrix_servers]
+matrix.example.com ansible_host=1.2.3.4 ansible_ssh_user=root
+matrix.example.org ansible_host=5.6.7.8 ansible_port=2222 ansible_ssh_user=deploy ansible_become=true ansible_become_user=root
+";
+
+    fn fleet(vars: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let hosts = dir.path().join("hosts");
+        std::fs::write(&hosts, HOSTS).unwrap();
+        for (host, yaml) in vars {
+            let d = dir.path().join("host_vars").join(host);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("vars.yml"), yaml).unwrap();
+        }
+        (dir, hosts)
+    }
+
+    #[test]
+    fn derives_backend_transport_and_admin_from_the_playbook_vars() {
+        let (_dir, hosts) = fleet(&[
+            (
+                "matrix.example.com",
+                "matrix_domain: example.com\nmatrix_homeserver_implementation: synapse\n",
+            ),
+            (
+                "matrix.example.org",
+                "matrix_domain: example.org\nmatrix_homeserver_implementation: synapse\nmatrix_authentication_service_enabled: true\n",
+            ),
+        ]);
+        let text = std::fs::read_to_string(&hosts).unwrap();
+        assert!(is_ini(&text));
+        let parsed = parse(&hosts, &text).unwrap();
+        let (com, groups) = &parsed[0];
+        assert_eq!(groups, &["matrix_servers", "all"]);
+        assert_eq!(com.server_name, "example.com");
+        let plan = com.plan();
+        assert_eq!(plan["backend"]["kind"], "synapse-cli");
+        assert_eq!(plan["backend"]["config"], "/data/homeserver.yaml");
+        assert!(
+            matches!(&com.transport, Some(Transport::Ssh { container: Some(c) }) if c == "matrix-synapse")
+        );
+        assert_eq!(plan["admin"]["kind"], "sql");
+        assert_eq!(plan["admin"]["psql"]["database"], "synapse");
+        let ssh = com.ssh.as_ref().unwrap();
+        assert_eq!(
+            (ssh.host.as_str(), ssh.user.as_deref()),
+            ("1.2.3.4", Some("root"))
+        );
+
+        let (org, _) = &parsed[1];
+        assert_eq!(org.plan()["backend"]["kind"], "mas-cli");
+        assert!(
+            matches!(&org.transport, Some(Transport::Ssh { container: Some(c) }) if c == "matrix-authentication-service")
+        );
+        let ssh = org.ssh.as_ref().unwrap();
+        assert_eq!(
+            (ssh.port, ssh.sudo.as_ref().map(|b| b.user.as_str())),
+            (Some(2222), Some("root"))
+        );
+    }
+
+    #[test]
+    fn a_renamed_synapse_database_keeps_synapses_schema() {
+        let (_dir, hosts) = fleet(&[
+            (
+                "matrix.example.com",
+                "matrix_domain: example.com\nmatrix_synapse_database_database: matrix_synapse\n",
+            ),
+            ("matrix.example.org", "matrix_domain: example.org\n"),
+        ]);
+        let parsed = parse(&hosts, &std::fs::read_to_string(&hosts).unwrap()).unwrap();
+        let admin = &parsed[0].0.plan()["admin"];
+        assert_eq!(admin["schema"], "synapse");
+        assert_eq!(admin["psql"]["database"], "matrix_synapse");
+    }
+
+    #[test]
+    fn the_postgres_scripts_follow_the_playbooks_base_paths() {
+        let command = |vars: &str| {
+            let (_dir, hosts) = fleet(&[
+                (
+                    "matrix.example.com",
+                    &format!("matrix_domain: example.com\n{vars}"),
+                ),
+                ("matrix.example.org", "matrix_domain: example.org\n"),
+            ]);
+            let parsed = parse(&hosts, &std::fs::read_to_string(&hosts).unwrap()).unwrap();
+            let admin = &parsed[0].0.plan()["admin"];
+            admin["psql"]["command"]
+                .as_str()
+                .expect("a psql admin backend")
+                .to_owned()
+        };
+        assert_eq!(command(""), "/matrix/postgres/bin/cli-non-interactive");
+        assert_eq!(
+            command("matrix_base_data_path: /srv/matrix/\n"),
+            "/srv/matrix/postgres/bin/cli-non-interactive"
+        );
+        assert_eq!(
+            command("matrix_base_data_path: /srv/matrix\ndevture_postgres_base_path: /pg\n"),
+            "/pg/bin/cli-non-interactive"
+        );
+        assert_eq!(
+            command("postgres_base_path: /db\n"),
+            "/db/bin/cli-non-interactive"
+        );
+    }
+
+    #[test]
+    fn templates_and_vaulted_values_are_refused_with_file_and_line() {
+        let (_dir, hosts) = fleet(&[
+            (
+                "matrix.example.com",
+                "matrix_domain: \"{{ base_domain }}\"\n",
+            ),
+            ("matrix.example.org", "matrix_domain: example.org\n"),
+        ]);
+        let e = parse(&hosts, &std::fs::read_to_string(&hosts).unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("`matrix_domain` is a Jinja template") && e.contains("vars.yml:1:1"),
+            "{e}"
+        );
+
+        let (_dir, hosts) = fleet(&[
+            ("matrix.example.com", "matrix_domain: example.com\n"),
+            (
+                "matrix.example.org",
+                "matrix_domain: example.org\nansible_become_password: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6162\n",
+            ),
+        ]);
+        let e = parse(&hosts, &std::fs::read_to_string(&hosts).unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("`ansible_become_password` is vaulted") && e.contains("vars.yml:2:1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_unsupported_homeserver_is_named() {
+        let (_dir, hosts) = fleet(&[
+            (
+                "matrix.example.com",
+                "matrix_domain: example.com\nmatrix_homeserver_implementation: conduit\n",
+            ),
+            ("matrix.example.org", "matrix_domain: example.org\n"),
+        ]);
+        let e = parse(&hosts, &std::fs::read_to_string(&hosts).unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("no backend for the `conduit` homeserver") && e.contains("vars.yml:2:1"),
+            "{e}"
+        );
+    }
+
+    /// A hosts file of one host with this line's variables, and its host_vars/…/vars.yml.
+    fn one_host(line: &str, vars: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let hosts = dir.path().join("hosts");
+        std::fs::write(
+            &hosts,
+            format!("[matrix_servers]\nmatrix.example.com {line}\n"),
+        )
+        .unwrap();
+        let d = dir.path().join("host_vars/matrix.example.com");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("vars.yml"), vars).unwrap();
+        (dir, hosts)
+    }
+
+    fn one_host_error(line: &str, vars: &str) -> String {
+        let (_dir, hosts) = one_host(line, vars);
+        parse(&hosts, &std::fs::read_to_string(&hosts).unwrap())
+            .err()
+            .expect("an error")
+            .to_string()
+    }
+
+    #[test]
+    fn ssh_values_like_options_are_refused_by_the_inventorys_own_check_at_their_variable() {
+        let e = one_host_error(
+            "ansible_host=-oProxyCommand=x",
+            "matrix_domain: example.com\n",
+        );
+        assert!(
+            e.contains("`ansible_host` (as `ssh.host`) \"-oProxyCommand=x\" may not be empty or start with '-'")
+                && e.contains("hosts:2:1"),
+            "{e}"
+        );
+        let e = one_host_error(
+            "ansible_host=1.2.3.4",
+            "matrix_domain: example.com\nansible_become: true\nansible_become_user: -u\n",
+        );
+        assert!(
+            e.contains("`ansible_become_user` (as `ssh.become_user`)")
+                && e.contains("may not be empty or start with '-'")
+                && e.contains("vars.yml:3:1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_error_in_a_host_vars_file_shows_that_files_line() {
+        let e = one_host_error("ansible_host=1.2.3.4", "---\nmatrix_domain: 'bad name'\n");
+        assert!(
+            e.contains("`matrix_domain` (as `server_name`)") && e.contains("invalid server name"),
+            "{e}"
+        );
+        assert!(e.contains("vars.yml:2:1"), "{e}");
+        assert!(e.contains("2 | matrix_domain: 'bad name'"), "{e}");
+
+        let e = one_host_error(
+            "ansible_host=1.2.3.4",
+            "matrix_domain: example.com\nansible_port: twenty-two\n",
+        );
+        assert!(
+            e.contains("`ansible_port` (as `ssh.port`)")
+                && e.contains("is not a port")
+                && e.contains("vars.yml:2:1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn ssh_args_become_options_checked_as_an_inventorys_are() {
+        let (_dir, hosts) = one_host(
+            "ansible_host=1.2.3.4 ansible_ssh_common_args='-o UserKnownHostsFile=/k -o StrictHostKeyChecking=accept-new -J root@bastion -o ConnectTimeout=5 -o BatchMode=yes'",
+            "matrix_domain: example.com\n",
+        );
+        let parsed = parse(&hosts, &std::fs::read_to_string(&hosts).unwrap()).unwrap();
+        let ssh = parsed[0].0.ssh.as_ref().unwrap();
+        assert_eq!(ssh.known_hosts.as_deref(), Some(Path::new("/k")));
+        assert!(ssh.accept_new_host_key);
+        assert_eq!(
+            ssh.options,
+            [
+                ("ProxyJump".to_owned(), "root@bastion".to_owned()),
+                ("ConnectTimeout".to_owned(), "5".to_owned())
+            ]
+        );
+
+        let e = one_host_error(
+            "ansible_host=1.2.3.4",
+            "matrix_domain: example.com\nansible_ssh_extra_args: -o ControlPath=/tmp/x\n",
+        );
+        assert!(
+            e.contains(
+                "`ansible_ssh_extra_args` (as `ssh.options`): ssh option `ControlPath` is refused"
+            ) && e.contains("vars.yml:2:1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_become_password_is_an_inline_secret_source_never_shown() {
+        let (_dir, hosts) = one_host(
+            "ansible_host=1.2.3.4 ansible_become=true ansible_become_password=hunter2",
+            "matrix_domain: example.com\n",
+        );
+        let parsed = parse(&hosts, &std::fs::read_to_string(&hosts).unwrap()).unwrap();
+        let sudo = parsed[0].0.ssh.as_ref().unwrap().sudo.as_ref().unwrap();
+        assert!(matches!(
+            sudo.password,
+            Some(crate::secret_source::SecretSource::Inline(_))
+        ));
+        let plan = parsed[0].0.plan().to_string();
+        assert!(!plan.contains("hunter2"), "{plan}");
+    }
 }

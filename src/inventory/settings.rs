@@ -11,7 +11,7 @@ use super::host::Vars;
 use crate::error::Error;
 
 pub struct HostSettings<'a> {
-    pub(super) vars: &'a Vars<'a, 'a>,
+    pub(super) vars: &'a Vars<'a>,
     /// Where relative secret paths start: the inventory's folder.
     pub(super) base: &'a Path,
     pub(super) mas: Option<Mas>,
@@ -65,7 +65,7 @@ impl Settings for HostSettings<'_> {
     }
 
     fn line(&self, key: &str) -> Option<u64> {
-        self.vars.get(key).map(|v| v.referenced.line())
+        self.vars.get(key).map(|v| v.at.line)
     }
 
     fn wrong(&self, key: &str, why: &str) -> Error {

@@ -203,10 +203,10 @@ all:
 #[test]
 fn exec_backends_get_typed_transports() {
     let inv = parse(EXEC_FLEET).unwrap();
-    assert!(matches!(inv.hosts[0].transport, Transport::Local));
+    assert!(matches!(inv.hosts[0].transport, Some(Transport::Local)));
     assert!(matches!(
         inv.hosts[1].transport,
-        Transport::Ssh { container: None }
+        Some(Transport::Ssh { container: None })
     ));
     let ssh = inv.hosts[1].ssh.as_ref().expect("box1 has ssh settings");
     // As in Ansible, the inventory name is the address by default.
@@ -223,10 +223,10 @@ fn exec_backends_get_typed_transports() {
     assert!(!ssh.accept_new_host_key);
     assert_eq!(ssh.sudo.as_ref().map(|b| b.user.as_str()), Some("root"));
     assert!(
-        matches!(&inv.hosts[2].transport, Transport::Ssh { container: Some(c), .. } if c == "matrix-synapse")
+        matches!(&inv.hosts[2].transport, Some(Transport::Ssh { container: Some(c), .. }) if c == "matrix-synapse")
     );
     assert!(
-        matches!(&inv.hosts[3].transport, Transport::Docker { container } if container == "matrix-dendrite")
+        matches!(&inv.hosts[3].transport, Some(Transport::Docker { container }) if container == "matrix-dendrite")
     );
     let backend = &inv.hosts[3].plan()["backend"];
     assert_eq!(backend["kind"], "dendrite-cli");
@@ -406,4 +406,63 @@ fn a_top_level_group_without_all_is_a_child_of_all() {
     )
     .unwrap();
     assert_eq!(inv.hosts.len(), 1);
+}
+
+const SSH_HOST: &str = "all:\n  hosts:\n    h:\n      server_name: a.org\n      backend: synapse-cli\n      config: /c\n      transport: ssh\n";
+
+#[test]
+fn ssh_options_are_given_to_ssh_or_refused_at_their_line() {
+    let inv = parse(&format!(
+        "{SSH_HOST}      ssh: {{host: m1.a.org, options: {{ProxyJump: bastion, connecttimeout: 5}}}}\n"
+    ))
+    .unwrap();
+    let ssh = inv.hosts[0].ssh.as_ref().unwrap();
+    assert_eq!(
+        ssh.options,
+        [
+            ("ProxyJump".to_owned(), "bastion".to_owned()),
+            ("ConnectTimeout".to_owned(), "5".to_owned())
+        ]
+    );
+    for (options, says) in [
+        ("{ControlPath: x}", "ssh option `ControlPath` is refused"),
+        (
+            "{ForwardX11: 'yes'}",
+            "does not apply the ssh option `ForwardX11`",
+        ),
+        ("{UserKnownHostsFile: /k}", "give `known_hosts` instead"),
+        ("{ProxyJump: [a, b]}", "expected a string, found a list"),
+    ] {
+        let e = err(&format!(
+            "{SSH_HOST}      ssh:\n        host: m1.a.org\n        options: {options}\n"
+        ));
+        assert!(
+            e.contains(says) && e.contains("inventory.yaml:9:"),
+            "{options}: {e}"
+        );
+    }
+}
+
+#[test]
+fn transport_http_means_none_and_only_for_a_backend_that_talks_http() {
+    let shared = "all:\n  hosts:\n    h:\n      server_name: a.org\n      backend: shared-secret\n      url: http://x\n      shared_secret: {env: S}\n";
+    assert!(parse(shared).unwrap().hosts[0].transport.is_none());
+    let inv = parse(&format!("{shared}      transport: http\n")).unwrap();
+    assert!(inv.hosts[0].transport.is_none());
+    let e = err(
+        "all:\n  hosts:\n    h:\n      server_name: a.org\n      backend: synapse-cli\n      config: /c\n      transport: http\n",
+    );
+    assert!(
+        e.contains("this backend runs a program: use local, ssh or docker") && e.contains(":7:"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_bad_port_is_named() {
+    let e = err(&format!("{SSH_HOST}      ssh: {{port: 70000}}\n"));
+    assert!(
+        e.contains("`ssh.port`: 70000 is not a port") && e.contains(":8:"),
+        "{e}"
+    );
 }
