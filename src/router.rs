@@ -247,6 +247,7 @@ impl HostPorts<'_> {
 mod tests {
     use super::*;
     use async_trait::async_trait;
+    use provision_backends::account::Identity;
     use provision_backends::{UserId, UserState};
 
     /// A backend that can do what `ops` says and answers from fixed values.
@@ -258,14 +259,20 @@ mod tests {
         preview: Preview,
     }
 
-    #[async_trait]
-    impl Account for Fake {
+    impl Identity for Fake {
         fn name(&self) -> &'static str {
             self.name
         }
         fn ops(&self) -> &'static [Op] {
             self.ops
         }
+        fn fields(&self) -> provision_backends::registration::Fields {
+            provision_backends::registration::Fields::NONE
+        }
+    }
+
+    #[async_trait]
+    impl Account for Fake {
         fn via(&self) -> String {
             format!("via {}", self.name)
         }

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::registration::Fields;
+use crate::settings::Backend;
 use crate::{Failure, Outcome, Registration, UserId};
 
 /// The operations on accounts, as backends declare them.
@@ -56,21 +57,34 @@ pub enum Preview {
     Unknown(String),
 }
 
+/// What a backend says of itself: for every backend, its [`Backend`] constants.
+pub trait Identity {
+    /// The inventory's name for it (`synapse-cli`).
+    fn name(&self) -> &'static str;
+    /// What it can do; the router asks nothing else of it.
+    fn ops(&self) -> &'static [Op];
+    /// The optional registration fields it passes on to the server.
+    fn fields(&self) -> Fields;
+}
+
+impl<B: Backend> Identity for B {
+    fn name(&self) -> &'static str {
+        B::NAME
+    }
+
+    fn ops(&self) -> &'static [Op] {
+        B::OPS
+    }
+
+    fn fields(&self) -> Fields {
+        B::FIELDS
+    }
+}
+
 /// A backend: one way of doing things to one server's accounts, over the port it was built
 /// with. Object-safe: a host holds its backends as `Box<dyn Account>`, in inventory order.
 #[async_trait]
-pub trait Account: Send + Sync {
-    /// The inventory's name for it (`synapse-cli`).
-    fn name(&self) -> &'static str;
-
-    /// What it can do; the router asks nothing else of it.
-    fn ops(&self) -> &'static [Op];
-
-    /// The optional registration fields it passes on to the server.
-    fn fields(&self) -> Fields {
-        Fields::default()
-    }
-
+pub trait Account: Identity + Send + Sync {
     /// Where and how it works, for `--check` ("on ssh root@matrix1", "via the Synapse admin
     /// API at URL, token from env SYNAPSE_TOKEN").
     fn via(&self) -> String;

@@ -162,14 +162,6 @@ impl Config for AdminSqlConfig {
 
 #[async_trait]
 impl Account for AdminSql {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn ops(&self) -> &'static [Op] {
-        Self::OPS
-    }
-
     fn via(&self) -> String {
         self.via.clone()
     }

@@ -6,11 +6,9 @@ use async_trait::async_trait;
 use secrecy::ExposeSecret;
 
 use crate::account::{Account, Op, Preview};
-use crate::port::Ports;
 use crate::port::exec::{Command, ExecPort, Output};
 use crate::settings::{Backend, Config, Homeserver, Settings};
-use crate::synapse_cli::CONFIG_WHY;
-use crate::tool::{self, Tool};
+use crate::tool::{FromTool, Tool, ToolConfig};
 use crate::{Failure, Outcome, Registration};
 
 pub const DEFAULT_COMMAND: &str = "create-account";
@@ -19,14 +17,6 @@ pub struct DendriteCli {
     tool: Tool,
     config: String,
     url: Option<String>,
-}
-
-/// `url`: where the tool reaches Dendrite from the target (the tool's default is
-/// http://localhost:8008).
-struct DendriteCliConfig {
-    config: String,
-    url: Option<String>,
-    command: Option<String>,
 }
 
 impl Backend for DendriteCli {
@@ -38,47 +28,26 @@ impl Backend for DendriteCli {
     const HOMESERVER: Option<Homeserver> = Some(Homeserver::Dendrite);
 
     fn configure<S: Settings>(s: &S) -> Result<Box<dyn Config>, S::Error> {
-        Ok(Box::new(DendriteCliConfig {
-            config: s.string("config", CONFIG_WHY)?,
-            url: s.optional_url("url")?,
-            command: s.optional("command")?,
-        }))
+        ToolConfig::<Self>::read(s)
     }
 }
 
-impl Config for DendriteCliConfig {
-    fn show(&self) -> serde_json::Value {
-        tool::show(
-            DendriteCli::NAME,
-            &[
-                ("config", Some(&self.config)),
-                ("url", self.url.as_ref()),
-                ("command", self.command.as_ref()),
-            ],
-            None,
-        )
-    }
+/// `url`: where the tool reaches Dendrite from the target (the tool's default is
+/// http://localhost:8008).
+impl FromTool for DendriteCli {
+    const CONFIG_REQUIRED: bool = true;
 
-    fn build(&self, ports: &dyn Ports) -> Result<Box<dyn Account>, String> {
-        Ok(Box::new(DendriteCli::new(
-            ports.exec()?,
-            self.command.as_ref(),
-            self.config.clone(),
-            self.url.clone(),
-        )))
+    fn from_tool(exec: ExecPort, c: &ToolConfig<Self>) -> Self {
+        DendriteCli {
+            tool: c.tool(exec, DEFAULT_COMMAND),
+            config: c.config.clone().unwrap_or_default(),
+            url: c.url.clone(),
+        }
     }
 }
 
 #[async_trait]
 impl Account for DendriteCli {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn ops(&self) -> &'static [Op] {
-        Self::OPS
-    }
-
     fn via(&self) -> String {
         self.tool.via()
     }
@@ -102,19 +71,6 @@ impl Account for DendriteCli {
 }
 
 impl DendriteCli {
-    pub fn new(
-        exec: ExecPort,
-        command: Option<&String>,
-        config: String,
-        url: Option<String>,
-    ) -> Self {
-        DendriteCli {
-            tool: Tool::new(exec, command, DEFAULT_COMMAND),
-            config,
-            url,
-        }
-    }
-
     /// `-name=VALUE`, one argument per flag: Go's flag package (src/flag/flag.go,
     /// `parseOne`) already takes the word after a non-boolean flag as its value, whatever it
     /// starts with, but the joined form leaves nothing to the parser's goodwill, and a wrapper
@@ -176,11 +132,13 @@ mod tests {
         let exec = Recorder::new(vec![answer]);
         let user = UserId::new("john", "example.com").unwrap();
         let password = SecretString::from(password);
-        let cli = DendriteCli::new(
+        let cli = DendriteCli::from_tool(
             exec.clone(),
-            None,
-            "/etc/dendrite/dendrite.yaml".into(),
-            Some("http://localhost:8448".into()),
+            &ToolConfig::new(
+                Some("/etc/dendrite/dendrite.yaml"),
+                Some("http://localhost:8448"),
+                None,
+            ),
         );
         let out = block_on(cli.register(&Registration::new(&user, &password, true)));
         (out, exec.commands())

@@ -82,14 +82,6 @@ impl Config for MasAdminApiConfig {
 
 #[async_trait]
 impl Account for MasAdminApi {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn ops(&self) -> &'static [Op] {
-        Self::OPS
-    }
-
     fn via(&self) -> String {
         self.via.clone()
     }

@@ -6,11 +6,10 @@
 use async_trait::async_trait;
 
 use crate::account::{Account, Op, Preview};
-use crate::port::Ports;
 use crate::port::exec::{Command, ExecPort, Output};
 use crate::registration::Fields;
 use crate::settings::{Backend, Config, Settings};
-use crate::tool::{self, Tool};
+use crate::tool::{FromTool, Tool, ToolConfig};
 use crate::{Failure, Outcome, Registration};
 
 pub const DEFAULT_COMMAND: &str = "mas-cli";
@@ -20,12 +19,6 @@ pub const ARGV_WARNING: &str = "mas-cli takes the password only on its command l
 pub struct MasCli {
     tool: Tool,
     config: Option<String>,
-}
-
-/// `config`: MAS's config.yaml on the target, passed as `-c`; the tool's default otherwise.
-struct MasCliConfig {
-    config: Option<String>,
-    command: Option<String>,
 }
 
 impl Backend for MasCli {
@@ -42,48 +35,24 @@ impl Backend for MasCli {
     const RUNS_PROGRAMS: bool = true;
 
     fn configure<S: Settings>(s: &S) -> Result<Box<dyn Config>, S::Error> {
-        Ok(Box::new(MasCliConfig {
-            config: s.optional("config")?,
-            command: s.optional("command")?,
-        }))
+        ToolConfig::<Self>::read(s)
     }
 }
 
-impl Config for MasCliConfig {
-    fn show(&self) -> serde_json::Value {
-        tool::show(
-            MasCli::NAME,
-            &[
-                ("config", self.config.as_ref()),
-                ("command", self.command.as_ref()),
-            ],
-            Some(ARGV_WARNING),
-        )
-    }
+/// `config`: MAS's config.yaml on the target, passed as `-c`; the tool's default otherwise.
+impl FromTool for MasCli {
+    const WARNING: Option<&'static str> = Some(ARGV_WARNING);
 
-    fn build(&self, ports: &dyn Ports) -> Result<Box<dyn Account>, String> {
-        Ok(Box::new(MasCli::new(
-            ports.exec()?,
-            self.command.as_ref(),
-            self.config.clone(),
-        )))
+    fn from_tool(exec: ExecPort, c: &ToolConfig<Self>) -> Self {
+        MasCli {
+            tool: c.tool(exec, DEFAULT_COMMAND),
+            config: c.config.clone(),
+        }
     }
 }
 
 #[async_trait]
 impl Account for MasCli {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn ops(&self) -> &'static [Op] {
-        Self::OPS
-    }
-
-    fn fields(&self) -> Fields {
-        Self::FIELDS
-    }
-
     fn via(&self) -> String {
         self.tool.via()
     }
@@ -108,13 +77,6 @@ impl Account for MasCli {
 }
 
 impl MasCli {
-    pub fn new(exec: ExecPort, command: Option<&String>, config: Option<String>) -> Self {
-        MasCli {
-            tool: Tool::new(exec, command, DEFAULT_COMMAND).warn(ARGV_WARNING),
-            config,
-        }
-    }
-
     /// Every value goes in a form clap cannot read as an option: `--email=VALUE`, and the
     /// user name after `--`. A bare `--help` as USERNAME would print the help and exit 0,
     /// which reads as "created"; clap (like getopt) takes everything after `--` as positional.
@@ -178,7 +140,10 @@ mod tests {
         let mut reg = Registration::new(&user, &password, false);
         reg.emails = &emails;
         reg.display_name = Some("John Doe");
-        let cli = MasCli::new(exec.clone(), None, Some("/config.yaml".into()));
+        let cli = MasCli::from_tool(
+            exec.clone(),
+            &ToolConfig::new(Some("/config.yaml"), None, None),
+        );
         let out = block_on(cli.register(&reg));
         (out, exec.commands())
     }
@@ -203,7 +168,10 @@ mod tests {
         let user = UserId::new("--help", "example.com").unwrap();
         let password = SecretString::from("-p-like-password");
         let reg = Registration::new(&user, &password, false);
-        block_on(MasCli::new(exec.clone(), None, None).register(&reg)).unwrap();
+        block_on(
+            MasCli::from_tool(exec.clone(), &ToolConfig::new(None, None, None)).register(&reg),
+        )
+        .unwrap();
         let args: Vec<String> = exec.commands()[0]
             .expose_args()
             .map(str::to_owned)

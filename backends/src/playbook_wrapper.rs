@@ -6,10 +6,9 @@
 use async_trait::async_trait;
 
 use crate::account::{Account, Op, Preview};
-use crate::port::Ports;
 use crate::port::exec::{Command, Exec, ExecPort, Output};
 use crate::settings::{Backend, Config, Settings};
-use crate::tool::{self, Tool};
+use crate::tool::{FromTool, Tool, ToolConfig};
 use crate::{Failure, Outcome, Registration};
 
 pub const DEFAULT_COMMAND: &str = "/matrix/synapse/bin/register-user";
@@ -20,11 +19,6 @@ pub struct PlaybookWrapper {
     tool: Tool,
 }
 
-/// `command`: the wrapper's path, e.g. /matrix/dendrite/bin/create-account.
-struct PlaybookWrapperConfig {
-    command: Option<String>,
-}
-
 impl Backend for PlaybookWrapper {
     const NAME: &'static str = "playbook-wrapper";
     const KEYS: &'static [&'static str] = &["command"];
@@ -33,39 +27,23 @@ impl Backend for PlaybookWrapper {
     const RUNS_PROGRAMS: bool = true;
 
     fn configure<S: Settings>(s: &S) -> Result<Box<dyn Config>, S::Error> {
-        Ok(Box::new(PlaybookWrapperConfig {
-            command: s.optional("command")?,
-        }))
+        ToolConfig::<Self>::read(s)
     }
 }
 
-impl Config for PlaybookWrapperConfig {
-    fn show(&self) -> serde_json::Value {
-        tool::show(
-            PlaybookWrapper::NAME,
-            &[("command", self.command.as_ref())],
-            Some(ARGV_WARNING),
-        )
-    }
+/// `command`: the wrapper's path, e.g. /matrix/dendrite/bin/create-account.
+impl FromTool for PlaybookWrapper {
+    const WARNING: Option<&'static str> = Some(ARGV_WARNING);
 
-    fn build(&self, ports: &dyn Ports) -> Result<Box<dyn Account>, String> {
-        Ok(Box::new(PlaybookWrapper::new(
-            ports.exec()?,
-            self.command.as_ref(),
-        )))
+    fn from_tool(exec: ExecPort, c: &ToolConfig<Self>) -> Self {
+        PlaybookWrapper {
+            tool: c.tool(exec, DEFAULT_COMMAND),
+        }
     }
 }
 
 #[async_trait]
 impl Account for PlaybookWrapper {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn ops(&self) -> &'static [Op] {
-        Self::OPS
-    }
-
     fn via(&self) -> String {
         self.tool.via()
     }
@@ -99,12 +77,6 @@ impl Account for PlaybookWrapper {
 }
 
 impl PlaybookWrapper {
-    pub fn new(exec: ExecPort, command: Option<&String>) -> Self {
-        PlaybookWrapper {
-            tool: Tool::new(exec, command, DEFAULT_COMMAND).warn(ARGV_WARNING),
-        }
-    }
-
     fn command(&self, reg: &Registration<'_>) -> Command {
         Command::new(&self.tool.command)
             .arg(reg.user.localpart())
@@ -167,7 +139,7 @@ mod tests {
         let user = UserId::new("john", "example.com").unwrap();
         let password = SecretString::from("pw");
         let out = block_on(
-            PlaybookWrapper::new(exec.clone(), None)
+            PlaybookWrapper::from_tool(exec.clone(), &ToolConfig::new(None, None, None))
                 .register(&Registration::new(&user, &password, true)),
         );
         (out, exec.commands())
@@ -190,7 +162,7 @@ mod tests {
             let user = UserId::new(name, "example.com").unwrap();
             let password = SecretString::from(password);
             let out = block_on(
-                PlaybookWrapper::new(exec.clone(), None)
+                PlaybookWrapper::from_tool(exec.clone(), &ToolConfig::new(None, None, None))
                     .register(&Registration::new(&user, &password, false)),
             );
             assert!(

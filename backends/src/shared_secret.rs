@@ -81,18 +81,6 @@ impl Config for SharedSecretConfig {
 
 #[async_trait]
 impl Account for SharedSecret {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn ops(&self) -> &'static [Op] {
-        Self::OPS
-    }
-
-    fn fields(&self) -> Fields {
-        Self::FIELDS
-    }
-
     fn via(&self) -> String {
         self.via.clone()
     }

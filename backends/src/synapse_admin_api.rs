@@ -64,14 +64,6 @@ impl Config for SynapseAdminApiConfig {
 
 #[async_trait]
 impl Account for SynapseAdminApi {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn ops(&self) -> &'static [Op] {
-        Self::OPS
-    }
-
     fn via(&self) -> String {
         self.via.clone()
     }

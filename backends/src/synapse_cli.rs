@@ -7,10 +7,9 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
 use crate::account::{Account, Op, Preview};
-use crate::port::Ports;
 use crate::port::exec::{Command, Exec, ExecPort, Output};
 use crate::settings::{Backend, Config, Homeserver, Settings, refuse_mas};
-use crate::tool::{self, Tool};
+use crate::tool::{FromTool, Tool, ToolConfig};
 use crate::{Failure, Outcome, Registration};
 
 pub const DEFAULT_COMMAND: &str = "register_new_matrix_user";
@@ -29,17 +28,6 @@ struct Features {
     exists_ok: bool,
 }
 
-/// `config`: homeserver.yaml's path on the target. `url`: where the tool reaches the server
-/// from there (else it derives it from the config's listeners).
-struct SynapseCliConfig {
-    config: String,
-    url: Option<String>,
-    command: Option<String>,
-}
-
-/// The server's config file, for the tools that read their secret from it.
-pub const CONFIG_WHY: &str = "the server's config file on the target, e.g. /data/homeserver.yaml";
-
 impl Backend for SynapseCli {
     const NAME: &'static str = "synapse-cli";
     const KEYS: &'static [&'static str] = &["config", "url", "command"];
@@ -50,47 +38,27 @@ impl Backend for SynapseCli {
 
     fn configure<S: Settings>(s: &S) -> Result<Box<dyn Config>, S::Error> {
         refuse_mas(s, "register_new_matrix_user")?;
-        Ok(Box::new(SynapseCliConfig {
-            config: s.string("config", CONFIG_WHY)?,
-            url: s.optional_url("url")?,
-            command: s.optional("command")?,
-        }))
+        ToolConfig::<Self>::read(s)
     }
 }
 
-impl Config for SynapseCliConfig {
-    fn show(&self) -> serde_json::Value {
-        tool::show(
-            SynapseCli::NAME,
-            &[
-                ("config", Some(&self.config)),
-                ("url", self.url.as_ref()),
-                ("command", self.command.as_ref()),
-            ],
-            None,
-        )
-    }
+/// `config`: homeserver.yaml's path on the target. `url`: where the tool reaches the server
+/// from there (else it derives it from the config's listeners).
+impl FromTool for SynapseCli {
+    const CONFIG_REQUIRED: bool = true;
 
-    fn build(&self, ports: &dyn Ports) -> Result<Box<dyn Account>, String> {
-        Ok(Box::new(SynapseCli::new(
-            ports.exec()?,
-            self.command.as_ref(),
-            self.config.clone(),
-            self.url.clone(),
-        )))
+    fn from_tool(exec: ExecPort, c: &ToolConfig<Self>) -> Self {
+        SynapseCli {
+            tool: c.tool(exec, DEFAULT_COMMAND),
+            config: c.config.clone().unwrap_or_default(),
+            url: c.url.clone(),
+            features: OnceCell::new(),
+        }
     }
 }
 
 #[async_trait]
 impl Account for SynapseCli {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn ops(&self) -> &'static [Op] {
-        Self::OPS
-    }
-
     fn via(&self) -> String {
         self.tool.via()
     }
@@ -150,20 +118,6 @@ impl Account for SynapseCli {
 }
 
 impl SynapseCli {
-    pub fn new(
-        exec: ExecPort,
-        command: Option<&String>,
-        config: String,
-        url: Option<String>,
-    ) -> Self {
-        SynapseCli {
-            tool: Tool::new(exec, command, DEFAULT_COMMAND),
-            config,
-            url,
-            features: OnceCell::new(),
-        }
-    }
-
     async fn features(&self) -> Result<Features, Failure> {
         let tool = &self.tool;
         self.features
@@ -274,11 +228,13 @@ mod tests {
         let exec = Recorder::new(answers);
         let user = UserId::new("john", "example.com").unwrap();
         let password = SecretString::from("pw");
-        let cli = SynapseCli::new(
+        let cli = SynapseCli::from_tool(
             exec.clone(),
-            None,
-            "/data/homeserver.yaml".into(),
-            Some("http://localhost:8008".into()),
+            &ToolConfig::new(
+                Some("/data/homeserver.yaml"),
+                Some("http://localhost:8008"),
+                None,
+            ),
         );
         let reg = Registration::new(&user, &password, admin);
         let out = crate::testing::block_on(cli.register(&reg));
@@ -321,7 +277,7 @@ mod tests {
         let exec = Recorder::new(vec![Recorder::ok("Success!\n"), Recorder::ok("Success!\n")]);
         let user = UserId::new("john", "example.com").unwrap();
         let password = SecretString::from("pw");
-        let cli = SynapseCli::new(exec.clone(), None, "/c".into(), None);
+        let cli = SynapseCli::from_tool(exec.clone(), &ToolConfig::new(Some("/c"), None, None));
         let reg = Registration::new(&user, &password, false);
         crate::testing::block_on(async {
             cli.register(&reg).await.unwrap();
@@ -352,11 +308,9 @@ mod tests {
         let exec = Recorder::new(vec![Recorder::ok("Success!\n")]);
         let user = UserId::new("-h", "example.com").unwrap();
         let password = SecretString::from("pw");
-        let cli = SynapseCli::new(
+        let cli = SynapseCli::from_tool(
             exec.clone(),
-            None,
-            "/c".into(),
-            Some("http://localhost:8008".into()),
+            &ToolConfig::new(Some("/c"), Some("http://localhost:8008"), None),
         );
         crate::testing::block_on(cli.register(&Registration::new(&user, &password, false)))
             .unwrap();
@@ -377,7 +331,7 @@ mod tests {
         }]);
         let user = UserId::new("john", "example.com").unwrap();
         let password = SecretString::from("pw");
-        let cli = SynapseCli::new(exec.clone(), None, "/c".into(), None);
+        let cli = SynapseCli::from_tool(exec.clone(), &ToolConfig::new(Some("/c"), None, None));
         let out =
             crate::testing::block_on(cli.register(&Registration::new(&user, &password, false)));
         assert!(matches!(out, Err(Failure::Rejected(m)) if m.contains("set `command`")));

@@ -2,7 +2,11 @@
 //! and the shapes of ping, preview and run.
 
 use crate::Failure;
-use crate::account::Preview;
+use crate::port::Ports;
+use crate::settings::{Backend, Config, Settings};
+use std::marker::PhantomData;
+
+use crate::account::{Account, Preview};
 use crate::port::exec::{Command, Exec, ExecPort, Output};
 
 pub struct Tool {
@@ -14,7 +18,7 @@ pub struct Tool {
 }
 
 impl Tool {
-    pub fn new(exec: ExecPort, command: Option<&String>, default: &str) -> Self {
+    fn new(exec: ExecPort, command: Option<&String>, default: &str) -> Self {
         Tool {
             exec,
             command: command.cloned().unwrap_or_else(|| default.to_owned()),
@@ -22,7 +26,7 @@ impl Tool {
         }
     }
 
-    pub fn warn(mut self, warning: &'static str) -> Self {
+    fn warn(mut self, warning: &'static str) -> Self {
         self.warning = Some(warning);
         self
     }
@@ -61,19 +65,92 @@ impl Tool {
     }
 }
 
-/// The `show` of a tool backend's config for `provision inventory`.
-pub fn show(
-    kind: &str,
-    fields: &[(&str, Option<&String>)],
-    warning: Option<&str>,
-) -> serde_json::Value {
-    let mut map = serde_json::Map::new();
-    map.insert("kind".into(), kind.into());
-    for (k, v) in fields {
-        map.insert((*k).into(), serde_json::to_value(v).unwrap_or_default());
+/// The inventory keys of a backend that runs a tool: `config` (the server's config file on
+/// the host, for the tools that read their secret from it), `url` (where the tool reaches the
+/// server from there) and `command` (the tool's path, when not the default). Each backend
+/// reads those of its `KEYS`.
+pub struct ToolConfig<B> {
+    pub config: Option<String>,
+    pub url: Option<String>,
+    pub command: Option<String>,
+    backend: PhantomData<fn() -> B>,
+}
+
+/// A backend that runs a tool, made from its [`ToolConfig`].
+pub trait FromTool: Backend + Account + Sized + 'static {
+    /// Whether `config` must be given.
+    const CONFIG_REQUIRED: bool = false;
+    /// Said wherever it runs and in `provision inventory`, for tools that take the password
+    /// on argv.
+    const WARNING: Option<&'static str> = None;
+    fn from_tool(exec: ExecPort, config: &ToolConfig<Self>) -> Self;
+}
+
+/// What `config` is, for the "missing key" message.
+const CONFIG_WHY: &str = "the server's config file on the target, e.g. /data/homeserver.yaml";
+
+impl<B: FromTool> ToolConfig<B> {
+    #[cfg(test)]
+    pub fn new(config: Option<&str>, url: Option<&str>, command: Option<&str>) -> Self {
+        ToolConfig {
+            config: config.map(str::to_owned),
+            url: url.map(str::to_owned),
+            command: command.map(str::to_owned),
+            backend: PhantomData,
+        }
     }
-    if let Some(w) = warning {
-        map.insert("warning".into(), w.into());
+
+    pub fn read<S: Settings>(s: &S) -> Result<Box<dyn Config>, S::Error> {
+        let has = |key: &str| B::KEYS.contains(&key);
+        let config = match (has("config"), B::CONFIG_REQUIRED) {
+            (true, true) => Some(s.string("config", CONFIG_WHY)?),
+            (true, false) => s.optional("config")?,
+            (false, _) => None,
+        };
+        let url = if has("url") {
+            s.optional_url("url")?
+        } else {
+            None
+        };
+        let command = s.optional("command")?;
+        Ok(Box::new(ToolConfig::<B> {
+            config,
+            url,
+            command,
+            backend: PhantomData,
+        }))
     }
-    serde_json::Value::Object(map)
+
+    /// The tool's command: the inventory's, else `default`.
+    pub fn tool(&self, exec: ExecPort, default: &str) -> Tool {
+        let tool = Tool::new(exec, self.command.as_ref(), default);
+        match B::WARNING {
+            Some(w) => tool.warn(w),
+            None => tool,
+        }
+    }
+}
+
+impl<B: FromTool> Config for ToolConfig<B> {
+    fn show(&self) -> serde_json::Value {
+        let mut map = serde_json::Map::new();
+        map.insert("kind".into(), B::NAME.into());
+        for (key, value) in [
+            ("config", &self.config),
+            ("url", &self.url),
+            ("command", &self.command),
+        ] {
+            if B::KEYS.contains(&key) {
+                map.insert(key.into(), serde_json::to_value(value).unwrap_or_default());
+            }
+        }
+        if let Some(w) = B::WARNING {
+            map.insert("warning".into(), w.into());
+        }
+        serde_json::Value::Object(map)
+    }
+
+    fn build(&self, ports: &dyn Ports) -> Result<Box<dyn Account>, String> {
+        Ok(Box::new(B::from_tool(ports.exec()?, self)))
+    }
 }
