@@ -58,6 +58,8 @@ pub struct Global {
 pub enum Output {
     Human,
     Json,
+    /// Comma-separated rows with a header (`provision users` only)
+    Csv,
     /// The result an Ansible module answers with (the module mode sets it; not an option).
     #[value(skip)]
     Ansible,
@@ -71,6 +73,29 @@ pub enum Command {
     /// Turn a user's admin flag on or off on every selected host (through its admin_backend)
     #[command(after_help = ADMIN_EXAMPLES)]
     Admin(AdminArgs),
+    /// Set a user's password on every selected host (through its admin API); its sessions
+    /// are logged out unless --keep-sessions
+    #[command(after_help = PASSWORD_EXAMPLES)]
+    Password(PasswordChangeArgs),
+    /// Lock a user on every selected host: it cannot log in or use its sessions (reversible)
+    #[command(after_help = LIFECYCLE_EXAMPLES)]
+    Lock(UserArgs),
+    /// Unlock a locked user on every selected host
+    #[command(after_help = LIFECYCLE_EXAMPLES)]
+    Unlock(UserArgs),
+    /// Deactivate a user on every selected host: it can never log in again; --erase also
+    /// erases its data
+    #[command(after_help = LIFECYCLE_EXAMPLES)]
+    Deactivate(DeactivateArgs),
+    /// Reactivate a deactivated user on every selected host, optionally with a new password
+    #[command(after_help = LIFECYCLE_EXAMPLES)]
+    Reactivate(ReactivateArgs),
+    /// Show one user's state on every selected host: exists, admin, deactivated, locked, …
+    #[command(after_help = LIFECYCLE_EXAMPLES)]
+    Show(UserArgs),
+    /// List every user of every selected host, paged from the server (CSV with --output csv)
+    #[command(after_help = USERS_EXAMPLES)]
+    Users(UsersArgs),
     /// Check every selected host: connection, the backend's tool or endpoint, the admin
     /// backend, the secret sources. Changes nothing
     #[command(after_help = PING_EXAMPLES)]
@@ -155,6 +180,141 @@ pub struct AdminArgs {
 
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+const PASSWORD_EXAMPLES: &str = "\
+Examples:
+  provision password john --password-file john.pw
+  provision password @john:example.com --random-password --password-out john.pw --keep-sessions
+  provision password john --check
+
+Each host needs admin_backend: synapse-api (url, admin_token).
+Exit status: 0 every selected host ended ok or changed; 1 a host failed; 4 a host could not
+be reached; 2 nothing was run.";
+
+const LIFECYCLE_EXAMPLES: &str = "\
+Examples:
+  provision lock john --limit production
+  provision unlock @john:example.com
+  provision deactivate john --check
+  provision deactivate john --erase
+  provision reactivate john --password-file john.pw
+  provision show john --output json
+
+A state already reached is ok, not changed. Each host needs a backend that can do it
+(admin_backend: synapse-api; show also reads through sql and mas-api).
+Exit status: 0 every selected host ended ok or changed; 1 a host failed; 4 a host could not
+be reached; 2 nothing was run.";
+
+const USERS_EXAMPLES: &str = "\
+Examples:
+  provision users
+  provision users --admins --output csv > admins.csv
+  provision users --inactive-since 90d --limit production --output json
+
+Exit status: 0 every selected host listed its users; 1 a host failed; 4 a host could not be
+reached; 2 nothing was run.";
+
+/// A verb about one user.
+#[derive(Args)]
+pub struct UserArgs {
+    /// A localpart (john) or a full user ID (@john:example.com)
+    pub user: String,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Args)]
+pub struct DeactivateArgs {
+    /// A localpart (john) or a full user ID (@john:example.com)
+    pub user: String,
+
+    /// Also erase the user's data (GDPR erasure: its messages are hidden from new members).
+    /// Never the default
+    #[arg(long)]
+    pub erase: bool,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Args)]
+pub struct ReactivateArgs {
+    /// A localpart (john) or a full user ID (@john:example.com)
+    pub user: String,
+
+    /// Where the user's new password comes from; without one, the user is reactivated with
+    /// no password it can log in with until one is set
+    #[command(flatten)]
+    pub password: PasswordArgs,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Args)]
+pub struct PasswordChangeArgs {
+    /// A localpart (john) or a full user ID (@john:example.com)
+    pub user: String,
+
+    #[command(flatten)]
+    pub password: PasswordArgs,
+
+    /// With --random-password: keep the password in this file (mode 0600) instead of printing
+    /// it. An existing file is never replaced: its password is set again
+    #[arg(long, value_name = "PATH", requires = "random_password")]
+    pub password_out: Option<PathBuf>,
+
+    /// Keep the user's devices logged in (by default they are logged out, as Synapse does)
+    #[arg(long)]
+    pub keep_sessions: bool,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Args)]
+pub struct UsersArgs {
+    /// Only server admins
+    #[arg(long)]
+    pub admins: bool,
+
+    /// Only deactivated users
+    #[arg(long)]
+    pub deactivated: bool,
+
+    /// Only locked users
+    #[arg(long)]
+    pub locked: bool,
+
+    /// Only users not seen for this long (e.g. 90d, 12h, 2w), or never seen
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub inactive_since: Option<std::time::Duration>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// `90d`, `12h`, `30m`, `2w`, `45s`.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number and a unit, e.g. 90d"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => {
+            return Err(format!(
+                "{s:?}: the unit is one of s, m, h, d, w (e.g. 90d)"
+            ));
+        }
+    };
+    Ok(std::time::Duration::from_secs(n.saturating_mul(secs)))
 }
 
 const REGISTER_EXAMPLES: &str = "\

@@ -21,10 +21,23 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse_from(argv);
     logging::init(cli.global.verbose);
     let global = &cli.global;
+    if global.output == cli::Output::Csv && !matches!(cli.command, cli::Command::Users(_)) {
+        output::error_line(&provision::error::Error::Usage(
+            "--output csv is for `provision users`; use human or json".into(),
+        ));
+        return output::exit_code(2).into();
+    }
     let shown = |report: provision::report::Report| render::finish(global.output, &report);
     let result = match cli.command {
         cli::Command::Register(args) => commands::register::run(global, args).map(shown),
         cli::Command::Admin(args) => commands::admin::run(global, args).map(shown),
+        cli::Command::Password(args) => commands::password::run(global, args).map(shown),
+        cli::Command::Lock(args) => commands::lifecycle::lock(global, args, true).map(shown),
+        cli::Command::Unlock(args) => commands::lifecycle::lock(global, args, false).map(shown),
+        cli::Command::Deactivate(args) => commands::lifecycle::deactivate(global, args).map(shown),
+        cli::Command::Reactivate(args) => commands::lifecycle::reactivate(global, args).map(shown),
+        cli::Command::Show(args) => commands::show::run(global, args).map(shown),
+        cli::Command::Users(args) => commands::users::run(global, args).map(shown),
         cli::Command::Ping(args) => commands::ping::run(global, args).map(shown),
         cli::Command::Inventory(args) => commands::inventory::run(global, args)
             .map(|plans| render::inventory(global.output, &global.inventory, &plans)),

@@ -240,7 +240,7 @@ fn parent(path: &Path) -> &Path {
 /// Spreadsheets evaluate a cell that starts with `=`, `+`, `-` or `@` as a formula (OWASP's
 /// "CSV injection"); user IDs may start so (`@alice:example.com`, localpart `=x`). Such a cell is
 /// written behind a `'`, as spreadsheet tools expect, and read back without it.
-fn safe_cell(user: &str) -> String {
+pub(crate) fn safe_cell(user: &str) -> String {
     if user.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{user}")
     } else {

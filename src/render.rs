@@ -73,13 +73,101 @@ pub fn host_done(output: Output, host: &HostReport, width: usize) {
 pub fn finish(output: Output, report: &Report) -> u8 {
     match output {
         Output::Human => human(report),
-        Output::Json => crate::out!(
-            "{}",
-            serde_json::to_string_pretty(&document(report)).unwrap_or_default()
-        ),
+        Output::Json => {
+            let doc = serde_json::to_string_pretty(&document(report)).unwrap_or_default();
+            match (report.streamed, doc.strip_prefix('{')) {
+                // The rows opened the document (`{"users": [`): close their list and go on
+                // with the rest of it.
+                (true, Some(rest)) => crate::out!("],{rest}"),
+                _ => crate::out!("{doc}"),
+            }
+        }
+        // Stdout holds the rows only; what went wrong is said on stderr.
+        Output::Csv => {
+            for r in &report.hosts {
+                if r.verdict.error.is_some() {
+                    crate::output::error_line(format!("{}: {}", r.host, r.verdict.message));
+                }
+            }
+        }
         Output::Ansible => crate::out!("{}", ansible(report)),
     }
     report.exit_code()
+}
+
+/// Before the rows of `provision users`: JSON opens its document, CSV writes its header.
+pub fn users_start(output: Output) {
+    match output {
+        Output::Json => crate::out!("{{\"users\": ["),
+        Output::Csv => crate::out!("{}", CSV_COLUMNS.join(",")),
+        Output::Human | Output::Ansible => {}
+    }
+}
+
+const CSV_COLUMNS: [&str; 10] = [
+    "host",
+    "user_id",
+    "admin",
+    "deactivated",
+    "erased",
+    "locked",
+    "display_name",
+    "user_type",
+    "created_ms",
+    "last_seen_ms",
+];
+
+/// Whether a JSON row was printed yet (the next one needs a comma before it); held while a row
+/// is printed, so that rows of hosts listed at once never interleave.
+static FIRST_ROW: std::sync::Mutex<bool> = std::sync::Mutex::new(true);
+
+/// One user of `provision users`, as soon as its page arrived.
+pub fn user_row(output: Output, host: &str, user: &provision_backends::Listed) {
+    match output {
+        Output::Human => crate::out!(
+            "{host}  {}  {}",
+            crate::output::clean(&user.user_id),
+            crate::output::clean(&crate::commands::show::describe(&user.state))
+        ),
+        Output::Json => {
+            let mut row = serde_json::to_value(user).unwrap_or_default();
+            row["host"] = host.into();
+            let mut first = FIRST_ROW.lock().unwrap_or_else(|e| e.into_inner());
+            let comma = if *first { "" } else { "," };
+            *first = false;
+            crate::out!("{comma}{row}");
+        }
+        Output::Csv => {
+            let s = &user.state;
+            let flag = |v: Option<bool>| v.map(|b| b.to_string()).unwrap_or_default();
+            let text = |v: &Option<String>| {
+                v.as_deref()
+                    .map(crate::password_store::safe_cell)
+                    .unwrap_or_default()
+            };
+            let number = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_default();
+            let mut row = csv::WriterBuilder::new()
+                .has_headers(false)
+                .terminator(csv::Terminator::Any(b'\n'))
+                .from_writer(Vec::new());
+            let _ = row.write_record([
+                host.to_owned(),
+                user.user_id.clone(),
+                flag(s.admin),
+                flag(s.deactivated),
+                flag(s.erased),
+                flag(s.locked),
+                text(&s.display_name),
+                text(&s.user_type),
+                number(s.created_ms),
+                number(s.last_seen_ms),
+            ]);
+            if let Ok(bytes) = row.into_inner() {
+                crate::output::bytes(&bytes);
+            }
+        }
+        Output::Ansible => {}
+    }
 }
 
 fn counts(recap: &Recap, paint: bool) -> String {
@@ -230,7 +318,8 @@ pub fn inventory(output: Output, inventory: &std::path::Path, plans: &[Value]) -
             });
             crate::out!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
-        Output::Human => {
+        // main.rs refuses csv for every command but `users`.
+        Output::Human | Output::Csv => {
             for plan in plans {
                 crate::out!("{}", plan["host"].as_str().unwrap_or(""));
                 if let Some(map) = plan.as_object() {

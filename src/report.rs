@@ -198,6 +198,10 @@ pub struct HostReport {
     pub user_id: Option<String>,
     #[serde(flatten)]
     pub verdict: Verdict,
+    /// `provision show`: the user's state as the host tells it (`exists: false` when it has
+    /// no such user).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<serde_json::Value>,
     pub elapsed_ms: u64,
     /// The counts of this host's line in the recap: one for a single request, one per user in a
     /// bulk run.
@@ -216,6 +220,7 @@ impl HostReport {
             user_id,
             counts: Recap::of([verdict.status]),
             verdict,
+            state: None,
             elapsed_ms: elapsed.as_millis() as u64,
             users: Vec::new(),
         }
@@ -328,6 +333,9 @@ pub struct Report {
     pub extra: serde_json::Map<String, serde_json::Value>,
     /// Lines for a person after the recap (where a generated password went…).
     pub notes: Vec<String>,
+    /// The command printed its rows as they came (`provision users`): JSON opened its
+    /// document with them, and closes it here.
+    pub streamed: bool,
 }
 
 impl Report {
@@ -339,6 +347,7 @@ impl Report {
             bulk: false,
             extra: serde_json::Map::new(),
             notes: Vec::new(),
+            streamed: false,
         }
     }
 

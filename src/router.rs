@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use provision_backends::port::{ExecPort, HttpPort, Ports, SqlPort};
 use provision_backends::settings::reveal;
-use provision_backends::{Account, Failure, Op, Outcome, Preview, Registration, SecretString};
+use provision_backends::{
+    Account, Change, Failure, ListFilter, Op, Outcome, Page, Preview, Registration, SecretString,
+    UserState,
+};
 
 use crate::inventory::{Host, Transport};
 use crate::registry;
@@ -137,6 +140,29 @@ impl Router {
         check: bool,
     ) -> Result<Outcome, Failure> {
         self.must(Op::SetAdmin)?.set_admin(user, admin, check).await
+    }
+
+    /// A lifecycle change (or under `check`, what it would do).
+    pub async fn change(
+        &self,
+        user: &provision_backends::UserId,
+        change: &Change<'_>,
+        check: bool,
+    ) -> Result<Outcome, Failure> {
+        self.must(change.op())?.change(user, change, check).await
+    }
+
+    /// The user's state, `None` when there is no such user.
+    pub async fn read(
+        &self,
+        user: &provision_backends::UserId,
+    ) -> Result<Option<UserState>, Failure> {
+        self.must(Op::Read)?.read(user).await
+    }
+
+    /// One page of the host's users.
+    pub async fn list(&self, filter: &ListFilter, cursor: Option<&str>) -> Result<Page, Failure> {
+        self.must(Op::List)?.list(filter, cursor).await
     }
 
     /// Where `op` is done, for `--check`: "on ssh root@matrix1", "via the … API at URL".

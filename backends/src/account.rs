@@ -19,6 +19,16 @@ pub enum Op {
     Read,
     /// Turn a user's server-admin flag on or off.
     SetAdmin,
+    /// Set a user's password.
+    SetPassword,
+    /// Lock or unlock a user (reversible: a locked user cannot log in or use its sessions).
+    Lock,
+    /// Deactivate a user for good (optionally erasing its data).
+    Deactivate,
+    /// Bring a deactivated user back.
+    Reactivate,
+    /// List the server's users, page by page.
+    List,
 }
 
 impl Op {
@@ -28,6 +38,11 @@ impl Op {
             Op::Register => "register users",
             Op::Read => "read a user's state",
             Op::SetAdmin => "set the admin flag",
+            Op::SetPassword => "set passwords",
+            Op::Lock => "lock or unlock users",
+            Op::Deactivate => "deactivate users",
+            Op::Reactivate => "reactivate users",
+            Op::List => "list users",
         }
     }
 }
@@ -37,8 +52,80 @@ impl Op {
 pub struct UserState {
     pub admin: Option<bool>,
     pub deactivated: Option<bool>,
+    /// Its data erased (GDPR) on deactivation.
+    pub erased: Option<bool>,
     pub locked: Option<bool>,
     pub display_name: Option<String>,
+    /// `bot`, `support`, … as the server types users; `None` for a regular user or unknown.
+    pub user_type: Option<String>,
+    /// Milliseconds since the epoch.
+    pub created_ms: Option<u64>,
+    pub last_seen_ms: Option<u64>,
+}
+
+/// One user of a listing, with the state the list endpoint gives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Listed {
+    pub user_id: String,
+    #[serde(flatten)]
+    pub state: UserState,
+}
+
+/// Which users a listing asks the server for; the server filters where it can, the caller
+/// filters the rest.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListFilter {
+    /// Only server admins.
+    pub admins: bool,
+}
+
+/// One page of a listing, and the cursor of the next one.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub users: Vec<Listed>,
+    pub next: Option<String>,
+}
+
+/// A lifecycle change to one account.
+#[derive(Clone, Copy)]
+pub enum Change<'a> {
+    /// A new password; `logout` ends the user's sessions (Synapse's default).
+    Password {
+        password: &'a secrecy::SecretString,
+        logout: bool,
+    },
+    /// Lock (`true`) or unlock.
+    Lock(bool),
+    /// Deactivate; `erase` also erases the user's data, and only when asked.
+    Deactivate { erase: bool },
+    /// Reactivate, with a new password where one is given.
+    Reactivate {
+        password: Option<&'a secrecy::SecretString>,
+    },
+}
+
+impl Change<'_> {
+    pub fn op(&self) -> Op {
+        match self {
+            Change::Password { .. } => Op::SetPassword,
+            Change::Lock(_) => Op::Lock,
+            Change::Deactivate { .. } => Op::Deactivate,
+            Change::Reactivate { .. } => Op::Reactivate,
+        }
+    }
+
+    /// What it is, for outcomes.
+    pub fn kind(&self) -> crate::outcome::Changed {
+        use crate::outcome::Changed;
+        match self {
+            Change::Password { .. } => Changed::Password,
+            Change::Lock(true) => Changed::Locked,
+            Change::Lock(false) => Changed::Unlocked,
+            Change::Deactivate { erase: false } => Changed::Deactivated,
+            Change::Deactivate { erase: true } => Changed::Erased,
+            Change::Reactivate { .. } => Changed::Reactivated,
+        }
+    }
 }
 
 /// The answer to "register this user", under `--check`, from a backend that registers.
@@ -104,6 +191,22 @@ pub trait Account: Identity + Send + Sync {
     /// The user's state, or `None` when there is no such user.
     async fn read(&self, _user: &UserId) -> Result<Option<UserState>, Failure> {
         Err(unsupported(self.name(), Op::Read))
+    }
+
+    /// Makes a lifecycle change to an existing user; a state already reached is
+    /// [`Outcome::Already`]. With `check`, says what it would do and changes nothing.
+    async fn change(
+        &self,
+        _user: &UserId,
+        change: &Change<'_>,
+        _check: bool,
+    ) -> Result<Outcome, Failure> {
+        Err(unsupported(self.name(), change.op()))
+    }
+
+    /// One page of the server's users, from `cursor` (the first page without one).
+    async fn list(&self, _filter: &ListFilter, _cursor: Option<&str>) -> Result<Page, Failure> {
+        Err(unsupported(self.name(), Op::List))
     }
 
     /// Sets the admin flag of an existing user; one that has it already is

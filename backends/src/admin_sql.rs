@@ -37,6 +37,11 @@ const DENDRITE_USER: i16 = 1;
 struct Statements {
     count: &'static str,
     read: &'static str,
+    /// The rest of a user's state the database tells safely, one integer each (booleans as 0/1),
+    /// the same key as `read`.
+    deactivated: &'static str,
+    locked: Option<&'static str>,
+    created_ms: &'static str,
     /// `$1` the new value, then the key.
     write: &'static str,
 }
@@ -44,6 +49,11 @@ struct Statements {
 const SYNAPSE: Statements = Statements {
     count: "SELECT count(*) FROM users WHERE name = $1",
     read: "SELECT admin FROM users WHERE name = $1",
+    deactivated: "SELECT deactivated FROM users WHERE name = $1",
+    // A boolean (synapse/storage/schema/main/delta/80/01_users_alter_locked.sql).
+    locked: Some("SELECT CASE WHEN locked THEN 1 ELSE 0 END FROM users WHERE name = $1"),
+    // Seconds in Synapse's table.
+    created_ms: "SELECT creation_ts * 1000 FROM users WHERE name = $1",
     write: "UPDATE users SET admin = $1 WHERE name = $2 \
             AND (SELECT count(*) FROM users WHERE name = $2) = 1",
 };
@@ -52,6 +62,11 @@ const SYNAPSE: Statements = Statements {
 const DENDRITE: Statements = Statements {
     count: "SELECT count(*) FROM userapi_accounts WHERE localpart = $1 AND server_name = $2",
     read: "SELECT account_type FROM userapi_accounts WHERE localpart = $1 AND server_name = $2",
+    deactivated: "SELECT CASE WHEN is_deactivated THEN 1 ELSE 0 END FROM userapi_accounts \
+                  WHERE localpart = $1 AND server_name = $2",
+    locked: None,
+    // Milliseconds in Dendrite's table (userapi/storage/postgres/accounts_table.go).
+    created_ms: "SELECT created_ts FROM userapi_accounts WHERE localpart = $1 AND server_name = $2",
     write: "UPDATE userapi_accounts SET account_type = $1 \
             WHERE localpart = $2 AND server_name = $3 AND account_type IN (1, 3) \
             AND (SELECT count(*) FROM userapi_accounts WHERE localpart = $2 AND server_name = $3) = 1",
@@ -172,10 +187,34 @@ impl Account for AdminSql {
         Ok(format!("{} answers", self.db.describe()))
     }
 
-    /// The admin flag; the database says nothing else provision reads yet.
+    /// The admin flag, deactivation, the lock (Synapse) and the creation time: what the
+    /// database tells safely. Changing more than the admin flag is not a job for SQL
+    /// (devices must be logged out, passwords hashed): the API backends do it.
     async fn read(&self, user: &UserId) -> Result<Option<UserState>, Failure> {
-        Ok(self.current(user).await?.map(|admin| UserState {
+        let Some(admin) = self.current(user).await? else {
+            return Ok(None);
+        };
+        let (db, key, st) = (&self.db, self.key(user), self.statements());
+        let deactivated = db.query_int(st.deactivated, &key).await?.map(|v| v != 0);
+        let locked = match st.locked {
+            // A Synapse from before the column (1.91) cannot say: unknown, not a failure.
+            Some(statement) => db
+                .query_int(statement, &key)
+                .await
+                .ok()
+                .flatten()
+                .map(|v| v != 0),
+            None => None,
+        };
+        let created_ms = db
+            .query_int(st.created_ms, &key)
+            .await?
+            .and_then(|v| u64::try_from(v).ok());
+        Ok(Some(UserState {
             admin: Some(admin),
+            deactivated,
+            locked,
+            created_ms,
             ..UserState::default()
         }))
     }

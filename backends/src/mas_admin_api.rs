@@ -158,7 +158,7 @@ impl MasAdminApi {
                             admin: Some(admin),
                             deactivated: Some(!attributes["deactivated_at"].is_null()),
                             locked: Some(!attributes["locked_at"].is_null()),
-                            display_name: None,
+                            ..UserState::default()
                         },
                     ))),
                     _ => Err(Failure::Rejected(

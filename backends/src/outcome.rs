@@ -25,6 +25,15 @@ pub enum Outcome {
     AdminAlready { admin: bool },
     /// `--check`: the admin flag would change.
     WouldSetAdmin { admin: bool },
+    /// A lifecycle change was made. `note` tells what the operator should know.
+    Done {
+        change: Changed,
+        note: Option<String>,
+    },
+    /// The account was in that state already.
+    Already { change: Changed },
+    /// `--check`: the change would be made.
+    WouldDo { change: Changed },
     /// `--check`: nothing could tell whether the user exists (a tool that only registers
     /// and no backend of the host that reads users, or a server that keeps its users to
     /// itself); a real run would try to register it, by running `command` where a tool would.
@@ -44,6 +53,9 @@ impl Outcome {
             Outcome::Exists => "exists",
             Outcome::WouldCreate { .. } | Outcome::WouldRun { .. } => "would_create",
             Outcome::Unknown { .. } => "unknown",
+            Outcome::Done { change, .. } => change.done(),
+            Outcome::Already { change } => change.already(),
+            Outcome::WouldDo { change } => change.would(),
             Outcome::AdminSet { .. } => "admin_set",
             Outcome::AdminAlready { .. } => "admin_unchanged",
             Outcome::WouldSetAdmin { .. } => "would_set_admin",
@@ -52,7 +64,10 @@ impl Outcome {
 
     /// Whether this outcome changes (or, under `--check`, would change) the server.
     pub fn changed(&self) -> bool {
-        !matches!(self, Outcome::Exists | Outcome::AdminAlready { .. })
+        !matches!(
+            self,
+            Outcome::Exists | Outcome::AdminAlready { .. } | Outcome::Already { .. }
+        )
     }
 }
 
@@ -94,8 +109,67 @@ impl fmt::Display for Outcome {
                     None => Ok(()),
                 }
             }
+            Outcome::Done { change, note } => {
+                f.write_str(&change.done().replace('_', " "))?;
+                match note {
+                    Some(n) => write!(f, " ({n})"),
+                    None => Ok(()),
+                }
+            }
+            Outcome::Already { change } => f.write_str(&change.already().replace('_', " ")),
+            Outcome::WouldDo { change } => f.write_str(&change.would().replace('_', " ")),
             Outcome::AdminAlready { admin } => write!(f, "admin already {}", on_off(*admin)),
             Outcome::WouldSetAdmin { admin } => write!(f, "would turn admin {}", on_off(*admin)),
+        }
+    }
+}
+
+/// A lifecycle change, as outcomes name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changed {
+    Password,
+    Locked,
+    Unlocked,
+    Deactivated,
+    /// Deactivated, its data erased.
+    Erased,
+    Reactivated,
+}
+
+impl Changed {
+    /// The stable word for `--output json` once done.
+    pub fn done(self) -> &'static str {
+        match self {
+            Changed::Password => "password_set",
+            Changed::Locked => "locked",
+            Changed::Unlocked => "unlocked",
+            Changed::Deactivated => "deactivated",
+            Changed::Erased => "deactivated_erased",
+            Changed::Reactivated => "reactivated",
+        }
+    }
+
+    /// The word when the account was in that state already.
+    pub fn already(self) -> &'static str {
+        match self {
+            // A password cannot be compared: setting it is always a change.
+            Changed::Password => "password_set",
+            Changed::Locked => "already_locked",
+            Changed::Unlocked => "already_unlocked",
+            Changed::Deactivated | Changed::Erased => "already_deactivated",
+            Changed::Reactivated => "already_active",
+        }
+    }
+
+    /// The word under `--check`.
+    pub fn would(self) -> &'static str {
+        match self {
+            Changed::Password => "would_set_password",
+            Changed::Locked => "would_lock",
+            Changed::Unlocked => "would_unlock",
+            Changed::Deactivated => "would_deactivate",
+            Changed::Erased => "would_deactivate_and_erase",
+            Changed::Reactivated => "would_reactivate",
         }
     }
 }

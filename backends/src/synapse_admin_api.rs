@@ -4,10 +4,10 @@
 //! token.
 
 use async_trait::async_trait;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
-use crate::account::{Account, Op, UserState};
+use crate::account::{Account, Change, ListFilter, Listed, Op, Page, UserState};
 use crate::matrix::MatrixAnswer;
 use crate::port::Ports;
 use crate::port::http::{Auth, Http, HttpPort, Request, Response, encode};
@@ -28,7 +28,15 @@ struct SynapseAdminApiConfig {
 impl Backend for SynapseAdminApi {
     const NAME: &'static str = "synapse-api";
     const KEYS: &'static [&'static str] = &["url", "admin_token"];
-    const OPS: &'static [Op] = &[Op::Read, Op::SetAdmin];
+    const OPS: &'static [Op] = &[
+        Op::Read,
+        Op::SetAdmin,
+        Op::SetPassword,
+        Op::Lock,
+        Op::Deactivate,
+        Op::Reactivate,
+        Op::List,
+    ];
     const RUNS_PROGRAMS: bool = false;
 
     fn configure<S: Settings>(s: &S) -> Result<Box<dyn Config>, S::Error> {
@@ -93,26 +101,120 @@ impl Account for SynapseAdminApi {
         }
     }
 
-    /// `admin`, `deactivated`, `locked` (Synapse 1.93+) and `displayname` of the user's
-    /// record.
+    /// The user's record (synapse/handlers/admin.py, `get_user`): `creation_ts` there is in
+    /// seconds.
     async fn read(&self, user: &UserId) -> Result<Option<UserState>, Failure> {
         let resp = self
             .http
             .send(self.authed(Request::get(path(user))))
             .await?;
         match resp.status {
-            200 => {
-                let body = resp.json();
-                Ok(Some(UserState {
-                    admin: body["admin"].as_bool(),
-                    deactivated: body["deactivated"].as_bool(),
-                    locked: body["locked"].as_bool(),
-                    display_name: body["displayname"].as_str().map(str::to_owned),
-                }))
-            }
+            200 => Ok(Some(state(&resp.json(), 1000))),
             404 => Ok(None),
             _ => Err(refused(&resp)),
         }
+    }
+
+    /// Reads the user first: a state already reached is `ok`, and a missing user is an error
+    /// (a `PUT` on one would create it).
+    async fn change(
+        &self,
+        user: &UserId,
+        change: &Change<'_>,
+        check: bool,
+    ) -> Result<Outcome, Failure> {
+        let Some(now) = self.read(user).await? else {
+            return Err(Failure::Rejected(format!("no such user {user}")));
+        };
+        let kind = change.kind();
+        let already = match change {
+            Change::Password { .. } => false,
+            Change::Lock(lock) => now.locked == Some(*lock),
+            Change::Deactivate { erase } => {
+                now.deactivated == Some(true) && (!erase || now.erased == Some(true))
+            }
+            Change::Reactivate { .. } => now.deactivated == Some(false),
+        };
+        if already {
+            return Ok(Outcome::Already { change: kind });
+        }
+        if check {
+            return Ok(Outcome::WouldDo { change: kind });
+        }
+        let request = match change {
+            // synapse/rest/admin/users.py, `ResetPasswordRestServlet`.
+            Change::Password { password, logout } => Request::post(
+                format!(
+                    "/_synapse/admin/v1/reset_password/{}",
+                    encode(&user.to_string())
+                ),
+                json!({"new_password": password.expose_secret(), "logout_devices": logout}),
+            ),
+            // `UserRestServletV2.on_PUT` changes only the keys it is given.
+            Change::Lock(lock) => Request::put(path(user), json!({ "locked": lock })),
+            // `DeactivateAccountRestServlet`: `erase` only when asked.
+            Change::Deactivate { erase } => Request::post(
+                format!(
+                    "/_synapse/admin/v1/deactivate/{}",
+                    encode(&user.to_string())
+                ),
+                json!({ "erase": erase }),
+            ),
+            Change::Reactivate { password } => {
+                let mut body = json!({ "deactivated": false });
+                if let Some(p) = password {
+                    body["password"] = p.expose_secret().into();
+                }
+                Request::put(path(user), body)
+            }
+        };
+        let resp = self.http.send(self.authed(request)).await?;
+        let note = match change {
+            Change::Reactivate { password: None } => {
+                Some("no password was set: the user can log in once one is".to_owned())
+            }
+            _ => None,
+        };
+        match resp.status {
+            200 | 201 => Ok(Outcome::Done { change: kind, note }),
+            _ => Err(refused(&resp)),
+        }
+    }
+
+    /// `GET /_synapse/admin/v2/users` (`UsersRestServletV2`), deactivated and locked users
+    /// included, guests not (a server whose accounts MAS owns refuses `guests=true`, the
+    /// default). `creation_ts` is in milliseconds there; the cursor is the next offset.
+    async fn list(&self, filter: &ListFilter, cursor: Option<&str>) -> Result<Page, Failure> {
+        let from = cursor.unwrap_or("0");
+        if from.is_empty() || !from.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Failure::Rejected(format!(
+                "Synapse admin API: unexpected next_token {from:?}"
+            )));
+        }
+        let mut query = format!(
+            "/_synapse/admin/v2/users?from={from}&limit={PAGE}&deactivated=true&locked=true&guests=false"
+        );
+        if filter.admins {
+            query.push_str("&admins=true");
+        }
+        let resp = self.http.send(self.authed(Request::get(query))).await?;
+        if resp.status != 200 {
+            return Err(refused(&resp));
+        }
+        let body = resp.json();
+        let users = body["users"]
+            .as_array()
+            .ok_or_else(|| Failure::Rejected("Synapse admin API: no users in the list".into()))?
+            .iter()
+            .filter_map(|u| {
+                Some(Listed {
+                    user_id: u["name"].as_str()?.to_owned(),
+                    state: state(u, 1),
+                })
+            })
+            .collect();
+        let next = body["next_token"].as_str().map(str::to_owned);
+        Ok(Page { users, next })
     }
 
     async fn set_admin(&self, user: &UserId, admin: bool, check: bool) -> Result<Outcome, Failure> {
@@ -153,6 +255,31 @@ impl SynapseAdminApi {
     }
 }
 
+/// Users asked for per page: Synapse's own default is 100; bigger pages mean fewer round
+/// trips on a large server, and a page of 500 is well under the body limit.
+const PAGE: u32 = 500;
+
+/// A user's state from a record of Synapse's; `created_scale` turns its `creation_ts` into
+/// milliseconds.
+fn state(body: &serde_json::Value, created_scale: u64) -> UserState {
+    // Older Synapse versions answer 0/1 where newer ones answer booleans.
+    let flag = |k: &str| {
+        body[k]
+            .as_bool()
+            .or_else(|| body[k].as_u64().map(|v| v != 0))
+    };
+    UserState {
+        admin: flag("admin"),
+        deactivated: flag("deactivated"),
+        erased: flag("erased"),
+        locked: flag("locked"),
+        display_name: body["displayname"].as_str().map(str::to_owned),
+        user_type: body["user_type"].as_str().map(str::to_owned),
+        created_ms: body["creation_ts"].as_u64().map(|t| t * created_scale),
+        last_seen_ms: body["last_seen_ts"].as_u64(),
+    }
+}
+
 fn path(user: &UserId) -> String {
     format!("/_synapse/admin/v2/users/{}", encode(&user.to_string()))
 }
@@ -163,6 +290,9 @@ fn refused(resp: &Response) -> Failure {
         403 => " (admin_token does not belong to a server admin)",
         400 if resp.matrix_error().1.contains("demote yourself") => {
             " (admin_token belongs to this very user)"
+        }
+        _ if resp.matrix_error().1.contains("MAS") => {
+            " (this host's accounts are managed by MAS: use admin_backend: mas-api)"
         }
         _ => "",
     };

@@ -1,13 +1,21 @@
 //! One file per subcommand; what they share (choosing hosts, fanning out, printing the lines,
 //! the recap and the JSON document) lives here.
 
+mod account;
 pub mod admin;
 pub mod ansible;
 mod bulk;
 pub mod inventory;
+pub mod lifecycle {
+    //! `lock`, `unlock`, `deactivate`, `reactivate`: see account.rs.
+    pub use super::account::{deactivate, lock, reactivate};
+}
+pub mod password;
 pub mod ping;
 pub mod register;
 mod registration;
+pub mod show;
+pub mod users;
 
 use std::time::Duration;
 

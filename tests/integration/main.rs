@@ -8,6 +8,7 @@ mod exec;
 mod faults;
 mod fixtures;
 mod hostile;
+mod lifecycle;
 mod names;
 mod playbook;
 mod register;
