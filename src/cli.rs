@@ -27,6 +27,19 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// `--output csv` is for the one command that prints rows.
+    pub fn check_output(&self) -> Result<(), crate::error::Error> {
+        match (self.global.output, &self.command) {
+            (Output::Csv, Command::Users(_))
+            | (Output::Human | Output::Json | Output::Ansible, _) => Ok(()),
+            (Output::Csv, _) => Err(crate::error::Error::Usage(
+                "--output csv is for `provision users`; use human or json".into(),
+            )),
+        }
+    }
+}
+
 /// Options accepted before or after the subcommand.
 #[derive(Args)]
 #[command(next_help_heading = "Global options")]

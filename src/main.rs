@@ -21,11 +21,9 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse_from(argv);
     logging::init(cli.global.verbose);
     let global = &cli.global;
-    if global.output == cli::Output::Csv && !matches!(cli.command, cli::Command::Users(_)) {
-        output::error_line(&provision::error::Error::Usage(
-            "--output csv is for `provision users`; use human or json".into(),
-        ));
-        return output::exit_code(2).into();
+    if let Err(err) = cli.check_output() {
+        output::error_line(&err);
+        return output::exit_code(err.exit_code()).into();
     }
     let shown = |report: provision::report::Report| render::finish(global.output, &report);
     let result = match cli.command {
