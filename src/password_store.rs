@@ -1,5 +1,6 @@
-//! The files that keep generated passwords (`--password-out`, `--passwords-out`). They are the
-//! only copy of a password provision made up, so:
+//! The files that keep generated passwords (`--password-out`, `--passwords-out`; `write_private`
+//! also writes `token issue --token-out`). They are the only copy of a password provision made
+//! up, so:
 //! - they only ever gain entries: rows already there are kept, new ones are added;
 //! - they are replaced atomically (a temporary file in the same folder, fsync, rename), mode
 //!   0600 from creation;

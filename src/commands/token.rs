@@ -8,11 +8,11 @@
 //! to `--token-out`. provision's terms are the same on every host whatever the server's
 //! defaults: single-use unless `--uses`, no expiry unless `--expires`.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use indexmap::IndexMap;
 use provision_backends::outcome::Changed;
 use provision_backends::{Failure, Op, Outcome, RegistrationToken, SecretString, TokenTerms};
 
@@ -171,7 +171,8 @@ fn issue(global: &Global, args: TokenIssueArgs) -> Result<Report, Error> {
         length: args.length,
     };
     let fanned = fan_out(global, &args.run, Job::Issue(terms))?;
-    let issued: BTreeMap<String, String> = fanned
+    // In inventory order, as the hosts' lines and the recap.
+    let issued: IndexMap<String, String> = fanned
         .finished
         .iter()
         .filter_map(|f| match &f.result {
@@ -235,7 +236,7 @@ fn must_be_new(path: &Path) -> Result<(), Error> {
 
 /// CSV `host,token`, atomically into a new file of mode 0600. Tokens are written as they are:
 /// a `'` before one starting with `-` (a spreadsheet's formula guard) would change the token.
-fn write_tokens(path: &Path, issued: &BTreeMap<String, String>) -> Result<(), String> {
+fn write_tokens(path: &Path, issued: &IndexMap<String, String>) -> Result<(), String> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let mut rows = vec![["host".to_owned(), "token".to_owned()]];
     rows.extend(
@@ -252,7 +253,7 @@ fn write_tokens(path: &Path, issued: &BTreeMap<String, String>) -> Result<(), St
 
 /// The file could not be written after the tokens were issued: they are live and shown
 /// nowhere, so each host that issued one fails, saying so (the recap and the exit status tell).
-fn unwritten(report: &mut Report, issued: &BTreeMap<String, String>, path: &Path, why: &str) {
+fn unwritten(report: &mut Report, issued: &IndexMap<String, String>, path: &Path, why: &str) {
     let failed = format!(
         "--token-out {} could not be written ({why}): the token is live and shown nowhere; `provision token list` shows it, `provision token revoke` ends it",
         path.display()
@@ -276,7 +277,7 @@ fn unwritten(report: &mut Report, issued: &BTreeMap<String, String>, path: &Path
     ));
 }
 
-fn hosts(issued: &BTreeMap<String, String>) -> String {
+fn hosts(issued: &IndexMap<String, String>) -> String {
     issued.keys().cloned().collect::<Vec<_>>().join(", ")
 }
 
@@ -329,7 +330,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens.csv");
         assert!(must_be_new(&path).is_ok());
-        let issued = BTreeMap::from([
+        let issued = IndexMap::from([
             ("matrix1".to_owned(), "-abc".to_owned()),
             ("matrix2".to_owned(), "xyz".to_owned()),
         ]);
