@@ -109,6 +109,10 @@ pub enum Command {
     /// List every user of every selected host, paged from the server (CSV with --output csv)
     #[command(after_help = USERS_EXAMPLES)]
     Users(UsersArgs),
+    /// Registration tokens on every selected host: issue one (single-use and never expiring
+    /// unless --uses / --expires say otherwise), list them, revoke one
+    #[command(after_help = TOKEN_EXAMPLES)]
+    Token(TokenArgs),
     /// Check every selected host: connection, the backend's tool or endpoint, the admin
     /// backend, the secret sources. Changes nothing
     #[command(after_help = PING_EXAMPLES)]
@@ -227,6 +231,128 @@ Examples:
 
 Exit status: 0 every selected host listed its users; 1 a host failed; 4 a host could not be
 reached; 2 nothing was run.";
+
+const TOKEN_EXAMPLES: &str = "\
+Examples:
+  provision token issue                      # one single-use token per host, shown once
+  provision token issue --uses 5 --expires 7d --token-out tokens.csv
+  provision token issue --uses unlimited --limit staging --check
+  provision token list --valid --output json
+  provision token revoke Ab3_kZ9x-q1W2e3R
+
+Each host needs admin_backend: synapse-api (url, admin_token). The tokens a host issues or
+lists are secrets until used: `token issue` shows each once (or only writes --token-out) and
+never logs it; `token list` prints them, as the server lists them.
+Exit status: 0 every selected host ended ok or changed; 1 a host failed; 4 a host could not
+be reached; 2 nothing was run.";
+
+#[derive(Args)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    pub command: TokenCommand,
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Issue one registration token on each selected host. Single-use unless --uses, never
+    /// expiring unless --expires. Each token is shown once, after the recap (JSON: `tokens`),
+    /// or written to --token-out and not shown
+    #[command(after_help = TOKEN_EXAMPLES)]
+    Issue(TokenIssueArgs),
+    /// List every selected host's registration tokens with their uses and expiry. The output
+    /// holds the tokens themselves, secrets until used: keep it as you keep them
+    #[command(after_help = TOKEN_EXAMPLES)]
+    List(TokenListArgs),
+    /// Revoke a registration token on every selected host; a host that does not have it is ok
+    #[command(after_help = TOKEN_EXAMPLES)]
+    Revoke(TokenRevokeArgs),
+}
+
+#[derive(Args)]
+pub struct TokenIssueArgs {
+    /// How many registrations the token allows: a number, or `unlimited`. The default is 1: a
+    /// single-use token
+    #[arg(long, value_name = "N|unlimited", default_value = "1", value_parser = parse_uses)]
+    pub uses: Uses,
+
+    /// The token stops working this long from now (e.g. 7d, 12h, 2w). By default it never
+    /// expires
+    #[arg(long, value_name = "DURATION", value_parser = parse_lifetime)]
+    pub expires: Option<std::time::Duration>,
+
+    /// How many characters the server generates for the token (1 to 64)
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u8).range(1..=64))]
+    pub length: u8,
+
+    /// Write the tokens to this new file (CSV host,token, mode 0600) instead of showing them.
+    /// An existing file is refused, never replaced
+    #[arg(long, value_name = "PATH")]
+    pub token_out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// How many registrations a token allows; `None`: any number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Uses(pub Option<u32>);
+
+/// `unlimited` or a number of at least 1 (a token of 0 uses lets no one in).
+fn parse_uses(s: &str) -> Result<Uses, String> {
+    if s == "unlimited" {
+        return Ok(Uses(None));
+    }
+    match s.parse::<u32>() {
+        Ok(0) => Err("0 uses would let no one register; give 1 or more, or `unlimited`".into()),
+        Ok(n) => Ok(Uses(Some(n))),
+        Err(_) => Err(format!("{s:?}: expected a number of uses or `unlimited`")),
+    }
+}
+
+/// A duration that is not zero: a token that expires now lets no one in.
+fn parse_lifetime(s: &str) -> Result<std::time::Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err(format!(
+            "{s:?}: a token that expires at once lets no one register"
+        )),
+        d => Ok(d),
+    }
+}
+
+#[derive(Args)]
+pub struct TokenListArgs {
+    /// Only the tokens that can still be used (uses left, not expired)
+    #[arg(long, conflicts_with = "invalid")]
+    pub valid: bool,
+
+    /// Only the tokens that can no longer be used (used up or expired)
+    #[arg(long)]
+    pub invalid: bool,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Args)]
+pub struct TokenRevokeArgs {
+    /// The token, as `provision token list` shows it
+    #[arg(value_parser = parse_token)]
+    pub token: String,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// What Synapse accepts as a token (synapse/rest/admin/registration_tokens.py,
+/// `allowed_chars`: letters, digits and `._~-`, at most 64), so that nothing else reaches a
+/// request's path.
+fn parse_token(s: &str) -> Result<String, String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "._~-".contains(c);
+    if s.is_empty() || s.len() > 64 || !s.chars().all(allowed) {
+        return Err("a registration token is 1 to 64 letters, digits, `.`, `_`, `~` or `-`".into());
+    }
+    Ok(s.to_owned())
+}
 
 /// A verb about one user.
 #[derive(Args)]

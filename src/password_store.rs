@@ -1,5 +1,6 @@
-//! The files that keep generated passwords (`--password-out`, `--passwords-out`). They are the
-//! only copy of a password provision made up, so:
+//! The files that keep generated passwords (`--password-out`, `--passwords-out`; `write_private`
+//! also writes `token issue --token-out`). They are the only copy of a password provision made
+//! up, so:
 //! - they only ever gain entries: rows already there are kept, new ones are added;
 //! - they are replaced atomically (a temporary file in the same folder, fsync, rename), mode
 //!   0600 from creation;
@@ -213,21 +214,31 @@ impl Store {
     fn replace(&self, data: &[u8]) -> Result<(), Error> {
         // Whatever is at the path now must still be ours to replace.
         self.check()?;
-        let dir = parent(&self.path);
-        // tempfile creates the file with mode 0600, in the same folder so the rename is atomic.
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".provision-")
-            .tempfile_in(dir)
-            .map_err(|e| self.fail(format!("cannot create a temporary file beside it: {e}")))?;
-        tmp.write_all(data).map_err(|e| self.fail(e))?;
-        tmp.as_file().sync_all().map_err(|e| self.fail(e))?;
-        tmp.persist(&self.path).map_err(|e| self.fail(e.error))?;
-        // The rename is durable once the folder is.
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        write_private(&self.path, data, true).map_err(|e| self.fail(e))
     }
+}
+
+/// Writes `data` to `path` atomically, mode 0600 from creation: a temporary file in the same
+/// folder, fsync, then a rename (`replace`) or a link that fails if anything is at the path by
+/// then (never replaced), and the folder fsync'd so the new name is durable.
+pub fn write_private(path: &Path, data: &[u8], replace: bool) -> Result<(), String> {
+    let dir = parent(path);
+    // tempfile creates the file with mode 0600, in the same folder so the rename is atomic.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".provision-")
+        .tempfile_in(dir)
+        .map_err(|e| format!("cannot create a temporary file beside it: {e}"))?;
+    tmp.write_all(data).map_err(|e| e.to_string())?;
+    tmp.as_file().sync_all().map_err(|e| e.to_string())?;
+    match replace {
+        true => tmp.persist(path).map(drop),
+        false => tmp.persist_noclobber(path).map(drop),
+    }
+    .map_err(|e| e.error.to_string())?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 fn parent(path: &Path) -> &Path {

@@ -97,8 +97,18 @@ pub fn finish(output: Output, report: &Report) -> u8 {
 
 /// Before the rows of `provision users`: JSON opens its document, CSV writes its header.
 pub fn users_start(output: Output) {
+    rows_start(output, "users");
+}
+
+/// Before the rows of `provision token list`: JSON opens its document.
+pub fn tokens_start(output: Output) {
+    rows_start(output, "tokens");
+}
+
+/// JSON opens its document with the list of rows under `key`; CSV writes its header.
+fn rows_start(output: Output, key: &str) {
     match output {
-        Output::Json => crate::out!("{{\"users\": ["),
+        Output::Json => crate::out!("{{\"{key}\": ["),
         Output::Csv => crate::out!("{}", CSV_COLUMNS.join(",")),
         Output::Human | Output::Ansible => {}
     }
@@ -129,14 +139,7 @@ pub fn user_row(output: Output, host: &str, user: &provision_backends::Listed) {
             crate::output::clean(&user.user_id),
             crate::output::clean(&crate::commands::show::describe(&user.state))
         ),
-        Output::Json => {
-            let mut row = serde_json::to_value(user).unwrap_or_default();
-            row["host"] = host.into();
-            let mut first = FIRST_ROW.lock().unwrap_or_else(|e| e.into_inner());
-            let comma = if *first { "" } else { "," };
-            *first = false;
-            crate::out!("{comma}{row}");
-        }
+        Output::Json => json_row(host, user),
         Output::Csv => {
             let s = &user.state;
             let flag = |v: Option<bool>| v.map(|b| b.to_string()).unwrap_or_default();
@@ -167,6 +170,56 @@ pub fn user_row(output: Output, host: &str, user: &provision_backends::Listed) {
             }
         }
         Output::Ansible => {}
+    }
+}
+
+/// One row of a streamed JSON list, with its host, and the comma before it when it is not the
+/// first.
+fn json_row(host: &str, item: &impl Serialize) {
+    let mut row = serde_json::to_value(item).unwrap_or_default();
+    row["host"] = host.into();
+    let mut first = FIRST_ROW.lock().unwrap_or_else(|e| e.into_inner());
+    let comma = if *first { "" } else { "," };
+    *first = false;
+    crate::out!("{comma}{row}");
+}
+
+/// One registration token of `provision token list`, as soon as its host answered. The token
+/// is printed as the server lists it: the command's help says its output holds secrets.
+pub fn token_row(
+    output: Output,
+    host: &str,
+    token: &provision_backends::RegistrationToken,
+    now_ms: u64,
+) {
+    let valid = token.valid(now_ms);
+    match output {
+        Output::Human => {
+            let state = match (valid, token.expiry_ms) {
+                (true, _) => "valid",
+                (false, Some(expiry)) if expiry <= now_ms => "expired",
+                (false, _) => "used up",
+            };
+            let allowed = token
+                .uses_allowed
+                .map_or("unlimited".to_owned(), |n| n.to_string());
+            let expiry = token.expiry_ms.map_or("no expiry".to_owned(), |ms| {
+                format!("expires {}", crate::commands::show::date(ms))
+            });
+            crate::out!(
+                "{host}  {}  {state}, {} of {allowed} uses completed, {} pending, {expiry}",
+                crate::output::clean(&token.token),
+                token.completed,
+                token.pending
+            );
+        }
+        Output::Json => {
+            let mut row = serde_json::to_value(token).unwrap_or_default();
+            row["valid"] = valid.into();
+            json_row(host, &row);
+        }
+        // `--output csv` is refused for every command but users (Cli::check_output).
+        Output::Csv | Output::Ansible => {}
     }
 }
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use provision_backends::port::{ExecPort, HttpPort, Ports, SqlPort};
 use provision_backends::settings::reveal;
 use provision_backends::{
-    Account, Change, Failure, ListFilter, Op, Outcome, Page, Preview, Registration, SecretString,
-    UserState,
+    Account, Change, Failure, ListFilter, Op, Outcome, Page, Preview, Registration,
+    RegistrationToken, SecretString, TokenTerms, UserState,
 };
 
 use crate::inventory::{Host, Transport};
@@ -163,6 +163,38 @@ impl Router {
     /// One page of the host's users.
     pub async fn list(&self, filter: &ListFilter, cursor: Option<&str>) -> Result<Page, Failure> {
         self.must(Op::List)?.list(filter, cursor).await
+    }
+
+    /// Issues a registration token; under `check`, reads the host's valid tokens instead (the
+    /// admin API answers, and to this token) and issues nothing: `None`.
+    pub async fn issue_token(
+        &self,
+        terms: &TokenTerms,
+        check: bool,
+    ) -> Result<Option<RegistrationToken>, Failure> {
+        let backend = self.must(Op::Tokens)?;
+        if check {
+            backend.list_tokens(Some(true)).await?;
+            return Ok(None);
+        }
+        backend.issue_token(terms).await.map(Some)
+    }
+
+    /// The host's registration tokens (`valid`: only those still usable, or only those not).
+    pub async fn list_tokens(
+        &self,
+        valid: Option<bool>,
+    ) -> Result<Vec<RegistrationToken>, Failure> {
+        self.must(Op::Tokens)?.list_tokens(valid).await
+    }
+
+    /// Revokes a registration token (or under `check`, says whether the host has it).
+    pub async fn revoke_token(
+        &self,
+        token: &SecretString,
+        check: bool,
+    ) -> Result<Outcome, Failure> {
+        self.must(Op::Tokens)?.revoke_token(token, check).await
     }
 
     /// Where `op` is done, for `--check`: "on ssh root@matrix1", "via the … API at URL".

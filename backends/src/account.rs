@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::registration::Fields;
 use crate::settings::Backend;
 use crate::{Failure, Outcome, Registration, UserId};
+use secrecy::SecretString;
 
 /// The operations on accounts, as backends declare them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +30,9 @@ pub enum Op {
     Reactivate,
     /// List the server's users, page by page.
     List,
+    /// Issue, list and revoke registration tokens (the codes that let a new user register
+    /// on a server whose registration requires one).
+    Tokens,
 }
 
 impl Op {
@@ -43,6 +47,7 @@ impl Op {
             Op::Deactivate => "deactivate users",
             Op::Reactivate => "reactivate users",
             Op::List => "list users",
+            Op::Tokens => "issue, list or revoke registration tokens",
         }
     }
 }
@@ -84,6 +89,56 @@ pub struct ListFilter {
 pub struct Page {
     pub users: Vec<Listed>,
     pub next: Option<String>,
+}
+
+/// What a new registration token allows. provision always sends every field, so a token is
+/// the same on every host whatever each server's defaults are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenTerms {
+    /// How many registrations it allows; `None`: any number.
+    pub uses_allowed: Option<u32>,
+    /// When it stops working, in milliseconds since the epoch; `None`: never.
+    pub expiry_ms: Option<u64>,
+    /// How many characters the server generates.
+    pub length: u8,
+}
+
+/// A registration token as the server tells it. `token` is a secret until it is used up:
+/// `Debug` withholds it.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct RegistrationToken {
+    pub token: String,
+    /// `None`: any number of registrations.
+    pub uses_allowed: Option<u64>,
+    /// Registrations that have begun with it and not finished.
+    pub pending: u64,
+    /// Registrations completed with it.
+    pub completed: u64,
+    /// Milliseconds since the epoch; `None`: never expires.
+    pub expiry_ms: Option<u64>,
+}
+
+impl RegistrationToken {
+    /// Whether it is still valid at `now_ms`, as the admin API's `valid` filter decides
+    /// (synapse/storage/databases/main/registration.py, `get_registration_tokens`): uses left
+    /// (pending ones count) and not expired.
+    pub fn valid(&self, now_ms: u64) -> bool {
+        self.uses_allowed
+            .is_none_or(|allowed| self.pending + self.completed < allowed)
+            && self.expiry_ms.is_none_or(|expiry| expiry > now_ms)
+    }
+}
+
+impl std::fmt::Debug for RegistrationToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrationToken")
+            .field("token", &"[withheld]")
+            .field("uses_allowed", &self.uses_allowed)
+            .field("pending", &self.pending)
+            .field("completed", &self.completed)
+            .field("expiry_ms", &self.expiry_ms)
+            .finish()
+    }
 }
 
 /// A lifecycle change to one account.
@@ -207,6 +262,23 @@ pub trait Account: Identity + Send + Sync {
     /// One page of the server's users, from `cursor` (the first page without one).
     async fn list(&self, _filter: &ListFilter, _cursor: Option<&str>) -> Result<Page, Failure> {
         Err(unsupported(self.name(), Op::List))
+    }
+
+    /// Issues a new registration token on these terms.
+    async fn issue_token(&self, _terms: &TokenTerms) -> Result<RegistrationToken, Failure> {
+        Err(unsupported(self.name(), Op::Tokens))
+    }
+
+    /// The server's registration tokens: all of them, or (`valid`) only those that can still
+    /// be used, or only those that cannot.
+    async fn list_tokens(&self, _valid: Option<bool>) -> Result<Vec<RegistrationToken>, Failure> {
+        Err(unsupported(self.name(), Op::Tokens))
+    }
+
+    /// Revokes a registration token; one the server does not have is [`Outcome::Already`].
+    /// With `check`, says whether it would, and changes nothing.
+    async fn revoke_token(&self, _token: &SecretString, _check: bool) -> Result<Outcome, Failure> {
+        Err(unsupported(self.name(), Op::Tokens))
     }
 
     /// Sets the admin flag of an existing user; one that has it already is

@@ -27,7 +27,10 @@ pub mod synapse_cli;
 #[cfg(test)]
 mod testing;
 
-pub use account::{Account, Change, ListFilter, Listed, Op, Page, Preview, UserState};
+pub use account::{
+    Account, Change, ListFilter, Listed, Op, Page, Preview, RegistrationToken, TokenTerms,
+    UserState,
+};
 pub use outcome::Outcome;
 pub use port::Failure;
 pub use registration::Registration;

@@ -134,6 +134,10 @@ pub enum Changed {
     /// Deactivated, its data erased.
     Erased,
     Reactivated,
+    /// A registration token issued.
+    TokenIssued,
+    /// A registration token revoked.
+    TokenRevoked,
 }
 
 impl Changed {
@@ -146,6 +150,8 @@ impl Changed {
             Changed::Deactivated => "deactivated",
             Changed::Erased => "deactivated_erased",
             Changed::Reactivated => "reactivated",
+            Changed::TokenIssued => "issued",
+            Changed::TokenRevoked => "revoked",
         }
     }
 
@@ -158,6 +164,10 @@ impl Changed {
             Changed::Unlocked => "already_unlocked",
             Changed::Deactivated | Changed::Erased => "already_deactivated",
             Changed::Reactivated => "already_active",
+            // Every issue makes a new token.
+            Changed::TokenIssued => "issued",
+            // The server has no such token: revoked before, or never issued there.
+            Changed::TokenRevoked => "already_revoked",
         }
     }
 
@@ -170,6 +180,8 @@ impl Changed {
             Changed::Deactivated => "would_deactivate",
             Changed::Erased => "would_deactivate_and_erase",
             Changed::Reactivated => "would_reactivate",
+            Changed::TokenIssued => "would_issue",
+            Changed::TokenRevoked => "would_revoke",
         }
     }
 }

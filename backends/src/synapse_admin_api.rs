@@ -1,14 +1,17 @@
 //! The Synapse admin API (synapse/rest/admin/users.py, `UserRestServletV2`):
 //! `GET /_synapse/admin/v2/users/{user_id}` reads a user, `PUT` with `{"admin": bool}` changes
 //! the flag. Takes effect at once, unlike a database update. Needs a server admin's access
-//! token.
+//! token. Registration tokens through synapse/rest/admin/registration_tokens.py.
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
-use crate::account::{Account, Change, ListFilter, Listed, Op, Page, UserState};
+use crate::account::{
+    Account, Change, ListFilter, Listed, Op, Page, RegistrationToken, TokenTerms, UserState,
+};
 use crate::matrix::MatrixAnswer;
+use crate::outcome::Changed;
 use crate::port::Ports;
 use crate::port::http::{Auth, Http, HttpPort, Request, Response, encode};
 use crate::settings::{Backend, Config, Secret, Settings, reveal};
@@ -36,6 +39,7 @@ impl Backend for SynapseAdminApi {
         Op::Deactivate,
         Op::Reactivate,
         Op::List,
+        Op::Tokens,
     ];
     const RUNS_PROGRAMS: bool = false;
 
@@ -217,6 +221,66 @@ impl Account for SynapseAdminApi {
         Ok(Page { users, next })
     }
 
+    /// `NewRegistrationTokenRestServlet`: every field is sent, so no server default decides
+    /// (an omitted `uses_allowed` there means unlimited).
+    async fn issue_token(&self, terms: &TokenTerms) -> Result<RegistrationToken, Failure> {
+        let body = json!({
+            "uses_allowed": terms.uses_allowed,
+            "expiry_time": terms.expiry_ms,
+            "length": terms.length,
+        });
+        let resp = self
+            .http
+            .send(self.authed(Request::post(TOKENS_NEW, body)))
+            .await?;
+        if resp.status != 200 {
+            return Err(refused(&resp));
+        }
+        registration_token(&resp.json()).ok_or_else(|| {
+            Failure::Rejected("Synapse admin API: no token in the answer to issuing one".into())
+        })
+    }
+
+    /// `ListRegistrationTokensRestServlet`: one answer, no paging.
+    async fn list_tokens(&self, valid: Option<bool>) -> Result<Vec<RegistrationToken>, Failure> {
+        let query = match valid {
+            Some(valid) => format!("{TOKENS}?valid={valid}"),
+            None => TOKENS.to_owned(),
+        };
+        let resp = self.http.send(self.authed(Request::get(query))).await?;
+        if resp.status != 200 {
+            return Err(refused(&resp));
+        }
+        let body = resp.json();
+        let listed = body["registration_tokens"].as_array().ok_or_else(|| {
+            Failure::Rejected("Synapse admin API: no registration_tokens in the list".into())
+        })?;
+        Ok(listed.iter().filter_map(registration_token).collect())
+    }
+
+    /// `RegistrationTokenRestServlet.on_DELETE`: a token it does not have is a 404, which is
+    /// the state wanted. `--check` reads the list rather than `GET …/{token}`, so the token
+    /// is in no request's path but the one that revokes it.
+    async fn revoke_token(&self, token: &SecretString, check: bool) -> Result<Outcome, Failure> {
+        let change = Changed::TokenRevoked;
+        if check {
+            let listed = self.list_tokens(None).await?;
+            let there = listed.iter().any(|t| t.token == token.expose_secret());
+            return Ok(match there {
+                true => Outcome::WouldDo { change },
+                false => Outcome::Already { change },
+            });
+        }
+        let path = format!("{TOKENS}/{}", encode(token.expose_secret()));
+        let request = Request::delete(path).hiding(token);
+        let resp = self.http.send(self.authed(request)).await?;
+        match resp.status {
+            200 => Ok(Outcome::Done { change, note: None }),
+            404 => Ok(Outcome::Already { change }),
+            _ => Err(refused(&resp)),
+        }
+    }
+
     async fn set_admin(&self, user: &UserId, admin: bool, check: bool) -> Result<Outcome, Failure> {
         if self.current(user).await? == admin {
             return Ok(Outcome::AdminAlready { admin });
@@ -253,6 +317,21 @@ impl SynapseAdminApi {
     fn authed(&self, request: Request) -> Request {
         request.auth(Auth::Bearer(self.token.clone()))
     }
+}
+
+const TOKENS: &str = "/_synapse/admin/v1/registration_tokens";
+const TOKENS_NEW: &str = "/_synapse/admin/v1/registration_tokens/new";
+
+/// A token of the list or of an issue's answer: `{token, uses_allowed, pending, completed,
+/// expiry_time}`, `expiry_time` in milliseconds.
+fn registration_token(t: &serde_json::Value) -> Option<RegistrationToken> {
+    Some(RegistrationToken {
+        token: t["token"].as_str().filter(|t| !t.is_empty())?.to_owned(),
+        uses_allowed: t["uses_allowed"].as_u64(),
+        pending: t["pending"].as_u64().unwrap_or(0),
+        completed: t["completed"].as_u64().unwrap_or(0),
+        expiry_ms: t["expiry_time"].as_u64(),
+    })
 }
 
 /// Users asked for per page: Synapse's own default is 100; bigger pages mean fewer round
@@ -369,6 +448,101 @@ mod tests {
         );
         assert!(
             matches!(out, Err(Failure::Rejected(m)) if m.contains("does not belong to a server admin"))
+        );
+    }
+
+    fn tokens_api(
+        answers: Vec<(u16, serde_json::Value)>,
+    ) -> (SynapseAdminApi, std::sync::Arc<Scripted>) {
+        let http = Scripted::new(answers);
+        let api = SynapseAdminApi {
+            http: http.clone(),
+            token: SecretString::from("syt_token"),
+            via: String::new(),
+        };
+        (api, http)
+    }
+
+    #[test]
+    fn a_token_is_issued_with_every_term_sent_and_never_debug_printed() {
+        let answer = json!({"token": "abcDEF123-_.~xyz", "uses_allowed": null, "pending": 0,
+            "completed": 0, "expiry_time": 1_900_000_000_000u64});
+        let (api, http) = tokens_api(vec![(200, answer)]);
+        let terms = TokenTerms {
+            uses_allowed: None,
+            expiry_ms: Some(1_900_000_000_000),
+            length: 16,
+        };
+        let issued = block_on(api.issue_token(&terms)).unwrap();
+        assert_eq!(issued.token, "abcDEF123-_.~xyz");
+        assert_eq!(issued.expiry_ms, Some(1_900_000_000_000));
+        assert!(!format!("{issued:?}").contains("abcDEF"));
+        assert_eq!(
+            http.requests(),
+            ["Post /_synapse/admin/v1/registration_tokens/new"]
+        );
+        // `uses_allowed: null` is sent, not left out: unlimited on purpose.
+        assert_eq!(
+            http.seen.lock().unwrap()[0].1,
+            Some(json!({"uses_allowed": null, "expiry_time": 1_900_000_000_000u64, "length": 16}))
+        );
+    }
+
+    #[test]
+    fn revoking_an_unknown_token_is_already_done_and_check_only_reads_the_list() {
+        let secret = SecretString::from("abc-123".to_owned());
+        let (api, http) = tokens_api(vec![
+            (200, json!({})),
+            (404, json!({"errcode": "M_NOT_FOUND"})),
+            (
+                200,
+                json!({"registration_tokens": [{"token": "abc-123", "pending": 0, "completed": 0}]}),
+            ),
+            (200, json!({"registration_tokens": []})),
+        ]);
+        let change = Changed::TokenRevoked;
+        let done = block_on(api.revoke_token(&secret, false)).unwrap();
+        assert_eq!(done, Outcome::Done { change, note: None });
+        let again = block_on(api.revoke_token(&secret, false)).unwrap();
+        assert_eq!(again, Outcome::Already { change });
+        assert_eq!(
+            block_on(api.revoke_token(&secret, true)).unwrap(),
+            Outcome::WouldDo { change }
+        );
+        assert_eq!(
+            block_on(api.revoke_token(&secret, true)).unwrap(),
+            Outcome::Already { change }
+        );
+        assert_eq!(
+            http.requests()[..],
+            [
+                "Delete /_synapse/admin/v1/registration_tokens/abc-123",
+                "Delete /_synapse/admin/v1/registration_tokens/abc-123",
+                "Get /_synapse/admin/v1/registration_tokens",
+                "Get /_synapse/admin/v1/registration_tokens",
+            ]
+        );
+    }
+
+    #[test]
+    fn listed_tokens_say_whether_they_are_still_valid() {
+        let (api, http) = tokens_api(vec![(
+            200,
+            json!({"registration_tokens": [
+                {"token": "used", "uses_allowed": 1, "pending": 0, "completed": 1, "expiry_time": null},
+                {"token": "open", "uses_allowed": null, "pending": 3, "completed": 9, "expiry_time": null},
+                {"token": "old", "uses_allowed": 5, "pending": 0, "completed": 0, "expiry_time": 1000},
+            ]}),
+        )]);
+        let listed = block_on(api.list_tokens(Some(false))).unwrap();
+        let valid: Vec<(&str, bool)> = listed
+            .iter()
+            .map(|t| (t.token.as_str(), t.valid(2000)))
+            .collect();
+        assert_eq!(valid, [("used", false), ("open", true), ("old", false)]);
+        assert_eq!(
+            http.requests(),
+            ["Get /_synapse/admin/v1/registration_tokens?valid=false"]
         );
     }
 }

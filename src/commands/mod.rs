@@ -15,6 +15,7 @@ pub mod ping;
 pub mod register;
 mod registration;
 pub mod show;
+pub mod token;
 pub mod users;
 
 use std::time::Duration;

@@ -59,6 +59,7 @@ impl Http for HttpTransport {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,
             Method::Put => reqwest::Method::PUT,
+            Method::Delete => reqwest::Method::DELETE,
         };
         let mut builder = self.client.request(method, &url);
         builder = match &request.body {
@@ -102,12 +103,7 @@ impl Http for HttpTransport {
             }
             body.extend_from_slice(&chunk);
         }
-        tracing::debug!(
-            status,
-            "{} {}",
-            self.base,
-            request.path.split('?').next().unwrap_or("")
-        );
+        tracing::debug!(status, "{} {}", self.base, request.shown_path());
         Ok(Response { status, body })
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::fixtures::{SERVER_NAME, Synapse, json, provision, synapse, text, unique, write_file};
 
-fn inventory(s: &Synapse, admin: bool) -> PathBuf {
+pub(crate) fn inventory(s: &Synapse, admin: bool) -> PathBuf {
     let pg = s.dir.to_string_lossy().contains("pg");
     let admin = if admin {
         format!(
@@ -27,7 +27,11 @@ fn inventory(s: &Synapse, admin: bool) -> PathBuf {
 }
 
 /// Runs a verb with `--output json`; the host's (status, outcome) and the whole output.
-fn verb(inv: &Path, args: &[&str], stdin: &str) -> (String, String, std::process::Output) {
+pub(crate) fn verb(
+    inv: &Path,
+    args: &[&str],
+    stdin: &str,
+) -> (String, String, std::process::Output) {
     let mut all = args.to_vec();
     all.extend(["-i", inv.to_str().unwrap(), "--output", "json"]);
     let out = provision(&all, stdin);

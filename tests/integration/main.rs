@@ -14,5 +14,6 @@ mod playbook;
 mod register;
 mod retries;
 mod ssh_hardening;
+mod tokens;
 mod trust;
 mod ux;

@@ -107,6 +107,12 @@ def configure(args):
     cfg["report_stats"] = False
     cfg["federation_domain_whitelist"] = []
     cfg["enable_registration"] = False
+    if args.registration_tokens:
+        # Open to holders of a registration token only (synapse/config/registration.py,
+        # `registration_requires_token`; synapse/config/homeserver.py accepts open
+        # registration with it): a server of its own, so every other test's stays closed.
+        cfg["enable_registration"] = True
+        cfg["registration_requires_token"] = True
     with open(cfg_path, "w") as f:
         yaml.safe_dump(cfg, f)
     secret_path = os.path.join(d, "shared_secret")
@@ -252,6 +258,8 @@ def main():
     r.add_argument("--postgres", help="postgresql://user:password@host:port/db; SQLite without it")
     r.add_argument("--bcrypt-rounds", type=int, default=4)
     r.add_argument("--docker", metavar="NAME", help="run Synapse in a container of this name")
+    r.add_argument("--registration-tokens", action="store_true",
+                   help="open registration to holders of a registration token")
     l = sub.add_parser("login")
     l.add_argument("dir")
     l.add_argument("url")

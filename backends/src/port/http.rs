@@ -15,6 +15,7 @@ pub enum Method {
     Get,
     Post,
     Put,
+    Delete,
 }
 
 /// One request. Its body may carry a password, so `Debug` shows the method and path only.
@@ -24,6 +25,9 @@ pub struct Request {
     pub path: String,
     pub body: Option<Body>,
     pub auth: Option<Auth>,
+    /// A secret in the path (a registration token being revoked), shown as `[redacted]` by
+    /// `Debug` and [`Request::shown_path`], which is all that logs see of a request.
+    pub secret_in_path: Option<SecretString>,
 }
 
 #[derive(Clone)]
@@ -47,6 +51,7 @@ impl Request {
             path: path.into(),
             body,
             auth: None,
+            secret_in_path: None,
         }
     }
 
@@ -62,6 +67,10 @@ impl Request {
         Request::new(Method::Put, path, Some(Body::Json(body)))
     }
 
+    pub fn delete(path: impl Into<String>) -> Self {
+        Request::new(Method::Delete, path, None)
+    }
+
     pub fn post_form(path: impl Into<String>, form: &[(&str, &str)]) -> Self {
         let form = form
             .iter()
@@ -74,11 +83,34 @@ impl Request {
         self.auth = Some(auth);
         self
     }
+
+    /// Marks `secret`, which the path holds (percent-encoded as [`encode`] does), as one no
+    /// log may show.
+    pub fn hiding(mut self, secret: &SecretString) -> Self {
+        self.secret_in_path = Some(secret.clone());
+        self
+    }
+
+    /// The path without its query, and with its secret (if any) redacted: what logs show.
+    pub fn shown_path(&self) -> String {
+        self.redacted().split('?').next().unwrap_or("").to_owned()
+    }
+
+    fn redacted(&self) -> String {
+        match &self.secret_in_path {
+            Some(secret) => {
+                use secrecy::ExposeSecret;
+                self.path
+                    .replace(&encode(secret.expose_secret()), "[redacted]")
+            }
+            None => self.path.clone(),
+        }
+    }
 }
 
 impl fmt::Debug for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} {}", self.method, self.path)?;
+        write!(f, "{:?} {}", self.method, self.redacted())?;
         if self.body.is_some() {
             f.write_str(" (body withheld)")?;
         }
@@ -134,5 +166,19 @@ pub type HttpPort = Arc<dyn DynHttp>;
 impl Http for HttpPort {
     fn send(&self, request: Request) -> impl Future<Output = Result<Response, Failure>> + Send {
         (**self).send_boxed(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_in_the_path_is_never_shown() {
+        let token = SecretString::from("tok/en 1".to_owned());
+        let request = Request::delete(format!("/tokens/{}?x=1", encode("tok/en 1"))).hiding(&token);
+        assert_eq!(format!("{request:?}"), "Delete /tokens/[redacted]?x=1");
+        assert_eq!(request.shown_path(), "/tokens/[redacted]");
+        assert_eq!(Request::get("/a?b=c").shown_path(), "/a");
     }
 }
