@@ -280,8 +280,9 @@ pub struct TokenIssueArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_lifetime)]
     pub expires: Option<std::time::Duration>,
 
-    /// How many characters the server generates for the token (1 to 64)
-    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u8).range(1..=64))]
+    /// How many characters the server generates for the token (8 to 64; Synapse takes fewer,
+    /// but a token that short is guessed, and too short for provision to redact it from logs)
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u8).range(8..=64))]
     pub length: u8,
 
     /// Write the tokens to this new file (CSV host,token, mode 0600) instead of showing them.
