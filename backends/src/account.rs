@@ -126,6 +126,30 @@ impl Change<'_> {
             Change::Reactivate { .. } => Changed::Reactivated,
         }
     }
+
+    /// What reading the account first settles, for a backend that reads before it changes:
+    /// [`Outcome::Already`] when `now` is the wanted state, else under `check`
+    /// [`Outcome::WouldDo`]; `None`: make the change. A password cannot be compared, and
+    /// erasure counts as reached only where the server says so.
+    pub fn settled(&self, now: &UserState, check: bool) -> Option<Outcome> {
+        let reached = match self {
+            Change::Password { .. } => false,
+            Change::Lock(lock) => now.locked == Some(*lock),
+            Change::Deactivate { erase } => {
+                now.deactivated == Some(true) && (!erase || now.erased == Some(true))
+            }
+            Change::Reactivate { .. } => now.deactivated == Some(false),
+        };
+        match (reached, check) {
+            (true, _) => Some(Outcome::Already {
+                change: self.kind(),
+            }),
+            (false, true) => Some(Outcome::WouldDo {
+                change: self.kind(),
+            }),
+            (false, false) => None,
+        }
+    }
 }
 
 /// The answer to "register this user", under `--check`, from a backend that registers.
