@@ -32,6 +32,24 @@ pub enum Op {
 }
 
 impl Op {
+    /// Every operation there is.
+    pub const ALL: &'static [Op] = &[
+        Op::Register,
+        Op::Read,
+        Op::SetAdmin,
+        Op::SetPassword,
+        Op::Lock,
+        Op::Deactivate,
+        Op::Reactivate,
+        Op::List,
+    ];
+
+    /// What is done to users that exist: all but registering.
+    pub const EXISTING: &'static [Op] = match Op::ALL.split_first() {
+        Some((_, rest)) => rest,
+        None => &[],
+    };
+
     /// For messages: "BACKEND cannot {what}".
     pub fn what(self) -> &'static str {
         match self {

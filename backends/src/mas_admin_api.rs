@@ -46,16 +46,8 @@ struct MasAdminApiConfig {
 impl Backend for MasAdminApi {
     const NAME: &'static str = "mas-api";
     const KEYS: &'static [&'static str] = &[];
-    const OPS: &'static [Op] = &[
-        Op::Register,
-        Op::Read,
-        Op::SetAdmin,
-        Op::SetPassword,
-        Op::Lock,
-        Op::Deactivate,
-        Op::Reactivate,
-        Op::List,
-    ];
+    /// MAS's admin API does all of it (crates/handlers/src/admin/v1/users/).
+    const OPS: &'static [Op] = Op::ALL;
     /// Emails through `POST /api/admin/v1/user-emails` (user_emails/add.rs), and
     /// `skip_password_check` of users/set_password.rs. No display name: only the newest MAS
     /// has an endpoint for it (users/set_displayname.rs), which others answer with 404.

@@ -28,15 +28,7 @@ struct SynapseAdminApiConfig {
 impl Backend for SynapseAdminApi {
     const NAME: &'static str = "synapse-api";
     const KEYS: &'static [&'static str] = &["url", "admin_token"];
-    const OPS: &'static [Op] = &[
-        Op::Read,
-        Op::SetAdmin,
-        Op::SetPassword,
-        Op::Lock,
-        Op::Deactivate,
-        Op::Reactivate,
-        Op::List,
-    ];
+    const OPS: &'static [Op] = Op::EXISTING;
     const RUNS_PROGRAMS: bool = false;
 
     fn configure<S: Settings>(s: &S) -> Result<Box<dyn Config>, S::Error> {
