@@ -38,6 +38,8 @@ pub struct Kind {
     pub fields: Fields,
     pub runs_programs: bool,
     pub homeserver: Option<Homeserver>,
+    /// It changes accounts through MAS ([`Backend::THROUGH_MAS`]).
+    pub through_mas: bool,
     pub configure: fn(&HostSettings) -> Result<Box<dyn Config>, Error>,
 }
 
@@ -50,6 +52,7 @@ impl Kind {
             fields: B::FIELDS,
             runs_programs: B::RUNS_PROGRAMS,
             homeserver: B::HOMESERVER,
+            through_mas: B::THROUGH_MAS,
             configure: configure::<B>,
         }
     }

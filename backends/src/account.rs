@@ -36,6 +36,24 @@ pub enum Op {
 }
 
 impl Op {
+    /// Every operation on accounts (registration tokens are the server's, not an account's).
+    pub const ALL: &'static [Op] = &[
+        Op::Register,
+        Op::Read,
+        Op::SetAdmin,
+        Op::SetPassword,
+        Op::Lock,
+        Op::Deactivate,
+        Op::Reactivate,
+        Op::List,
+    ];
+
+    /// What is done to users that exist: all but registering.
+    pub const EXISTING: &'static [Op] = match Op::ALL.split_first() {
+        Some((_, rest)) => rest,
+        None => &[],
+    };
+
     /// For messages: "BACKEND cannot {what}".
     pub fn what(self) -> &'static str {
         match self {
@@ -179,6 +197,30 @@ impl Change<'_> {
             Change::Deactivate { erase: false } => Changed::Deactivated,
             Change::Deactivate { erase: true } => Changed::Erased,
             Change::Reactivate { .. } => Changed::Reactivated,
+        }
+    }
+
+    /// What reading the account first settles, for a backend that reads before it changes:
+    /// [`Outcome::Already`] when `now` is the wanted state, else under `check`
+    /// [`Outcome::WouldDo`]; `None`: make the change. A password cannot be compared, and
+    /// erasure counts as reached only where the server says so.
+    pub fn settled(&self, now: &UserState, check: bool) -> Option<Outcome> {
+        let reached = match self {
+            Change::Password { .. } => false,
+            Change::Lock(lock) => now.locked == Some(*lock),
+            Change::Deactivate { erase } => {
+                now.deactivated == Some(true) && (!erase || now.erased == Some(true))
+            }
+            Change::Reactivate { .. } => now.deactivated == Some(false),
+        };
+        match (reached, check) {
+            (true, _) => Some(Outcome::Already {
+                change: self.kind(),
+            }),
+            (false, true) => Some(Outcome::WouldDo {
+                change: self.kind(),
+            }),
+            (false, false) => None,
         }
     }
 }

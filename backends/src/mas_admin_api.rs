@@ -1,19 +1,21 @@
-//! MAS's admin API (crates/handlers/src/admin/v1/users/*.rs in
-//! element-hq/matrix-authentication-service): a `client_credentials` token with scope
-//! `urn:mas:admin` from the token endpoint found through OpenID discovery, then
-//! `GET /api/admin/v1/users/by-username/{username}` and `POST …/users/{id}/set-admin`.
+//! MAS's admin API (crates/handlers/src/admin/v1/ in element-hq/matrix-authentication-service):
+//! a `client_credentials` token with scope `urn:mas:admin` from the token endpoint found
+//! through OpenID discovery, then the user endpoints of `users/*.rs` and `user_emails/add.rs`.
+//! MAS knows users by localpart (its `username`) and by its own id (a ULID), which every
+//! change is addressed to: each reads the user by username first.
 
 use async_trait::async_trait;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use tokio::sync::Mutex;
 
-use crate::account::{Account, Op, UserState};
+use crate::account::{Account, Change, ListFilter, Listed, Op, Page, Preview, UserState};
 use crate::matrix::MatrixAnswer;
 use crate::port::Ports;
 use crate::port::http::{Auth, Http, HttpPort, Request, Response, encode};
+use crate::registration::Fields;
 use crate::settings::{Backend, Config, Mas, Settings, reveal};
-use crate::{Failure, Outcome, UserId};
+use crate::{Failure, Outcome, Registration, UserId};
 
 const SCOPE: &str = "urn:mas:admin";
 
@@ -30,32 +32,50 @@ pub struct MasAdminApi {
     client_secret: SecretString,
     /// One token for the whole run; fetched again once if MAS answers 401 to a kept one.
     token: Mutex<Option<SecretString>>,
+    /// The host's server name: a listing gives usernames, the report wants user IDs.
+    server_name: String,
     via: String,
 }
 
-/// The host's `mas: {url, client_id, client_secret}`.
-struct MasAdminApiConfig(Mas);
+/// The host's `mas: {url, client_id, client_secret}`, and its server name.
+struct MasAdminApiConfig {
+    mas: Mas,
+    server_name: String,
+}
 
 impl Backend for MasAdminApi {
     const NAME: &'static str = "mas-api";
     const KEYS: &'static [&'static str] = &[];
-    const OPS: &'static [Op] = &[Op::Read, Op::SetAdmin];
+    /// MAS's admin API does all of it (crates/handlers/src/admin/v1/users/).
+    const OPS: &'static [Op] = Op::ALL;
+    /// Emails through `POST /api/admin/v1/user-emails` (user_emails/add.rs), and
+    /// `skip_password_check` of users/set_password.rs. No display name: only the newest MAS
+    /// has an endpoint for it (users/set_displayname.rs), which others answer with 404.
+    const FIELDS: Fields = Fields {
+        display_name: false,
+        emails: true,
+        ignore_password_complexity: true,
+    };
     const RUNS_PROGRAMS: bool = false;
+    const THROUGH_MAS: bool = true;
 
     fn configure<S: Settings>(s: &S) -> Result<Box<dyn Config>, S::Error> {
         let mas = s.mas().ok_or_else(|| {
             s.missing(
                 "mas",
-                "admin_backend mas-api needs {url, client_id, client_secret}",
+                "mas-api calls MAS's admin API: it needs {url, client_id, client_secret}",
             )
         })?;
-        Ok(Box::new(MasAdminApiConfig(mas.clone())))
+        Ok(Box::new(MasAdminApiConfig {
+            mas: mas.clone(),
+            server_name: s.server_name().to_owned(),
+        }))
     }
 }
 
 impl Config for MasAdminApiConfig {
     fn show(&self) -> serde_json::Value {
-        let mas = &self.0;
+        let mas = &self.mas;
         json!({
             "kind": MasAdminApi::NAME,
             "url": mas.url,
@@ -65,12 +85,13 @@ impl Config for MasAdminApiConfig {
     }
 
     fn build(&self, ports: &dyn Ports) -> Result<Box<dyn Account>, String> {
-        let mas = &self.0;
+        let mas = &self.mas;
         let mut api = MasAdminApi::new(
             ports.http(&mas.url)?,
             &mas.url,
             mas.client_id.clone(),
             reveal("mas.client_secret", &mas.client_secret)?,
+            &self.server_name,
         );
         api.via = format!(
             "via the MAS admin API at {}, client {} (secret from {})",
@@ -101,42 +122,256 @@ impl Account for MasAdminApi {
         Ok(self.find(user).await?.map(|(_, state)| state))
     }
 
-    async fn set_admin(&self, user: &UserId, admin: bool, check: bool) -> Result<Outcome, Failure> {
-        let Some((id, state)) = self.find(user).await? else {
-            return Err(Failure::Rejected(format!(
-                "no such user {} in MAS",
-                user.localpart()
-            )));
+    /// users/add.rs: `POST /api/admin/v1/users` `{"username"}` answers 200 with the user, or
+    /// 409 "User already exists" (or "Username is reserved by the homeserver"); then its
+    /// password, emails and admin flag, one request each. A user that exists is left as it is
+    /// (its password too); a step that fails after the creation says what the user lacks.
+    async fn register(&self, reg: &Registration<'_>) -> Result<Outcome, Failure> {
+        let username = reg.user.localpart();
+        let resp = self
+            .send(|| Request::post("/api/admin/v1/users", json!({ "username": username })))
+            .await?;
+        let id = match resp.status {
+            200 | 201 => resp.json()["data"]["id"]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    Failure::Rejected("MAS admin API: a created user without data.id".into())
+                })?,
+            409 if title(&resp) == "User already exists" => return Ok(Outcome::Exists),
+            _ => return Err(mas_error(&resp)),
         };
+        self.set_password(&id, reg.password, reg.ignore_password_complexity)
+            .await
+            .map_err(|e| {
+                midway(
+                    username,
+                    "without a password",
+                    e,
+                    "`provision password` sets one",
+                )
+            })?;
+        for email in reg.emails {
+            let resp = self
+                .send(|| {
+                    Request::post(
+                        "/api/admin/v1/user-emails",
+                        json!({ "user_id": id, "email": email }),
+                    )
+                })
+                .await?;
+            if resp.status != 201 {
+                return Err(midway(
+                    username,
+                    &format!("without the email {email}"),
+                    mas_error(&resp),
+                    "add it in MAS",
+                ));
+            }
+        }
+        if reg.admin {
+            self.post(&id, "set-admin", json!({ "admin": true }), 200)
+                .await
+                .map_err(|e| {
+                    midway(
+                        username,
+                        "without the admin flag",
+                        e,
+                        "`provision admin --on` sets it",
+                    )
+                })?;
+        }
+        Ok(Outcome::Created { admin: reg.admin })
+    }
+
+    /// `--check` of `register`: MAS tells whether the user exists.
+    async fn preview(&self, reg: &Registration<'_>) -> Result<Preview, Failure> {
+        Ok(Preview::Known(match self.find(reg.user).await? {
+            Some(_) => Outcome::Exists,
+            None => Outcome::WouldCreate { admin: reg.admin },
+        }))
+    }
+
+    /// Reads the user first: a state already reached is `ok`, a missing user an error.
+    async fn change(
+        &self,
+        user: &UserId,
+        change: &Change<'_>,
+        check: bool,
+    ) -> Result<Outcome, Failure> {
+        let (id, now) = self.existing(user).await?;
+        if let Some(settled) = change.settled(&now, check) {
+            return Ok(settled);
+        }
+        self.apply(&id, change).await?;
+        let note = match change {
+            Change::Deactivate { .. } => {
+                Some("MAS locks the user at once and deactivates it on the homeserver in a job")
+            }
+            // reactivate.rs schedules `ReactivateUserJob` with `unlock: false`: a user that
+            // deactivate.rs locked stays locked.
+            Change::Reactivate { .. } if now.locked == Some(true) => {
+                Some("MAS keeps the user locked: `provision unlock` lets it log in")
+            }
+            _ => None,
+        };
+        Ok(Outcome::Done {
+            change: change.kind(),
+            note: note.map(str::to_owned),
+        })
+    }
+
+    /// users/list.rs: `GET /api/admin/v1/users`, every user whatever its status, in pages
+    /// of `page[first]` after the cursor `page[after]` (params.rs); `links.next` is there only
+    /// when a next page is (response.rs).
+    async fn list(&self, filter: &ListFilter, cursor: Option<&str>) -> Result<Page, Failure> {
+        let mut query = format!("/api/admin/v1/users?page[first]={PAGE}");
+        if let Some(after) = cursor {
+            query.push_str(&format!("&page[after]={}", encode(after)));
+        }
+        if filter.admins {
+            query.push_str("&filter[admin]=true");
+        }
+        let resp = self.send(|| Request::get(&query)).await?;
+        if resp.status != 200 {
+            return Err(mas_error(&resp));
+        }
+        let body = resp.json();
+        let data = body["data"]
+            .as_array()
+            .ok_or_else(|| Failure::Rejected("MAS admin API: no data in the list".into()))?;
+        let users = data
+            .iter()
+            .filter_map(|u| {
+                let attributes = &u["attributes"];
+                Some(Listed {
+                    user_id: format!("@{}:{}", attributes["username"].as_str()?, self.server_name),
+                    state: state(attributes),
+                })
+            })
+            .collect();
+        // The cursor of a user is its id; newer MAS also gives it as meta.page.cursor.
+        let next = match (body["links"]["next"].is_string(), data.last()) {
+            (true, Some(last)) => last["meta"]["page"]["cursor"]
+                .as_str()
+                .or(last["id"].as_str())
+                .map(str::to_owned),
+            _ => None,
+        };
+        Ok(Page { users, next })
+    }
+
+    async fn set_admin(&self, user: &UserId, admin: bool, check: bool) -> Result<Outcome, Failure> {
+        let (id, state) = self.existing(user).await?;
         if state.admin == Some(admin) {
             return Ok(Outcome::AdminAlready { admin });
         }
         if check {
             return Ok(Outcome::WouldSetAdmin { admin });
         }
-        let path = format!("/api/admin/v1/users/{}/set-admin", encode(&id));
-        let resp = self
-            .send(|| Request::post(&path, json!({ "admin": admin })))
+        self.post(&id, "set-admin", json!({ "admin": admin }), 200)
             .await?;
-        match resp.status {
-            200 => Ok(Outcome::AdminSet {
-                admin,
-                note: Some(MAS_NOTE.into()),
-            }),
-            _ => Err(mas_error(&resp)),
-        }
+        Ok(Outcome::AdminSet {
+            admin,
+            note: Some(MAS_NOTE.into()),
+        })
     }
 }
 
+/// Users asked for per page (MAS's own default is 10).
+const PAGE: u32 = 100;
+
 impl MasAdminApi {
-    pub fn new(http: HttpPort, base: &str, client_id: String, client_secret: SecretString) -> Self {
+    pub fn new(
+        http: HttpPort,
+        base: &str,
+        client_id: String,
+        client_secret: SecretString,
+        server_name: &str,
+    ) -> Self {
         MasAdminApi {
             http,
             base: base.trim_end_matches('/').to_owned(),
             client_id,
             client_secret,
             token: Mutex::new(None),
+            server_name: server_name.to_owned(),
             via: String::new(),
+        }
+    }
+
+    /// The user's id and state, a missing user being an error (no change creates one).
+    async fn existing(&self, user: &UserId) -> Result<(String, UserState), Failure> {
+        self.find(user)
+            .await?
+            .ok_or_else(|| Failure::Rejected(format!("no such user {} in MAS", user.localpart())))
+    }
+
+    /// Sends the change's requests for the user of MAS id `id`, as users/*.rs take them.
+    async fn apply(&self, id: &str, change: &Change<'_>) -> Result<(), Failure> {
+        let (action, body) = match change {
+            Change::Password { password, logout } => {
+                self.set_password(id, password, false).await?;
+                if *logout {
+                    // kill_sessions.rs ends the sessions that set_password.rs keeps.
+                    self.post(id, "kill-sessions", json!({}), 200)
+                        .await
+                        .map_err(|e| {
+                            Failure::Rejected(format!(
+                                "the password was set, but the sessions were not ended ({e}); --keep-sessions keeps them"
+                            ))
+                        })?;
+                }
+                return Ok(());
+            }
+            // lock.rs takes no body; unlock.rs reactivates a deactivated user unless told
+            // `skip_reactivate`, and reactivating is `provision reactivate`'s job.
+            Change::Lock(true) => ("lock", json!({})),
+            Change::Lock(false) => ("unlock", json!({ "skip_reactivate": true })),
+            // deactivate.rs has the homeserver erase the user unless told `skip_erase` (older
+            // MAS, without that field, always does): erasing is only when asked.
+            Change::Deactivate { erase } => ("deactivate", json!({ "skip_erase": !erase })),
+            // reactivate.rs takes no body.
+            Change::Reactivate { .. } => ("reactivate", json!({})),
+        };
+        self.post(id, action, body, 200).await?;
+        if let Change::Reactivate {
+            password: Some(password),
+        } = change
+        {
+            self.set_password(id, password, false).await?;
+        }
+        Ok(())
+    }
+
+    /// users/set_password.rs: `{"password", "skip_password_check"}`, 204; 400 "Password is too
+    /// weak" under MAS's policy.
+    async fn set_password(
+        &self,
+        id: &str,
+        password: &SecretString,
+        skip_password_check: bool,
+    ) -> Result<(), Failure> {
+        let mut body = json!({ "password": password.expose_secret() });
+        if skip_password_check {
+            body["skip_password_check"] = true.into();
+        }
+        self.post(id, "set-password", body, 204).await
+    }
+
+    /// `POST /api/admin/v1/users/{id}/{action}`, which answers `ok` when done.
+    async fn post(
+        &self,
+        id: &str,
+        action: &str,
+        body: serde_json::Value,
+        ok: u16,
+    ) -> Result<(), Failure> {
+        let path = format!("/api/admin/v1/users/{}/{action}", encode(id));
+        let resp = self.send(|| Request::post(&path, body.clone())).await?;
+        match resp.status {
+            status if status == ok => Ok(()),
+            _ => Err(mas_error(&resp)),
         }
     }
 
@@ -152,15 +387,7 @@ impl MasAdminApi {
                 let data = &resp.json()["data"];
                 let attributes = &data["attributes"];
                 match (data["id"].as_str(), attributes["admin"].as_bool()) {
-                    (Some(id), Some(admin)) => Ok(Some((
-                        id.to_owned(),
-                        UserState {
-                            admin: Some(admin),
-                            deactivated: Some(!attributes["deactivated_at"].is_null()),
-                            locked: Some(!attributes["locked_at"].is_null()),
-                            ..UserState::default()
-                        },
-                    ))),
+                    (Some(id), Some(_)) => Ok(Some((id.to_owned(), state(attributes)))),
                     _ => Err(Failure::Rejected(
                         "MAS admin API: unexpected answer (no data.id or data.attributes.admin)"
                             .into(),
@@ -253,12 +480,40 @@ impl MasAdminApi {
     }
 }
 
+/// A user's state from MAS's user resource (crates/handlers/src/admin/model.rs, `User`):
+/// `admin`, `locked_at`, and `deactivated_at`, which older MAS does not give.
+fn state(attributes: &serde_json::Value) -> UserState {
+    UserState {
+        admin: attributes["admin"].as_bool(),
+        deactivated: attributes.get("deactivated_at").map(|v| !v.is_null()),
+        locked: Some(!attributes["locked_at"].is_null()),
+        ..UserState::default()
+    }
+}
+
+/// A failure after the user was created: what the user lacks, and how to finish it (a re-run
+/// finds the user existing and leaves it as it is).
+fn midway(username: &str, lacking: &str, e: Failure, finish: &str) -> Failure {
+    Failure::Rejected(format!(
+        "user {username} was created in MAS {lacking}: {e}; {finish}"
+    ))
+}
+
+/// The first error's title of MAS's `{"errors": [{"title": …}]}` (response.rs).
+fn title(resp: &Response) -> String {
+    resp.json()["errors"][0]["title"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
+}
+
 /// MAS errors are `{"errors": [{"title": …}]}`.
 fn mas_error(resp: &Response) -> Failure {
-    let body = resp.json();
-    let title = body["errors"][0]["title"].as_str().unwrap_or("");
+    let title = title(resp);
     let hint = if resp.status == 401 || title.contains("scope") {
         " (the token lacks the urn:mas:admin scope)"
+    } else if title == "Password is too weak" {
+        " (MAS's password policy; --ignore-password-complexity skips it)"
     } else {
         ""
     };
@@ -279,6 +534,7 @@ mod tests {
             "https://mas.example.com/",
             "01JCLIENT".into(),
             SecretString::from("client-secret"),
+            "example.com",
         )
     }
 
@@ -393,5 +649,270 @@ mod tests {
         ]);
         let out = block_on(api(&http).set_admin(&john, true, false));
         assert!(matches!(out, Err(Failure::Rejected(m)) if m.contains("no urn:mas:admin scope")));
+    }
+
+    fn found(locked: bool, deactivated: bool) -> (u16, serde_json::Value) {
+        let at = |b: bool| {
+            if b {
+                json!("2026-01-01T00:00:00Z")
+            } else {
+                json!(null)
+            }
+        };
+        (
+            200,
+            json!({"data": {"type": "user", "id": "01JUSER", "attributes": {
+                "username": "john", "admin": false,
+                "locked_at": at(locked), "deactivated_at": at(deactivated)}}}),
+        )
+    }
+
+    fn john() -> UserId {
+        UserId::new("john", "example.com").unwrap()
+    }
+
+    #[test]
+    fn registers_then_sets_the_password_emails_and_admin_flag() {
+        let http = Scripted::new(vec![
+            discovery(),
+            token("t"),
+            (200, json!({"data": {"type": "user", "id": "01JNEW"}})),
+            (204, json!(null)),
+            (
+                201,
+                json!({"data": {"type": "user-email", "id": "01JEMAIL"}}),
+            ),
+            user(true),
+        ]);
+        let user = john();
+        let password = SecretString::from("pw-of-john");
+        let emails = vec!["john@example.com".to_owned()];
+        let mut reg = Registration::new(&user, &password, true);
+        reg.emails = &emails;
+        reg.ignore_password_complexity = true;
+        let out = block_on(api(&http).register(&reg));
+        assert_eq!(out, Ok(Outcome::Created { admin: true }));
+        assert_eq!(
+            http.requests()[2..],
+            [
+                "Post /api/admin/v1/users",
+                "Post /api/admin/v1/users/01JNEW/set-password",
+                "Post /api/admin/v1/user-emails",
+                "Post /api/admin/v1/users/01JNEW/set-admin",
+            ]
+        );
+        let seen = http.seen.lock().unwrap();
+        assert_eq!(seen[2].1, Some(json!({"username": "john"})));
+        assert_eq!(
+            seen[3].1,
+            Some(json!({"password": "pw-of-john", "skip_password_check": true}))
+        );
+        assert_eq!(
+            seen[4].1,
+            Some(json!({"user_id": "01JNEW", "email": "john@example.com"}))
+        );
+        assert_eq!(seen[5].1, Some(json!({"admin": true})));
+    }
+
+    #[test]
+    fn an_existing_user_is_left_as_it_is_and_a_reserved_name_fails() {
+        let user = john();
+        let password = SecretString::from("pw");
+        let reg = Registration::new(&user, &password, true);
+        let http = Scripted::new(vec![
+            discovery(),
+            token("t"),
+            (409, json!({"errors": [{"title": "User already exists"}]})),
+        ]);
+        assert_eq!(block_on(api(&http).register(&reg)), Ok(Outcome::Exists));
+        assert_eq!(http.requests().len(), 3, "the password is not touched");
+
+        let http = Scripted::new(vec![
+            discovery(),
+            token("t"),
+            (
+                409,
+                json!({"errors": [{"title": "Username is reserved by the homeserver"}]}),
+            ),
+        ]);
+        let out = block_on(api(&http).register(&reg));
+        assert!(
+            matches!(out, Err(Failure::Rejected(m)) if m.contains("reserved by the homeserver"))
+        );
+    }
+
+    #[test]
+    fn a_password_refused_after_the_creation_says_what_the_user_lacks() {
+        let http = Scripted::new(vec![
+            discovery(),
+            token("t"),
+            (200, json!({"data": {"type": "user", "id": "01JNEW"}})),
+            (400, json!({"errors": [{"title": "Password is too weak"}]})),
+        ]);
+        let user = john();
+        let password = SecretString::from("pw");
+        let out = block_on(api(&http).register(&Registration::new(&user, &password, false)));
+        let Err(Failure::Rejected(m)) = out else {
+            panic!("a failure expected")
+        };
+        assert!(m.contains("created in MAS without a password"), "{m}");
+        assert!(m.contains("--ignore-password-complexity"), "{m}");
+        assert!(!m.contains("\"pw\""), "{m}");
+    }
+
+    fn change(
+        answers: Vec<(u16, serde_json::Value)>,
+        change: Change<'_>,
+        check: bool,
+    ) -> (Result<Outcome, Failure>, std::sync::Arc<Scripted>) {
+        let mut all = vec![discovery(), token("t")];
+        all.extend(answers);
+        let http = Scripted::new(all);
+        let out = block_on(api(&http).change(&john(), &change, check));
+        (out, http)
+    }
+
+    #[test]
+    fn deactivate_skips_erasure_unless_asked() {
+        for (erase, skip_erase) in [(false, true), (true, false)] {
+            let (out, http) = change(
+                vec![found(false, false), found(true, false)],
+                Change::Deactivate { erase },
+                false,
+            );
+            assert!(matches!(out, Ok(Outcome::Done { .. })), "{out:?}");
+            assert_eq!(
+                http.requests()[3],
+                "Post /api/admin/v1/users/01JUSER/deactivate"
+            );
+            assert_eq!(
+                http.seen.lock().unwrap()[3].1,
+                Some(json!({ "skip_erase": skip_erase }))
+            );
+        }
+    }
+
+    #[test]
+    fn unlock_never_reactivates_and_reactivate_says_the_user_stays_locked() {
+        let (out, http) = change(
+            vec![found(true, true), found(false, true)],
+            Change::Lock(false),
+            false,
+        );
+        assert!(matches!(out, Ok(Outcome::Done { .. })), "{out:?}");
+        assert_eq!(
+            http.seen.lock().unwrap()[3].1,
+            Some(json!({"skip_reactivate": true}))
+        );
+
+        let password = SecretString::from("back-pw");
+        let (out, http) = change(
+            vec![found(true, true), found(true, true), (204, json!(null))],
+            Change::Reactivate {
+                password: Some(&password),
+            },
+            false,
+        );
+        let Ok(Outcome::Done {
+            note: Some(note), ..
+        }) = out
+        else {
+            panic!("{out:?}")
+        };
+        assert!(note.contains("provision unlock"), "{note}");
+        assert_eq!(
+            http.requests()[3..],
+            [
+                "Post /api/admin/v1/users/01JUSER/reactivate",
+                "Post /api/admin/v1/users/01JUSER/set-password"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_reached_state_is_ok_and_check_changes_nothing() {
+        let (out, http) = change(vec![found(true, false)], Change::Lock(true), false);
+        assert_eq!(
+            out,
+            Ok(Outcome::Already {
+                change: crate::outcome::Changed::Locked
+            })
+        );
+        assert_eq!(http.requests().len(), 3);
+        let (out, http) = change(vec![found(false, false)], Change::Lock(true), true);
+        assert_eq!(
+            out,
+            Ok(Outcome::WouldDo {
+                change: crate::outcome::Changed::Locked
+            })
+        );
+        assert_eq!(http.requests().len(), 3);
+        let (out, _) = change(
+            vec![(404, json!({"errors": [{"title": "User not found"}]}))],
+            Change::Lock(true),
+            false,
+        );
+        assert!(matches!(out, Err(Failure::Rejected(m)) if m == "no such user john in MAS"));
+    }
+
+    #[test]
+    fn a_new_password_ends_the_sessions_unless_kept() {
+        let password = SecretString::from("new-pw");
+        for (logout, requests) in [(true, 5), (false, 4)] {
+            let (out, http) = change(
+                vec![found(false, false), (204, json!(null)), user(false)],
+                Change::Password {
+                    password: &password,
+                    logout,
+                },
+                false,
+            );
+            assert!(matches!(out, Ok(Outcome::Done { .. })), "{out:?}");
+            let seen = http.requests();
+            assert_eq!(seen.len(), requests);
+            assert_eq!(
+                http.seen.lock().unwrap()[3].1,
+                Some(json!({"password": "new-pw"}))
+            );
+            if logout {
+                assert_eq!(seen[4], "Post /api/admin/v1/users/01JUSER/kill-sessions");
+            }
+        }
+    }
+
+    #[test]
+    fn users_are_listed_by_cursor_with_their_user_ids() {
+        let http = Scripted::new(vec![
+            discovery(),
+            token("t"),
+            (
+                200,
+                json!({"meta": {"count": 3}, "data": [
+                    {"type": "user", "id": "01JA", "attributes": {"username": "ann", "admin": true, "locked_at": null, "deactivated_at": null}},
+                    {"type": "user", "id": "01JB", "attributes": {"username": "bob", "admin": false, "locked_at": "2026-01-01T00:00:00Z", "deactivated_at": null}, "meta": {"page": {"cursor": "01JB"}}}
+                ], "links": {"self": "/api/admin/v1/users?page[first]=100", "next": "/api/admin/v1/users?page[after]=01JB&page[first]=100"}}),
+            ),
+            (
+                200,
+                json!({"meta": {"count": 3}, "data": [
+                    {"type": "user", "id": "01JC", "attributes": {"username": "cy", "admin": true, "locked_at": null, "deactivated_at": null}}
+                ], "links": {"self": "/api/admin/v1/users?page[after]=01JB&page[first]=100"}}),
+            ),
+        ]);
+        let api = api(&http);
+        let filter = ListFilter { admins: true };
+        let first = block_on(api.list(&filter, None)).unwrap();
+        assert_eq!(first.next.as_deref(), Some("01JB"));
+        assert_eq!(first.users[0].user_id, "@ann:example.com");
+        assert_eq!(first.users[1].state.locked, Some(true));
+        let last = block_on(api.list(&filter, first.next.as_deref())).unwrap();
+        assert_eq!(last.next, None);
+        assert_eq!(
+            http.requests()[2..],
+            [
+                "Get /api/admin/v1/users?page[first]=100&filter[admin]=true",
+                "Get /api/admin/v1/users?page[first]=100&page[after]=01JB&filter[admin]=true",
+            ]
+        );
     }
 }

@@ -74,6 +74,9 @@ pub trait Settings {
     fn missing(&self, key: &str, why: &str) -> Self::Error;
     /// The host's MAS, when its accounts are MAS's.
     fn mas(&self) -> Option<&Mas>;
+    /// The host's Matrix server name (`server_name`, checked by the inventory): for backends
+    /// whose server knows users by localpart only.
+    fn server_name(&self) -> &str;
     fn homeserver(&self) -> Homeserver;
 }
 
@@ -100,6 +103,9 @@ pub trait Backend {
     const RUNS_PROGRAMS: bool;
     /// The homeserver it implies, when it implies one.
     const HOMESERVER: Option<Homeserver> = None;
+    /// It changes accounts through MAS: on a host whose accounts MAS owns, only such a backend
+    /// may set passwords, lock or deactivate (the inventory checks it).
+    const THROUGH_MAS: bool = false;
     fn configure<S: Settings>(settings: &S) -> Result<Box<dyn Config>, S::Error>;
 }
 
@@ -110,7 +116,7 @@ pub fn refuse_mas<S: Settings>(s: &S, what: &str) -> Result<(), S::Error> {
         (Some(_), line) => Err(s.wrong(
             "backend",
             &format!(
-                "this host's accounts are managed by MAS (`mas` is set at line {}); Synapse does not serve shared-secret registration then, which {what} relies on: use backend: mas-cli",
+                "this host's accounts are managed by MAS (`mas` is set at line {}); Synapse does not serve shared-secret registration then, which {what} relies on: use backend: mas-api or mas-cli",
                 line.unwrap_or(0)
             ),
         )),

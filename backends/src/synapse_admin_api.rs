@@ -130,20 +130,8 @@ impl Account for SynapseAdminApi {
         let Some(now) = self.read(user).await? else {
             return Err(Failure::Rejected(format!("no such user {user}")));
         };
-        let kind = change.kind();
-        let already = match change {
-            Change::Password { .. } => false,
-            Change::Lock(lock) => now.locked == Some(*lock),
-            Change::Deactivate { erase } => {
-                now.deactivated == Some(true) && (!erase || now.erased == Some(true))
-            }
-            Change::Reactivate { .. } => now.deactivated == Some(false),
-        };
-        if already {
-            return Ok(Outcome::Already { change: kind });
-        }
-        if check {
-            return Ok(Outcome::WouldDo { change: kind });
+        if let Some(settled) = change.settled(&now, check) {
+            return Ok(settled);
         }
         let request = match change {
             // synapse/rest/admin/users.py, `ResetPasswordRestServlet`.
@@ -180,7 +168,10 @@ impl Account for SynapseAdminApi {
             _ => None,
         };
         match resp.status {
-            200 | 201 => Ok(Outcome::Done { change: kind, note }),
+            200 | 201 => Ok(Outcome::Done {
+                change: change.kind(),
+                note,
+            }),
             _ => Err(refused(&resp)),
         }
     }

@@ -304,6 +304,7 @@ impl Host {
             base,
             mas,
             homeserver: backend.homeserver.unwrap_or(Homeserver::Synapse),
+            server_name: &server_name,
         };
         let mut backends = vec![Configured {
             kind: backend,
@@ -319,6 +320,9 @@ impl Host {
                 kind: admin,
                 config: (admin.configure)(&settings)?,
             });
+        }
+        if settings.mas.is_some() {
+            mas_keeps_the_lifecycle(&vars, &backends)?;
         }
         Ok(Host {
             name: name.to_owned(),
@@ -391,6 +395,42 @@ fn parse_mas(vars: &Vars, mas: &Placed, base: &Path) -> Result<Mas, Error> {
         client_id,
         client_secret: Arc::new(client_secret),
     })
+}
+
+/// On a host whose accounts MAS owns, MAS is their source of truth: a password, lock or
+/// deactivation made behind its back in Synapse's admin API or database is one MAS does not
+/// know of (and its provisioning jobs write its own state back to Synapse). So the first
+/// backend for each of those operations must work through MAS. Checked here, with the
+/// inventory, rather than in the router: a pairing that cannot work is a config error
+/// reported before anything runs on any host, not a failure midway through a fleet run.
+fn mas_keeps_the_lifecycle(vars: &Vars, backends: &[Configured]) -> Result<(), Error> {
+    for op in [Op::SetPassword, Op::Lock, Op::Deactivate, Op::Reactivate] {
+        let Some(i) = backends.iter().position(|b| b.kind.can(op)) else {
+            continue;
+        };
+        let kind = backends[i].kind;
+        if kind.through_mas {
+            continue;
+        }
+        let key = if i == 0 { "backend" } else { "admin_backend" };
+        let (_, at) = vars.string(key, "")?;
+        let through_mas: Vec<&str> = registry::BACKENDS
+            .iter()
+            .filter(|k| k.through_mas && k.can(op))
+            .map(|k| k.name)
+            .collect();
+        return Err(vars.wrong(
+            key,
+            at,
+            format!(
+                "this host's accounts are managed by MAS (`mas` is set), and {} would {} behind MAS's back: use {key}: {}",
+                kind.name,
+                op.what(),
+                through_mas.join(" or ")
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The host's transport, checked against what its backend needs before anything runs: the

@@ -16,6 +16,8 @@ pub struct HostSettings<'a> {
     pub(super) base: &'a Path,
     pub(super) mas: Option<Mas>,
     pub(super) homeserver: Homeserver,
+    /// Checked against the Matrix grammar before any backend reads it.
+    pub(super) server_name: &'a str,
 }
 
 impl Settings for HostSettings<'_> {
@@ -85,5 +87,9 @@ impl Settings for HostSettings<'_> {
 
     fn homeserver(&self) -> Homeserver {
         self.homeserver
+    }
+
+    fn server_name(&self) -> &str {
+        self.server_name
     }
 }

@@ -153,6 +153,22 @@ fn mas_hosts_are_refused_by_the_shared_secret_backend() {
 }
 
 #[test]
+fn mas_hosts_change_passwords_locks_and_deactivations_only_through_mas() {
+    let host = "all:\n  hosts:\n    m1:\n      server_name: a.org\n      mas: {url: http://mas, client_id: 01J, client_secret: {env: C}}\n";
+    let e = err(&format!(
+        "{host}      backend: mas-cli\n      transport: local\n      admin_backend: synapse-api\n      url: http://syn\n      admin_token: {{env: T}}\n"
+    ));
+    assert!(
+        e.contains("managed by MAS")
+            && e.contains("use admin_backend: mas-api")
+            && e.contains(":8:"),
+        "{e}"
+    );
+    let inventory = parse(&format!("{host}      backend: mas-api\n")).unwrap();
+    assert_eq!(inventory.hosts[0].backends.len(), 1);
+}
+
+#[test]
 fn broken_yaml_is_located() {
     let e = err("all:\n  hosts:\n    m1: {server_name: a.org\n");
     assert!(

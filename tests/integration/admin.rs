@@ -5,9 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::fixtures::{
-    COUNTED, Helper, SERVER_NAME, Synapse, json, pg_synapse, postgres, provision, scratch, sshd,
-    start_helper, synapse, text, unique, write_file,
+    COUNTED, SERVER_NAME, Synapse, json, pg_synapse, postgres, provision, scratch, sshd, synapse,
+    text, unique, write_file,
 };
+use crate::mas::{mas, mas_admin, mas_vars};
 
 fn inventory(name: &str, vars: &str) -> PathBuf {
     let mut yaml =
@@ -328,62 +329,6 @@ fn register_with_admin_flags_converges_an_existing_user() {
         text(&out)
     );
     assert_eq!(s.admin_flag(&user), Some(false));
-}
-
-/// The MAS stand-in's HTTP side, sharing its database with the mas-cli stand-in.
-struct Mas {
-    url: String,
-    db: PathBuf,
-    config: PathBuf,
-    _server: Helper,
-}
-
-fn mas(s: &Synapse) -> Mas {
-    let db = scratch().join(unique("mas-db.json"));
-    let clients = write_file(
-        "mas-clients.json",
-        r#"{"clients": {"01JADMINCLIENT": "admin-client-secret", "01JOTHERCLIENT": "other-secret"}, "admin_clients": ["01JADMINCLIENT"]}"#,
-    );
-    let port = crate::fixtures::free_port().to_string();
-    let server = start_helper(
-        "standins/mas-admin-api",
-        &[db.to_str().unwrap(), &port, clients.to_str().unwrap()],
-        &scratch(),
-    );
-    let url = server.ready.strip_prefix("ready ").unwrap().to_owned();
-    let config = write_file(
-        "mas-config.yaml",
-        &serde_json::json!({
-            "matrix": {"homeserver": SERVER_NAME, "endpoint": s.url},
-            "standin": {"db": db, "shared_secret_path": s.secret_file()},
-        })
-        .to_string(),
-    );
-    Mas {
-        url,
-        db,
-        config,
-        _server: server,
-    }
-}
-
-fn mas_vars(m: &Mas, client: &str, secret: &str) -> String {
-    let secret_file = write_file("mas-client-secret", secret);
-    format!(
-        "backend: mas-cli\ntransport: local\nconfig: {}\ncommand: {}\nadmin_backend: mas-api\nmas: {{url: {}, client_id: {client}, client_secret: {{file: {}}}}}",
-        m.config.display(),
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/standins/mas-cli")
-            .display(),
-        m.url,
-        secret_file.display()
-    )
-}
-
-fn mas_admin(m: &Mas, user: &str) -> bool {
-    let db: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&m.db).unwrap()).unwrap();
-    db["users"][user]["admin"].as_bool().unwrap()
 }
 
 #[test]

@@ -201,8 +201,9 @@ fn a_host_without_a_backend_that_can_says_which_would() {
     let (status, _, out) = verb(&inv, &["deactivate", "john"], "");
     assert_eq!(status, "failed");
     assert!(
-        text(&out)
-            .contains("no backend of this host can deactivate users (those that can: synapse-api)"),
+        text(&out).contains(
+            "no backend of this host can deactivate users (those that can: synapse-api, mas-api)"
+        ),
         "{}",
         text(&out)
     );

@@ -9,6 +9,7 @@ mod faults;
 mod fixtures;
 mod hostile;
 mod lifecycle;
+mod mas;
 mod names;
 mod playbook;
 mod register;
