@@ -124,12 +124,34 @@ impl Router {
     }
 
     /// `provision ping`: every backend built answers.
+    /// Which backend this host uses for what, and that each answers: "synapse-cli for
+    /// register: …; synapse-api for read, admin, …: …". Built with [`Router::everything`].
     pub async fn ping(&self) -> Result<String, Failure> {
         let mut said = Vec::new();
         for backend in &self.backends {
-            said.push(backend.ping().await?);
+            let serves: Vec<&str> = Router::everything()
+                .into_iter()
+                .filter(|op| {
+                    self.first(*op)
+                        .is_some_and(|b| std::ptr::addr_eq(b, &**backend))
+                })
+                .map(Op::word)
+                .collect();
+            said.push(format!(
+                "{} for {}: {}",
+                backend.name(),
+                serves.join(", "),
+                backend.ping().await?
+            ));
         }
         Ok(said.join("; "))
+    }
+
+    /// Every operation, for a router that is to build every backend a host uses.
+    pub fn everything() -> Vec<Op> {
+        let mut ops = Op::ALL.to_vec();
+        ops.push(Op::Tokens);
+        ops
     }
 
     /// Sets the admin flag (or under `check`, says whether it would change).

@@ -54,6 +54,21 @@ impl Op {
         None => &[],
     };
 
+    /// Its name in one word, for `provision ping`'s "which backend does what".
+    pub fn word(self) -> &'static str {
+        match self {
+            Op::Register => "register",
+            Op::Read => "read",
+            Op::SetAdmin => "admin",
+            Op::SetPassword => "password",
+            Op::Lock => "lock",
+            Op::Deactivate => "deactivate",
+            Op::Reactivate => "reactivate",
+            Op::List => "users",
+            Op::Tokens => "tokens",
+        }
+    }
+
     /// For messages: "BACKEND cannot {what}".
     pub fn what(self) -> &'static str {
         match self {

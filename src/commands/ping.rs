@@ -1,7 +1,6 @@
-//! `provision ping`: for each host, the connection works, the backend's tool or endpoint
-//! answers, the admin backend answers, and every secret source resolves. Changes nothing.
-
-use provision_backends::Op;
+//! `provision ping`: for each host, which backend serves what, that the connection works and
+//! each backend's tool or endpoint answers, and that every secret source resolves. Changes
+//! nothing.
 
 use super::fan_out_with;
 use crate::cli::{Global, PingArgs};
@@ -20,7 +19,7 @@ pub fn run(global: &Global, args: PingArgs) -> Result<Report, Error> {
         &args.run,
         &hosts,
         |host, _| {
-            let target = Router::new(host, &client, &[Op::Register, Op::Read, Op::SetAdmin]);
+            let target = Router::new(host, &client, &Router::everything());
             Box::pin(async move {
                 let target = target.map_err(HostError::Setup)?;
                 let said = target.ping().await;

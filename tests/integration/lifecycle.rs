@@ -311,3 +311,25 @@ fn a_generated_password_is_kept_0600_and_logs_in() {
     assert!(s.login(&user, password).is_ok());
     assert!(s.login(&user, "before-pw").is_err());
 }
+
+#[test]
+fn ping_says_which_backend_serves_what_and_that_each_answers() {
+    let s = synapse();
+    let inv = inventory(s, true);
+    let out = provision(
+        &["ping", "-i", inv.to_str().unwrap(), "--output", "json"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let said = json(&out)["hosts"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        said.starts_with("shared-secret for register: shared-secret registration answers; ")
+            && said.contains(
+                "synapse-api for read, admin, password, lock, deactivate, reactivate, users, tokens: Synapse admin API answers"
+            ),
+        "{said}"
+    );
+}
