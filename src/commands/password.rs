@@ -3,12 +3,13 @@
 
 use provision_backends::{ExposeSecret, Outcome, SecretString};
 
+use super::Done;
 use super::account::{Action, act, report};
 use crate::cli::{Global, PasswordChangeArgs};
 use crate::error::Error;
 use crate::password::{self, Generated};
 use crate::password_store::Store;
-use crate::report::Report;
+use crate::report::{HostError, Report};
 
 pub fn run(global: &Global, args: PasswordChangeArgs) -> Result<Report, Error> {
     let check = args.run.check;
@@ -37,10 +38,7 @@ pub fn run(global: &Global, args: PasswordChangeArgs) -> Result<Report, Error> {
         .filter(|f| matches!(&f.result, Ok(d) if matches!(d.outcome, Outcome::Done { .. })))
         .map(|f| f.host.clone())
         .collect();
-    let maybe_held = fanned.finished.iter().any(|f| match &f.result {
-        Ok(d) => matches!(d.outcome, Outcome::Done { .. }),
-        Err(e) => e.status() == crate::report::Status::Unreachable || e.code() == "timed_out",
-    });
+    let maybe_held = fanned.finished.iter().any(|f| may_hold(&f.result));
     let generated = password.as_ref().and_then(|p| p.generated.as_ref());
     let mut notes = Vec::new();
     let mut shown = None;
@@ -77,4 +75,59 @@ pub fn run(global: &Global, args: PasswordChangeArgs) -> Result<Report, Error> {
     }
     report.notes.extend(notes);
     Ok(report)
+}
+
+/// Whether a host may now hold the new password. Any failure but one before anything was sent
+/// may leave it set: MAS sets it and then ends the sessions in a second request
+/// (kill_sessions.rs), whose failure fails the host; a lost answer is a failure too. A
+/// generated password's file is kept then.
+fn may_hold(result: &Result<Done, HostError>) -> bool {
+    !matches!(
+        result,
+        Err(HostError::Setup(_) | HostError::NotStarted)
+            | Ok(Done {
+                outcome: Outcome::Already { .. } | Outcome::WouldDo { .. },
+                ..
+            })
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use provision_backends::outcome::Changed;
+    use provision_backends::{Outcome, UserId};
+
+    use super::{Done, HostError, may_hold};
+
+    fn done(outcome: Outcome) -> Result<Done, HostError> {
+        Ok(Done {
+            user: UserId::new("john", "example.com").unwrap(),
+            outcome,
+            admin: None,
+            plan: None,
+            retried: false,
+            failed: None,
+        })
+    }
+
+    #[test]
+    fn a_generated_password_is_kept_unless_no_request_was_sent() {
+        let set = Outcome::Done {
+            change: Changed::Password,
+            note: None,
+        };
+        assert!(may_hold(&done(set)));
+        // Set, then the sessions could not be ended: the host failed, the password is set.
+        assert!(may_hold(&Err(HostError::Failed(
+            "the password was set, but the sessions were not ended".into()
+        ))));
+        assert!(may_hold(&Err(HostError::Unreachable("reset".into()))));
+        assert!(may_hold(&Err(HostError::TimedOut("5s".into()))));
+        assert!(!may_hold(&Err(HostError::Setup("no token".into()))));
+        assert!(!may_hold(&Err(HostError::NotStarted)));
+        let would = Outcome::WouldDo {
+            change: Changed::Password,
+        };
+        assert!(!may_hold(&done(would)));
+    }
 }
