@@ -35,13 +35,10 @@ impl Router {
             ssh: host.ssh.as_ref().map(|t| Arc::new(Ssh::new(t))),
         };
         let mut backends = Vec::new();
-        for (i, configured) in host.backends.iter().enumerate() {
-            let first_for_some = ops.iter().any(|op| {
-                host.backends
-                    .iter()
-                    .position(|b| b.kind.can(*op))
-                    .is_some_and(|first| first == i)
-            });
+        for configured in &host.backends {
+            let first_for_some = ops
+                .iter()
+                .any(|op| host.first(*op).is_some_and(|b| std::ptr::eq(b, configured)));
             if first_for_some {
                 backends.push(configured.config.build(&ports)?);
             }
@@ -123,8 +120,7 @@ impl Router {
         })
     }
 
-    /// `provision ping`: every backend built answers.
-    /// Which backend this host uses for what, and that each answers: "synapse-cli for
+    /// `provision ping`: which backend this host uses for what, and that each answers: "synapse-cli for
     /// register: …; synapse-api for read, admin, …: …". Built with [`Router::everything`].
     pub async fn ping(&self) -> Result<String, Failure> {
         let mut said = Vec::new();
