@@ -128,6 +128,15 @@ pub fn unknown(what: &str, word: &str, known: &[&str]) -> String {
     format!("unknown {what} `{word}`{hint}; known: {}", known.join(", "))
 }
 
+/// "a, b or c".
+pub fn or_list(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
 /// The known name closest to `word`, if it is close enough to be a typo of it.
 pub fn suggest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
     known

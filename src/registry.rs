@@ -5,6 +5,7 @@
 
 use provision_backends::Op;
 use provision_backends::admin_sql::AdminSql;
+use provision_backends::dendrite_admin_api::DendriteAdminApi;
 use provision_backends::dendrite_cli::DendriteCli;
 use provision_backends::mas_admin_api::MasAdminApi;
 use provision_backends::mas_cli::MasCli;
@@ -27,6 +28,7 @@ pub const BACKENDS: &[Kind] = &[
     Kind::of::<AdminSql>(),
     Kind::of::<SynapseAdminApi>(),
     Kind::of::<MasAdminApi>(),
+    Kind::of::<DendriteAdminApi>(),
 ];
 
 /// A backend's entry: what the inventory needs to know of it before anything is built.

@@ -11,6 +11,7 @@ use provision_backends::{
     RegistrationToken, SecretString, TokenTerms, UserState,
 };
 
+use crate::error::or_list;
 use crate::inventory::{Host, Transport};
 use crate::registry;
 use crate::transport::{
@@ -226,15 +227,6 @@ impl Router {
         if let Some(ssh) = self.ssh {
             ssh.close().await;
         }
-    }
-}
-
-/// "a, b or c".
-fn or_list(names: &[&str]) -> String {
-    match names {
-        [] => String::new(),
-        [one] => (*one).to_owned(),
-        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
     }
 }
 

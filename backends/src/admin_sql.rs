@@ -133,6 +133,12 @@ impl Backend for AdminSql {
         let schema = match s.homeserver() {
             Homeserver::Dendrite => Schema::Dendrite,
             Homeserver::Synapse => Schema::Synapse,
+            Homeserver::Tuwunel => {
+                return Err(s.wrong(
+                    "admin_backend",
+                    "tuwunel keeps its accounts in RocksDB, not SQL: use admin_backend: synapse-api (tuwunel serves Synapse's admin API)",
+                ));
+            }
         };
         Ok(Box::new(AdminSqlConfig { via, schema }))
     }

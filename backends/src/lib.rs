@@ -11,11 +11,13 @@ pub mod matrix;
 pub mod outcome;
 pub mod port;
 pub mod registration;
+mod registration_tokens;
 pub mod settings;
 mod tool;
 pub mod user_id;
 
 pub mod admin_sql;
+pub mod dendrite_admin_api;
 pub mod dendrite_cli;
 pub mod mas_admin_api;
 pub mod mas_cli;

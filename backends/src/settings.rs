@@ -30,12 +30,34 @@ pub fn reveal(key: &str, secret: &Secret) -> Result<SecretString, String> {
         .map_err(|e| format!("{key} ({secret}): {e}"))
 }
 
-/// Which homeserver the host runs, as far as the inventory says (the SQL backend's schema
-/// follows it).
+/// Which homeserver the host runs: the inventory's `homeserver`, else what its backends imply,
+/// else Synapse. The SQL backend's schema follows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Homeserver {
     Synapse,
     Dendrite,
+    /// Serves Synapse's shared-secret registration and most of its admin API
+    /// (matrix-construct/tuwunel docs/development/compliance/synapse-admin.md), so the
+    /// Synapse-compatible HTTP backends drive it; it keeps accounts in RocksDB, not SQL, and
+    /// has no `register_new_matrix_user`.
+    Tuwunel,
+}
+
+impl Homeserver {
+    pub const ALL: &'static [Homeserver] = &[
+        Homeserver::Synapse,
+        Homeserver::Dendrite,
+        Homeserver::Tuwunel,
+    ];
+
+    /// Its name in the inventory (`homeserver: tuwunel`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Homeserver::Synapse => "synapse",
+            Homeserver::Dendrite => "dendrite",
+            Homeserver::Tuwunel => "tuwunel",
+        }
+    }
 }
 
 /// A host whose accounts MAS owns: `mas: {url, client_id, client_secret}`.

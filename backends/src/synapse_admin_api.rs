@@ -11,9 +11,9 @@ use crate::account::{
     Account, Change, ListFilter, Listed, Op, Page, RegistrationToken, TokenTerms, UserState,
 };
 use crate::matrix::MatrixAnswer;
-use crate::outcome::Changed;
 use crate::port::Ports;
 use crate::port::http::{Auth, Http, HttpPort, Request, Response, encode};
+use crate::registration_tokens::TokenApi;
 use crate::settings::{Backend, Config, Secret, Settings, reveal};
 use crate::{Failure, Outcome, UserId};
 
@@ -167,13 +167,25 @@ impl Account for SynapseAdminApi {
             }
             _ => None,
         };
-        match resp.status {
-            200 | 201 => Ok(Outcome::Done {
-                change: change.kind(),
-                note,
-            }),
-            _ => Err(refused(&resp)),
+        if !matches!(resp.status, 200 | 201) {
+            return Err(refused(&resp));
         }
+        // A server that serves this API without Synapse's `locked` (tuwunel lists `PUT
+        // /v2/users` without it) answers 200 and leaves the user as it was: only a read
+        // tells.
+        if let Change::Lock(lock) = change {
+            let after = self.read(user).await?.and_then(|s| s.locked);
+            if after != Some(*lock) {
+                return Err(Failure::Rejected(format!(
+                    "the server accepted the request but the user is {}: it does not implement Synapse's `locked`",
+                    if *lock { "not locked" } else { "still locked" }
+                )));
+            }
+        }
+        Ok(Outcome::Done {
+            change: change.kind(),
+            note,
+        })
     }
 
     /// `GET /_synapse/admin/v2/users` (`UsersRestServletV2`), deactivated and locked users
@@ -212,64 +224,19 @@ impl Account for SynapseAdminApi {
         Ok(Page { users, next })
     }
 
-    /// `NewRegistrationTokenRestServlet`: every field is sent, so no server default decides
-    /// (an omitted `uses_allowed` there means unlimited).
+    /// `NewRegistrationTokenRestServlet`.
     async fn issue_token(&self, terms: &TokenTerms) -> Result<RegistrationToken, Failure> {
-        let body = json!({
-            "uses_allowed": terms.uses_allowed,
-            "expiry_time": terms.expiry_ms,
-            "length": terms.length,
-        });
-        let resp = self
-            .http
-            .send(self.authed(Request::post(TOKENS_NEW, body)))
-            .await?;
-        if resp.status != 200 {
-            return Err(refused(&resp));
-        }
-        registration_token(&resp.json()).ok_or_else(|| {
-            Failure::Rejected("Synapse admin API: no token in the answer to issuing one".into())
-        })
+        self.tokens().issue(terms).await
     }
 
-    /// `ListRegistrationTokensRestServlet`: one answer, no paging.
+    /// `ListRegistrationTokensRestServlet`.
     async fn list_tokens(&self, valid: Option<bool>) -> Result<Vec<RegistrationToken>, Failure> {
-        let query = match valid {
-            Some(valid) => format!("{TOKENS}?valid={valid}"),
-            None => TOKENS.to_owned(),
-        };
-        let resp = self.http.send(self.authed(Request::get(query))).await?;
-        if resp.status != 200 {
-            return Err(refused(&resp));
-        }
-        let body = resp.json();
-        let listed = body["registration_tokens"].as_array().ok_or_else(|| {
-            Failure::Rejected("Synapse admin API: no registration_tokens in the list".into())
-        })?;
-        Ok(listed.iter().filter_map(registration_token).collect())
+        self.tokens().list(valid).await
     }
 
-    /// `RegistrationTokenRestServlet.on_DELETE`: a token it does not have is a 404, which is
-    /// the state wanted. `--check` reads the list rather than `GET …/{token}`, so the token
-    /// is in no request's path but the one that revokes it.
+    /// `RegistrationTokenRestServlet.on_DELETE`: a token it does not have is a 404.
     async fn revoke_token(&self, token: &SecretString, check: bool) -> Result<Outcome, Failure> {
-        let change = Changed::TokenRevoked;
-        if check {
-            let listed = self.list_tokens(None).await?;
-            let there = listed.iter().any(|t| t.token == token.expose_secret());
-            return Ok(match there {
-                true => Outcome::WouldDo { change },
-                false => Outcome::Already { change },
-            });
-        }
-        let path = format!("{TOKENS}/{}", encode(token.expose_secret()));
-        let request = Request::delete(path).hiding(token);
-        let resp = self.http.send(self.authed(request)).await?;
-        match resp.status {
-            200 => Ok(Outcome::Done { change, note: None }),
-            404 => Ok(Outcome::Already { change }),
-            _ => Err(refused(&resp)),
-        }
+        self.tokens().revoke(token, check).await
     }
 
     async fn set_admin(&self, user: &UserId, admin: bool, check: bool) -> Result<Outcome, Failure> {
@@ -308,21 +275,17 @@ impl SynapseAdminApi {
     fn authed(&self, request: Request) -> Request {
         request.auth(Auth::Bearer(self.token.clone()))
     }
-}
 
-const TOKENS: &str = "/_synapse/admin/v1/registration_tokens";
-const TOKENS_NEW: &str = "/_synapse/admin/v1/registration_tokens/new";
-
-/// A token of the list or of an issue's answer: `{token, uses_allowed, pending, completed,
-/// expiry_time}`, `expiry_time` in milliseconds.
-fn registration_token(t: &serde_json::Value) -> Option<RegistrationToken> {
-    Some(RegistrationToken {
-        token: t["token"].as_str().filter(|t| !t.is_empty())?.to_owned(),
-        uses_allowed: t["uses_allowed"].as_u64(),
-        pending: t["pending"].as_u64().unwrap_or(0),
-        completed: t["completed"].as_u64().unwrap_or(0),
-        expiry_ms: t["expiry_time"].as_u64(),
-    })
+    fn tokens(&self) -> TokenApi<'_> {
+        TokenApi {
+            http: &self.http,
+            admin_token: &self.token,
+            base: "/_synapse/admin/v1/registration_tokens",
+            server: "Synapse admin API",
+            delete_says_absent: true,
+            refused,
+        }
+    }
 }
 
 /// Users asked for per page: Synapse's own default is 100; bigger pages mean fewer round
@@ -372,6 +335,7 @@ fn refused(resp: &Response) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::Changed;
     use crate::testing::{Scripted, block_on};
 
     fn run(
@@ -535,5 +499,26 @@ mod tests {
             http.requests(),
             ["Get /_synapse/admin/v1/registration_tokens?valid=false"]
         );
+    }
+
+    #[test]
+    fn a_lock_the_server_ignores_is_a_failure_not_a_change() {
+        let http = Scripted::new(vec![
+            (200, json!({"locked": false})),
+            (200, json!({})),
+            (200, json!({"locked": false})),
+        ]);
+        let api = SynapseAdminApi {
+            http: http.clone(),
+            token: SecretString::from("syt_token"),
+            via: String::new(),
+        };
+        let user = UserId::new("john", "example.com").unwrap();
+        let Err(Failure::Rejected(e)) = block_on(api.change(&user, &Change::Lock(true), false))
+        else {
+            panic!("an ignored lock fails");
+        };
+        assert!(e.contains("does not implement Synapse's `locked`"), "{e}");
+        assert_eq!(http.requests().len(), 3, "read, put, read back");
     }
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::place::{Found, HostVars, Place, Placed, Source};
 use super::{raw, ssh_options};
-use crate::error::{Error, unknown};
+use crate::error::{Error, or_list, unknown};
 use crate::secret_source::SecretSource;
 use crate::transport::ContainerName;
 use provision_backends::Op;
@@ -24,6 +24,7 @@ const HOST_KEYS: &[&str] = &[
     "server_name",
     "backend",
     "admin_backend",
+    "homeserver",
     "transport",
     "ssh",
     "docker",
@@ -50,6 +51,7 @@ fn keys() -> Vec<&'static str> {
 pub struct Host {
     pub name: String,
     pub server_name: String,
+    pub homeserver: Homeserver,
     /// What the host's accounts are changed with, in the order the router tries them: the
     /// inventory's `backend`, then its `admin_backend`.
     pub backends: Vec<Configured>,
@@ -294,16 +296,14 @@ impl Host {
             Some(v) => Some(parse_mas(&vars, v, base)?),
             None => None,
         };
-        let backend = backend_kind(&vars, "backend", Op::Register)?;
-        let admin = match vars.get("admin_backend") {
-            Some(_) => Some(backend_kind(&vars, "admin_backend", Op::SetAdmin)?),
-            None => None,
-        };
+        let backend = backend_kind(&vars)?;
+        let admins = admin_backends(&vars)?;
+        let homeserver = homeserver(&vars, backend, &admins)?;
         let settings = HostSettings {
             vars: &vars,
             base,
             mas,
-            homeserver: backend.homeserver.unwrap_or(Homeserver::Synapse),
+            homeserver,
             server_name: &server_name,
         };
         let mut backends = vec![Configured {
@@ -315,7 +315,7 @@ impl Host {
             (Some(Transport::Ssh { .. }), _) | (_, Some(_)) => Some(ssh_target(&vars, name, base)?),
             _ => None,
         };
-        if let Some(admin) = admin {
+        for admin in admins {
             backends.push(Configured {
                 kind: admin,
                 config: (admin.configure)(&settings)?,
@@ -327,6 +327,7 @@ impl Host {
         Ok(Host {
             name: name.to_owned(),
             server_name,
+            homeserver,
             backends,
             transport,
             ssh,
@@ -334,32 +335,131 @@ impl Host {
     }
 }
 
-/// The backend named at `key`, which must be able to do `op` (`backend` registers,
-/// `admin_backend` sets the admin flag).
-fn backend_kind(vars: &Vars, key: &str, op: Op) -> Result<&'static Kind, Error> {
-    let known = registry::names_for(op);
-    let (name, at) = vars.string(key, &format!("one of: {}", known.join(", ")))?;
+/// The backend named at `backend`, which registers users.
+fn backend_kind(vars: &Vars) -> Result<&'static Kind, Error> {
+    let known = registry::names_for(Op::Register);
+    let (name, at) = vars.string("backend", &format!("one of: {}", known.join(", ")))?;
     match registry::find(&name) {
-        Some(kind) if kind.can(op) => Ok(kind),
+        Some(kind) if kind.can(Op::Register) => Ok(kind),
         Some(kind) => Err(vars.wrong(
-            key,
+            "backend",
             at,
             format!(
-                "{} cannot {}; for `{key}` use one of: {}",
+                "{} cannot {}; for `backend` use one of: {}",
                 kind.name,
-                op.what(),
+                Op::Register.what(),
                 known.join(", ")
             ),
         )),
-        None => {
-            let what = if key == "backend" {
-                "backend"
-            } else {
-                "admin backend"
-            };
-            Err(vars.wrong(key, at, unknown(what, &name, &known)))
+        None => Err(vars.wrong("backend", at, unknown("backend", &name, &known))),
+    }
+}
+
+/// `admin_backend`: one backend, or a list of them, that read or change existing accounts,
+/// tried in that order for each operation (`[sql, dendrite-api]`: the database reads users and
+/// sets the flag, Dendrite's admin API sets passwords).
+fn admin_backends(vars: &Vars) -> Result<Vec<&'static Kind>, Error> {
+    let Some(v) = vars.get("admin_backend") else {
+        return Ok(Vec::new());
+    };
+    let manages = |k: &Kind| k.ops.iter().any(|op| *op != Op::Register);
+    let known: Vec<&str> = registry::BACKENDS
+        .iter()
+        .filter(|k| manages(k))
+        .map(|k| k.name)
+        .collect();
+    let names: Vec<&str> = match &v.value {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str())
+            .collect::<Option<_>>()
+            .ok_or_else(|| vars.wrong("admin_backend", v, "expected backend names"))?,
+        other => {
+            return Err(vars.wrong(
+                "admin_backend",
+                v,
+                format!(
+                    "expected a backend name or a list of them, found {}",
+                    kind(other)
+                ),
+            ));
+        }
+    };
+    if names.is_empty() {
+        return Err(vars.wrong("admin_backend", v, "the list is empty"));
+    }
+    let mut kinds: Vec<&'static Kind> = Vec::new();
+    for name in names {
+        let kind = match registry::find(name) {
+            Some(kind) if manages(kind) => kind,
+            Some(kind) => {
+                return Err(vars.wrong(
+                    "admin_backend",
+                    v,
+                    format!(
+                        "{} only registers users; for `admin_backend` use {}",
+                        kind.name,
+                        or_list(&known)
+                    ),
+                ));
+            }
+            None => {
+                return Err(vars.wrong("admin_backend", v, unknown("admin backend", name, &known)));
+            }
+        };
+        if kinds.iter().any(|k| std::ptr::eq(*k, kind)) {
+            return Err(vars.wrong("admin_backend", v, format!("{name} is listed twice")));
+        }
+        kinds.push(kind);
+    }
+    Ok(kinds)
+}
+
+/// The host's homeserver: `homeserver` if set, else the one its backends imply (dendrite-cli:
+/// Dendrite), else Synapse. A backend made for another homeserver is refused at its key.
+fn homeserver(vars: &Vars, backend: &Kind, admins: &[&Kind]) -> Result<Homeserver, Error> {
+    let given = match vars.get("homeserver") {
+        None => None,
+        Some(_) => {
+            let names: Vec<&str> = Homeserver::ALL.iter().map(|h| h.name()).collect();
+            let (name, at) = vars.string("homeserver", &names.join(", "))?;
+            let found = Homeserver::ALL.iter().find(|h| h.name() == name);
+            Some(*found.ok_or_else(|| {
+                vars.wrong("homeserver", at, unknown("homeserver", &name, &names))
+            })?)
+        }
+    };
+    let used =
+        std::iter::once(("backend", backend)).chain(admins.iter().map(|k| ("admin_backend", *k)));
+    let mut implied: Option<(Homeserver, &str)> = None;
+    for (key, kind) in used {
+        let Some(own) = kind.homeserver else { continue };
+        let (wanted, from) = match (given, implied) {
+            (Some(h), _) => (h, "`homeserver`".to_owned()),
+            (None, Some((h, by))) => (h, format!("{by} (the host's other backend)")),
+            (None, None) => {
+                implied = Some((own, kind.name));
+                continue;
+            }
+        };
+        if wanted != own {
+            let (_, at) = vars.string(key, "")?;
+            return Err(vars.wrong(
+                key,
+                at,
+                format!(
+                    "{} is for {} hosts, and this one runs {} per {from}",
+                    kind.name,
+                    own.name(),
+                    wanted.name()
+                ),
+            ));
         }
     }
+    Ok(given
+        .or(implied.map(|(h, _)| h))
+        .unwrap_or(Homeserver::Synapse))
 }
 
 /// `mas: {url, client_id, client_secret}` marks a host whose accounts MAS owns, and is how

@@ -35,6 +35,7 @@ impl Host {
         json!({
             "host": self.name,
             "server_name": self.server_name,
+            "homeserver": self.homeserver.name(),
             // `backend` and `admin` as the inventory names them; `backends`, all of them in
             // the order the router tries them.
             "backend": shown.first(),

@@ -349,9 +349,18 @@ fn translate(v: &PlaybookVars) -> Result<HostVars, Error> {
                 port("matrix_dendrite_http_bind_port")?,
             )),
         ),
+        // tuwunel serves Synapse's shared-secret and admin APIs, but the playbook's
+        // variables give neither its secret nor an admin token; conduit and continuwuity
+        // serve neither API (their accounts are managed in an admin room).
+        ("tuwunel", false) => {
+            return Err(v.place("matrix_homeserver_implementation").error(format!(
+                "host `{}`: the playbook's variables do not give tuwunel's registration secret or an admin token; list the host in a provision inventory with `homeserver: tuwunel`, `backend: shared-secret` and `admin_backend: synapse-api`",
+                v.host
+            )));
+        }
         (other, false) => {
             return Err(v.place("matrix_homeserver_implementation").error(format!(
-                "host `{}`: provision has no backend for the `{other}` homeserver (synapse and dendrite, or MAS)",
+                "host `{}`: provision has no backend for the `{other}` homeserver (synapse and dendrite, or MAS; tuwunel through a provision inventory)",
                 v.host
             )));
         }

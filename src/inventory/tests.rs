@@ -1,6 +1,7 @@
 use std::path::Path;
 
 use super::*;
+use provision_backends::Op;
 
 fn parse(src: &str) -> Result<Inventory, Error> {
     Inventory::parse(Path::new("/etc/provision/inventory.yaml"), src)
@@ -479,6 +480,107 @@ fn a_bad_port_is_named() {
     let e = err(&format!("{SSH_HOST}      ssh: {{port: 70000}}\n"));
     assert!(
         e.contains("`ssh.port`: 70000 is not a port") && e.contains(":8:"),
+        "{e}"
+    );
+}
+
+#[test]
+fn admin_backend_takes_a_list_tried_in_order() {
+    let src = "\
+all:
+  hosts:
+    d1:
+      server_name: d.org
+      backend: shared-secret
+      url: https://d.org
+      shared_secret: {env: S}
+      admin_backend: [sql, dendrite-api]
+      database_url: {env: DB}
+      admin_token: {env: T}
+";
+    let inv = parse(src).unwrap();
+    let host = &inv.hosts[0];
+    // dendrite-api implies Dendrite, so the SQL backend speaks Dendrite's schema.
+    assert_eq!(
+        host.homeserver,
+        provision_backends::settings::Homeserver::Dendrite
+    );
+    let plan = host.plan();
+    assert_eq!(plan["homeserver"], "dendrite");
+    assert_eq!(plan["backends"][1]["schema"], "dendrite");
+    assert_eq!(plan["backends"][2]["kind"], "dendrite-api");
+    assert_eq!(host.first(Op::Read).unwrap().kind.name, "sql");
+    assert_eq!(host.first(Op::SetAdmin).unwrap().kind.name, "sql");
+    assert_eq!(
+        host.first(Op::SetPassword).unwrap().kind.name,
+        "dendrite-api"
+    );
+    assert!(host.first(Op::Deactivate).is_none());
+
+    let e = err(&src.replace("[sql, dendrite-api]", "[sql, sql]"));
+    assert!(
+        e.contains("sql is listed twice") && e.contains(":8:"),
+        "{e}"
+    );
+    let e = err(&src.replace("[sql, dendrite-api]", "[sql, shared-secret]"));
+    assert!(e.contains("shared-secret only registers users"), "{e}");
+    let e = err(&src.replace("[sql, dendrite-api]", "[sql, dendrite-apu]"));
+    assert!(e.contains("did you mean `dendrite-api`"), "{e}");
+    let e = err(&src.replace("[sql, dendrite-api]", "{sql: 1}"));
+    assert!(
+        e.contains("expected a backend name or a list of them"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_homeserver_marker_routes_tuwunel_through_synapse_compatible_backends() {
+    let src = "\
+all:
+  hosts:
+    t1:
+      server_name: t.org
+      homeserver: tuwunel
+      backend: shared-secret
+      url: https://t.org
+      shared_secret: {env: S}
+      admin_backend: synapse-api
+      admin_token: {env: T}
+";
+    let inv = parse(src).unwrap();
+    assert_eq!(inv.hosts[0].plan()["homeserver"], "tuwunel");
+    // No SQL (RocksDB), no register_new_matrix_user, and no Dendrite backend there.
+    let e = err(&src.replace(
+        "admin_backend: synapse-api",
+        "admin_backend: sql\n      database_url: {env: DB}",
+    ));
+    assert!(
+        e.contains("tuwunel keeps its accounts in RocksDB") && e.contains(":9:"),
+        "{e}"
+    );
+    let e = err(&src.replace(
+        "backend: shared-secret",
+        "backend: synapse-cli\n      transport: local",
+    ));
+    assert!(
+        e.contains("synapse-cli is for synapse hosts, and this one runs tuwunel per `homeserver`"),
+        "{e}"
+    );
+    let e = err(&src.replace("homeserver: tuwunel", "homeserver: conduit"));
+    assert!(
+        e.contains("unknown homeserver `conduit`") && e.contains("tuwunel"),
+        "{e}"
+    );
+    // Backends that imply different homeservers cannot share a host.
+    let e = err(&src
+        .replace("      homeserver: tuwunel\n", "")
+        .replace(
+            "backend: shared-secret",
+            "backend: synapse-cli\n      transport: local",
+        )
+        .replace("admin_backend: synapse-api", "admin_backend: dendrite-api"));
+    assert!(
+        e.contains("dendrite-api is for dendrite hosts, and this one runs synapse per synapse-cli"),
         "{e}"
     );
 }

@@ -333,3 +333,55 @@ fn ping_says_which_backend_serves_what_and_that_each_answers() {
         "{said}"
     );
 }
+
+/// tuwunel serves Synapse's shared-secret registration and admin API, so a `homeserver:
+/// tuwunel` host is driven by the Synapse-compatible backends; here they talk to a real
+/// Synapse, the API they follow.
+#[test]
+fn a_tuwunel_host_goes_through_the_synapse_compatible_backends() {
+    let s = synapse();
+    let inv = write_file(
+        "tuwunel.yaml",
+        &format!(
+            "all:\n  hosts:\n    tuw:\n      homeserver: tuwunel\n      server_name: {SERVER_NAME}\n      backend: shared-secret\n      url: {}\n      shared_secret: {{file: {}}}\n      admin_backend: synapse-api\n      admin_token: {{file: {}}}\n",
+            s.url,
+            s.secret_file().display(),
+            s.admin_token_file().display()
+        ),
+    );
+    let shown = provision(
+        &["inventory", "-i", inv.to_str().unwrap(), "--output", "json"],
+        "",
+    );
+    assert_eq!(
+        json(&shown)["hosts"][0]["homeserver"],
+        "tuwunel",
+        "{}",
+        text(&shown)
+    );
+    let user = unique("tuw").to_lowercase();
+    let out = provision(
+        &[
+            "register",
+            &user,
+            "--password-stdin",
+            "-i",
+            inv.to_str().unwrap(),
+        ],
+        "tuwunel-pw-1",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (status, outcome, out) = verb(
+        &inv,
+        &["password", &user, "--password-stdin"],
+        "tuwunel-pw-2",
+    );
+    assert_eq!(
+        (status.as_str(), outcome.as_str()),
+        ("changed", "password_set"),
+        "{}",
+        text(&out)
+    );
+    assert!(s.login(&user, "tuwunel-pw-2").is_ok());
+    assert!(s.login(&user, "tuwunel-pw-1").is_err());
+}
