@@ -401,6 +401,45 @@ fn dendrite_standin_shared_secret_registration_as_upstream() {
     );
     assert_eq!(d.login("frank", "wrong-password"), Err(403));
     assert_eq!(d.login("nobody", "whatever-password"), Err(403));
+
+    // A nonce is not consumed: it registers again until it expires (go-cache, 5 minutes).
+    for user in ["gina", "hal"] {
+        let (status, answer) = call(client().post(&endpoint).json(&json!({
+            "nonce": nonce["nonce"],
+            "username": user,
+            "password": "shared-nonce-password",
+            "mac": mac(&d, nonce["nonce"].as_str().unwrap(), user, "shared-nonce-password"),
+        })));
+        assert_eq!(status, 200, "{user}: {answer}");
+        assert_eq!(answer["device_id"], "shared_secret_registration");
+    }
+
+    // A deactivated account is refused as a wrong password is (selectPasswordHashSQL).
+    d.query("UPDATE userapi_accounts SET is_deactivated = TRUE WHERE localpart = 'hal'");
+    let (status, answer) = call(
+        client()
+            .post(format!("{}/_matrix/client/v3/login", d.url))
+            .json(&json!({"type": "m.login.password", "user": "hal", "password": "shared-nonce-password"})),
+    );
+    assert_eq!(
+        (status, answer),
+        (
+            403,
+            error(
+                "M_FORBIDDEN",
+                "The username or password was incorrect or the account does not exist."
+            )
+        )
+    );
+}
+
+/// The shared-secret MAC of a non-admin registration.
+fn mac(d: &Dendrite, nonce: &str, user: &str, password: &str) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let secret = std::fs::read(&d.secret_file).unwrap();
+    let mut mac = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(&secret).unwrap();
+    mac.update(format!("{nonce}\0{user}\0{password}\0notadmin").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
 }
 
 /// Every command line naming this Dendrite's folder (the stand-in's, after its re-exec too).
