@@ -304,7 +304,7 @@ mod tests {
 
     #[test]
     fn revoking_reads_the_list_first_since_a_delete_always_answers_200() {
-        let (api, http) = scripted(vec![(200, json!({"registration_tokens": []}))]);
+        let (api, http) = scripted(vec![(200, json!({"registration_tokens": null}))]);
         let token = SecretString::from("abcdefgh");
         let out = block_on(api.revoke_token(&token, false));
         assert_eq!(

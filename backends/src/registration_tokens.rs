@@ -62,12 +62,17 @@ impl TokenApi<'_> {
             return Err((self.refused)(&resp));
         }
         let body = resp.json();
-        let listed = body["registration_tokens"].as_array().ok_or_else(|| {
-            Failure::Rejected(format!(
-                "{}: no registration_tokens in the list",
-                self.server
-            ))
-        })?;
+        // Dendrite answers an empty list as `null` (a nil Go slice).
+        let listed = match &body["registration_tokens"] {
+            serde_json::Value::Array(listed) => listed.as_slice(),
+            serde_json::Value::Null if body.get("registration_tokens").is_some() => &[],
+            _ => {
+                return Err(Failure::Rejected(format!(
+                    "{}: no registration_tokens in the list",
+                    self.server
+                )));
+            }
+        };
         Ok(listed.iter().filter_map(registration_token).collect())
     }
 

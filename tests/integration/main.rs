@@ -4,6 +4,7 @@
 mod admin;
 mod ansible;
 mod bulk;
+mod dendrite;
 mod dendrite_standin;
 mod exec;
 mod faults;
