@@ -19,11 +19,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use crate::account::{Account, Change, Op, RegistrationToken, TokenTerms, unsupported};
+use crate::admin_api::AdminApiConfig;
 use crate::matrix::MatrixAnswer;
 use crate::port::Ports;
 use crate::port::http::{Auth, Http, HttpPort, Request, Response, encode};
 use crate::registration_tokens::TokenApi;
-use crate::settings::{Backend, Config, Homeserver, Secret, Settings, reveal};
+use crate::settings::{Backend, Config, Homeserver, Settings};
 use crate::{Failure, Outcome, UserId};
 
 pub struct DendriteAdminApi {
@@ -32,10 +33,7 @@ pub struct DendriteAdminApi {
     via: String,
 }
 
-struct DendriteAdminApiConfig {
-    url: String,
-    admin_token: Secret,
-}
+struct DendriteAdminApiConfig(AdminApiConfig);
 
 impl Backend for DendriteAdminApi {
     const NAME: &'static str = "dendrite-api";
@@ -45,33 +43,22 @@ impl Backend for DendriteAdminApi {
     const HOMESERVER: Option<Homeserver> = Some(Homeserver::Dendrite);
 
     fn configure<S: Settings>(s: &S) -> Result<Box<dyn Config>, S::Error> {
-        Ok(Box::new(DendriteAdminApiConfig {
-            url: s.url(
-                "url",
-                "admin_backend dendrite-api calls Dendrite's admin API at this URL",
-            )?,
-            admin_token: s.secret(
-                "admin_token",
-                "admin_backend dendrite-api needs the access token of an admin account (account_type 3)",
-            )?,
-        }))
+        Ok(Box::new(DendriteAdminApiConfig(AdminApiConfig::read(
+            s,
+            Self::NAME,
+            "the access token of an admin account (account_type 3)",
+        )?)))
     }
 }
 
 impl Config for DendriteAdminApiConfig {
     fn show(&self) -> serde_json::Value {
-        json!({"kind": DendriteAdminApi::NAME, "url": self.url, "admin_token": self.admin_token.to_string()})
+        self.0.show(DendriteAdminApi::NAME)
     }
 
     fn build(&self, ports: &dyn Ports) -> Result<Box<dyn Account>, String> {
-        Ok(Box::new(DendriteAdminApi {
-            http: ports.http(&self.url)?,
-            token: reveal("admin_token", &self.admin_token)?,
-            via: format!(
-                "via Dendrite's admin API at {}, token from {}",
-                self.url, self.admin_token
-            ),
-        }))
+        let (http, token, via) = self.0.open(ports, "Dendrite's admin API")?;
+        Ok(Box::new(DendriteAdminApi { http, token, via }))
     }
 }
 

@@ -7,6 +7,7 @@
 //! constructor and its [`account::Account`] implementation.
 
 pub mod account;
+mod admin_api;
 pub mod matrix;
 pub mod outcome;
 pub mod port;

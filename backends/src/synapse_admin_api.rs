@@ -10,11 +10,12 @@ use serde_json::json;
 use crate::account::{
     Account, Change, ListFilter, Listed, Op, Page, RegistrationToken, TokenTerms, UserState,
 };
+use crate::admin_api::AdminApiConfig;
 use crate::matrix::MatrixAnswer;
 use crate::port::Ports;
 use crate::port::http::{Auth, Http, HttpPort, Request, Response, encode};
 use crate::registration_tokens::TokenApi;
-use crate::settings::{Backend, Config, Secret, Settings, reveal};
+use crate::settings::{Backend, Config, Settings};
 use crate::{Failure, Outcome, UserId};
 
 pub struct SynapseAdminApi {
@@ -23,10 +24,7 @@ pub struct SynapseAdminApi {
     via: String,
 }
 
-struct SynapseAdminApiConfig {
-    url: String,
-    admin_token: Secret,
-}
+struct SynapseAdminApiConfig(AdminApiConfig);
 
 impl Backend for SynapseAdminApi {
     const NAME: &'static str = "synapse-api";
@@ -44,33 +42,22 @@ impl Backend for SynapseAdminApi {
     const RUNS_PROGRAMS: bool = false;
 
     fn configure<S: Settings>(s: &S) -> Result<Box<dyn Config>, S::Error> {
-        Ok(Box::new(SynapseAdminApiConfig {
-            url: s.url(
-                "url",
-                "admin_backend synapse-api calls the homeserver's admin API at this URL",
-            )?,
-            admin_token: s.secret(
-                "admin_token",
-                "admin_backend synapse-api needs a server admin's access token",
-            )?,
-        }))
+        Ok(Box::new(SynapseAdminApiConfig(AdminApiConfig::read(
+            s,
+            Self::NAME,
+            "a server admin's access token",
+        )?)))
     }
 }
 
 impl Config for SynapseAdminApiConfig {
     fn show(&self) -> serde_json::Value {
-        json!({"kind": SynapseAdminApi::NAME, "url": self.url, "admin_token": self.admin_token.to_string()})
+        self.0.show(SynapseAdminApi::NAME)
     }
 
     fn build(&self, ports: &dyn Ports) -> Result<Box<dyn Account>, String> {
-        Ok(Box::new(SynapseAdminApi {
-            http: ports.http(&self.url)?,
-            token: reveal("admin_token", &self.admin_token)?,
-            via: format!(
-                "via the Synapse admin API at {}, token from {}",
-                self.url, self.admin_token
-            ),
-        }))
+        let (http, token, via) = self.0.open(ports, "the Synapse admin API")?;
+        Ok(Box::new(SynapseAdminApi { http, token, via }))
     }
 }
 
