@@ -1,7 +1,7 @@
 //! provision against the real peers, side by side, in one run: `cargo bench --bench peers`
-//! (about ten minutes), or `cargo bench --bench peers -- --quick` (about two). It starts its
-//! own Synapse servers and sshd hosts with the test fixtures, prints a table of rates and
-//! ratios, and writes it to target/bench/results.md. Absolute figures are noisy on a shared
+//! (about fifteen minutes), or `cargo bench --bench peers -- --quick` (about three). It starts
+//! its own Synapse servers and sshd hosts with the test fixtures (and installs synadm), prints a
+//! table of rates and ratios, and writes it to target/bench/results.md. Absolute figures are noisy on a shared
 //! 2-core machine; the ratios, measured minutes apart in one run, are what to compare.
 
 #[allow(dead_code, unused_imports)]
@@ -580,21 +580,49 @@ fn synadm() -> PathBuf {
     venv.join("bin/synadm")
 }
 
+/// CPU time (user and system) used so far by this process (`libc::RUSAGE_SELF`) or by its
+/// children that have been waited for (`libc::RUSAGE_CHILDREN`).
+fn cpu_time(who: libc::c_int) -> Duration {
+    // SAFETY: getrusage fills the struct it is given, which is plain old data.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::getrusage(who, &mut usage) }, 0);
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// What one run of a listing method took.
+#[derive(Clone, Copy)]
+struct Run {
+    wall: Duration,
+    /// CPU time of the client, user and system: the rest of the wall time is the server's.
+    cpu: Duration,
+    /// Peak RSS (KiB) when polled for it, else 0.
+    peak: u64,
+}
+
+/// A run of a listing method and the (rows, admins) it listed.
+type Counted = (Run, (usize, usize));
+
 /// Runs `cmd` to its end with its stdout in `path`, and panics if it failed. With `rss`, the
-/// run is polled for its peak RSS (KiB) and its time is not worth reading; without, it is
-/// timed exactly and the peak is 0.
-fn run_to(cmd: &mut Command, path: &Path, rss: bool) -> (Duration, u64) {
+/// run is polled for its peak RSS and its wall time is not worth reading; without, it is timed
+/// exactly and the peak is 0.
+fn run_to(cmd: &mut Command, path: &Path, rss: bool) -> Run {
     cmd.stdin(Stdio::null())
         .stdout(std::fs::File::create(path).unwrap());
+    let cpu = cpu_time(libc::RUSAGE_CHILDREN);
     let start = Instant::now();
     let (peak, ok) = if rss {
         peak_rss_kib(cmd.spawn().unwrap())
     } else {
         (0, cmd.status().unwrap().success())
     };
-    let elapsed = start.elapsed();
+    let wall = start.elapsed();
     assert!(ok, "{cmd:?} failed");
-    (elapsed, peak)
+    Run {
+        wall,
+        cpu: cpu_time(libc::RUSAGE_CHILDREN) - cpu,
+        peak,
+    }
 }
 
 /// (user ID, admin) per row of `provision users --output csv`.
@@ -663,7 +691,7 @@ fn check_listing(
 
 /// What a script does without a listing API: `GET /_synapse/admin/v2/users/{user_id}` for every
 /// user ID it knows, CONCURRENCY in flight. Its wall time and (user ID, admin) per answer.
-fn per_user_gets(url: &str, token: &str, ids: &[String]) -> (Duration, Vec<(String, bool)>) {
+fn per_user_gets(url: &str, token: &str, ids: &[String]) -> (Run, Vec<(String, bool)>) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -673,6 +701,7 @@ fn per_user_gets(url: &str, token: &str, ids: &[String]) -> (Duration, Vec<(Stri
     rt.block_on(async move {
         let client = reqwest::Client::new();
         let next = Arc::new(AtomicUsize::new(0));
+        let cpu = cpu_time(libc::RUSAGE_SELF);
         let start = Instant::now();
         let mut workers = Vec::new();
         for _ in 0..CONCURRENCY {
@@ -709,8 +738,48 @@ fn per_user_gets(url: &str, token: &str, ids: &[String]) -> (Duration, Vec<(Stri
         for w in workers {
             seen.extend(w.await.unwrap());
         }
-        (start.elapsed(), seen)
+        let run = Run {
+            wall: start.elapsed(),
+            cpu: cpu_time(libc::RUSAGE_SELF) - cpu,
+            peak: 0,
+        };
+        (run, seen)
     })
+}
+
+/// The floor: provision's requests (`GET /_synapse/admin/v2/users`, `page` a page, following
+/// next_token) from the simplest client, each page parsed and dropped.
+fn paged_floor(url: &str, token: &str, page: usize) -> (Run, Vec<(String, bool)>) {
+    let client = fixtures::client();
+    let cpu = cpu_time(libc::RUSAGE_SELF);
+    let start = Instant::now();
+    let (mut from, mut seen) = ("0".to_owned(), Vec::new());
+    loop {
+        let resp = client
+            .get(format!(
+                "{url}/_synapse/admin/v2/users?from={from}&limit={page}&deactivated=true&locked=true&guests=false"
+            ))
+            .bearer_auth(token)
+            .send()
+            .unwrap();
+        assert!(
+            resp.status().is_success(),
+            "page from {from}: {}",
+            resp.status()
+        );
+        let body: serde_json::Value = resp.json().unwrap();
+        seen.extend(body["users"].as_array().unwrap().iter().map(api_user));
+        match body["next_token"].as_str() {
+            Some(next) => from = next.to_owned(),
+            None => break,
+        }
+    }
+    let run = Run {
+        wall: start.elapsed(),
+        cpu: cpu_time(libc::RUSAGE_SELF) - cpu,
+        peak: 0,
+    };
+    (run, seen)
 }
 
 fn user_listing(out: &mut String, sizes: &Sizes) {
@@ -746,6 +815,9 @@ fn user_listing(out: &mut String, sizes: &Sizes) {
         pw.to_str().unwrap(),
         "--per-host",
         &CONCURRENCY.to_string(),
+        // The whole host is one job: 10,000 registrations outlast the default 120 s.
+        "--timeout",
+        "3600",
         "-i",
         inv,
     ]);
@@ -799,112 +871,128 @@ fn user_listing(out: &mut String, sizes: &Sizes) {
     let page_size = 500;
     let out_file = scratch().join(unique("bench-listing.out"));
 
+    // Each method's runs return (Run, (rows, admins)), the rows checked every time.
     let provision_run = |rss: bool| {
-        let (t, peak) = run_to(
+        let run = run_to(
             Command::new(PROVISION)
                 .args(["users", "-i", inv, "--output", "csv"])
                 .env_remove("PROVISION_INVENTORY"),
             &out_file,
             rss,
         );
-        let counts = check_listing("provision users", provision_rows(&out_file), &expected);
-        (t, peak, counts)
+        let rows = provision_rows(&out_file);
+        (run, check_listing("provision users", rows, &expected))
     };
     // All users in one request: the limit above the server's count (no next_token comes back).
     let synadm_one = |rss: bool| {
-        let (t, peak) = run_to(&mut synadm_list("0", n + 1), &out_file, rss);
+        let run = run_to(&mut synadm_list("0", n + 1), &out_file, rss);
         let (users, next) = synadm_page(&out_file);
         assert_eq!(next, None, "synadm --limit {}: more pages", n + 1);
-        let counts = check_listing("synadm user list", users, &expected);
-        (t, peak, counts)
+        (run, check_listing("synadm user list", users, &expected))
     };
     // As a user pages with it: provision's page size, `--from` the last page's next_token, one
     // process per page (synadm's `user list` fetches one page a call).
     let synadm_paged = |rss: bool| {
         let start = Instant::now();
-        let (mut from, mut users, mut peak, mut pages) = ("0".to_owned(), Vec::new(), 0, 0);
+        let (mut from, mut users, mut total) = (
+            "0".to_owned(),
+            Vec::new(),
+            Run {
+                wall: Duration::ZERO,
+                cpu: Duration::ZERO,
+                peak: 0,
+            },
+        );
         loop {
-            let (_, p) = run_to(&mut synadm_list(&from, page_size), &out_file, rss);
+            let run = run_to(&mut synadm_list(&from, page_size), &out_file, rss);
             let (page, next) = synadm_page(&out_file);
             users.extend(page);
-            peak = peak.max(p);
-            pages += 1;
+            total.cpu += run.cpu;
+            total.peak = total.peak.max(run.peak);
             match next {
                 Some(next) => from = next,
                 None => break,
             }
         }
-        let t = start.elapsed();
-        let counts = check_listing("synadm user list, paged", users, &expected);
-        (t, peak, counts, pages)
+        total.wall = start.elapsed();
+        (
+            total,
+            check_listing("synadm user list, paged", users, &expected),
+        )
     };
-    let gets = || {
-        let (t, seen) = per_user_gets(&s.url, &token, &ids);
-        (t, check_listing("one GET per user", seen, &expected))
+    let gets = |_rss: bool| {
+        let (run, seen) = per_user_gets(&s.url, &token, &ids);
+        (run, check_listing("one GET per user", seen, &expected))
     };
+    let floor = |_rss: bool| {
+        let (run, seen) = paged_floor(&s.url, &token, page_size);
+        (run, check_listing("paged floor", seen, &expected))
+    };
+    let methods: [&dyn Fn(bool) -> Counted; 5] =
+        [&provision_run, &floor, &synadm_one, &synadm_paged, &gets];
 
     // A first run of each, polled for its peak RSS, warms the server up (its caches, the
-    // pages' queries); then each method timed twice, interleaved, best of two.
-    let (_, p_rss, p_counts) = provision_run(true);
-    let (_, o_rss, o_counts) = synadm_one(true);
-    let (_, paged_rss, paged_counts, pages) = synadm_paged(true);
-    let (_, gets_counts) = gets();
-    let mut best = [Duration::MAX; 4];
+    // pages' queries); then each method is timed twice, interleaved, best of two (wall and CPU
+    // apart).
+    let first: Vec<Counted> = methods.iter().map(|m| m(true)).collect();
+    let mut best: Vec<Run> = first.iter().map(|(r, _)| *r).collect();
     for _ in 0..2 {
-        best[0] = best[0].min(provision_run(false).0);
-        best[1] = best[1].min(synadm_one(false).0);
-        best[2] = best[2].min(synadm_paged(false).0);
-        best[3] = best[3].min(gets().0);
+        for (m, best) in methods.iter().zip(&mut best) {
+            let (run, _) = m(false);
+            best.wall = best.wall.min(run.wall);
+            best.cpu = best.cpu.min(run.cpu);
+        }
     }
-    let [t_provision, t_one, t_paged, t_gets] = best.map(|d| d.as_secs_f64());
-    let mb = |kib: u64| kib as f64 / 1024.0;
-    let (rows, admins) = p_counts;
+    let (rows, admins) = first[0].1;
+    let pages = rows.div_ceil(page_size);
     let version = shell(&format!("{} --version", synadm.display()));
     let _ = writeln!(
         out,
-        "## 5. Listing every user\n\n`provision users --output csv` (Synapse's `GET /_synapse/admin/v2/users`, {page_size} a page, rows streamed) on a Synapse (SQLite) holding {n} users and the fixture's admin, every {ADMIN_EVERY}th user an admin: {rows} rows, {admins} admins; every method's rows checked against the server's users and their admin flags. synadm {} as `synadm --batch -o minified -c CONFIG user list --deactivated --locked --no-guests` (provision's query), one Python process per call: its `user list` fetches one page a call (`--from`, `--limit`), so a user either asks for more than the server holds or loops on `next_token`. Output to a file; a first run of each, polled for peak RSS (VmHWM), warms the server up, then each is timed twice, interleaved, best of two.\n",
+        "## 5. Listing every user\n\n`provision users --output csv` (Synapse's `GET /_synapse/admin/v2/users`, {page_size} a page, rows streamed) on a Synapse (SQLite) holding {n} users and the fixture's admin, every {ADMIN_EVERY}th user an admin: {rows} rows, {admins} admins; every method's rows checked against the server's users and their admin flags, at every run. synadm {} as `synadm --batch -o minified -c CONFIG user list --deactivated --locked --no-guests` (provision's query), one Python process per call: its `user list` fetches one page a call (`--from`, `--limit`; Synapse caps no limit), so a user either asks for more than the server holds or loops on `next_token`. Output to a file; a first run of each, polled for peak RSS (VmHWM), warms the server up, then each is timed twice, interleaved, best of two. CPU is the client's (user + system); the rest of the wall time is the server's.\n",
         version.rsplit(' ').next().unwrap_or("")
     );
+    let labels = [
+        format!("provision `users --output csv` ({pages} requests)"),
+        format!("(floor) the same {pages} requests, one after another (reqwest)"),
+        format!("synadm `user list --limit {}` (all in one request)", n + 1),
+        format!(
+            "synadm `user list --limit {page_size} --from NEXT_TOKEN`, looped ({pages} processes)"
+        ),
+        format!(
+            "one `GET /_synapse/admin/v2/users/{{user_id}}` per user, {CONCURRENCY} in flight (reqwest)"
+        ),
+    ];
     let _ = writeln!(
         out,
-        "| method | wall time (s) | / provision | peak RSS (MB) | rows / admins |\n| --- | ---: | ---: | ---: | ---: |"
+        "| method | wall time (s) | / provision | client CPU (s) | peak RSS (MB) | rows / admins |\n| --- | ---: | ---: | ---: | ---: | ---: |"
     );
+    let t_provision = best[0].wall.as_secs_f64();
+    for (i, label) in labels.iter().enumerate() {
+        let run = best[i];
+        // Only the separate processes' peaks are theirs; the in-process clients' would be the
+        // harness's own.
+        let peak = match i {
+            0 | 2 => format!("{:.1}", run.peak as f64 / 1024.0),
+            3 => format!("{:.1} (largest)", run.peak as f64 / 1024.0),
+            _ => "—".to_owned(),
+        };
+        let (r, a) = first[i].1;
+        let _ = writeln!(
+            out,
+            "| {label} | {:.3} | {:.1}× | {:.3} | {peak} | {r} / {a} |",
+            run.wall.as_secs_f64(),
+            run.wall.as_secs_f64() / t_provision,
+            run.cpu.as_secs_f64(),
+        );
+    }
+    let ratio = |i: usize| best[i].wall.as_secs_f64() / t_provision;
     let _ = writeln!(
         out,
-        "| provision `users --output csv` ({page_size} a page, {} requests) | {t_provision:.3} | 1.0× | {:.1} | {rows} / {admins} |",
-        rows.div_ceil(page_size),
-        mb(p_rss)
-    );
-    let _ = writeln!(
-        out,
-        "| synadm `user list --limit {}` (all in one request) | {t_one:.3} | {:.1}× | {:.1} | {} / {} |",
-        n + 1,
-        t_one / t_provision,
-        mb(o_rss),
-        o_counts.0,
-        o_counts.1
-    );
-    let _ = writeln!(
-        out,
-        "| synadm `user list --limit {page_size} --from NEXT_TOKEN`, looped ({pages} processes) | {t_paged:.3} | {:.1}× | {:.1} (largest) | {} / {} |",
-        t_paged / t_provision,
-        mb(paged_rss),
-        paged_counts.0,
-        paged_counts.1
-    );
-    let _ = writeln!(
-        out,
-        "| one `GET /_synapse/admin/v2/users/{{user_id}}` per user, {CONCURRENCY} in flight (reqwest) | {t_gets:.3} | {:.1}× | — | {} / {} |",
-        t_gets / t_provision,
-        gets_counts.0,
-        gets_counts.1
-    );
-    let _ = writeln!(
-        out,
-        "\nsynadm / provision = **{:.1}×** (one request), **{:.1}×** (paged as provision pages); one GET per user / provision = **{:.1}×**\n",
-        t_one / t_provision,
-        t_paged / t_provision,
-        t_gets / t_provision
+        "\nsynadm / provision = **{:.2}×** (one request), **{:.1}×** (paged as provision pages); one GET per user / provision = **{:.1}×**; provision takes {:.2}× the floor's time\n",
+        ratio(2),
+        ratio(3),
+        ratio(4),
+        1.0 / ratio(1)
     );
     flush(out);
 }
