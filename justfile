@@ -8,7 +8,7 @@ demo:
 test:
     bash scripts/test.sh
 
-# provision against the real peers (about ten minutes; `just bench --quick`: about two).
+# provision against the real peers (about fifteen minutes; `just bench --quick`: about three).
 bench *ARGS:
     cargo bench --bench peers -- {{ARGS}}
 

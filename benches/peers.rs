@@ -1,7 +1,7 @@
 //! provision against the real peers, side by side, in one run: `cargo bench --bench peers`
-//! (about ten minutes), or `cargo bench --bench peers -- --quick` (about two). It starts its
-//! own Synapse servers and sshd hosts with the test fixtures, prints a table of rates and
-//! ratios, and writes it to target/bench/results.md. Absolute figures are noisy on a shared
+//! (about fifteen minutes), or `cargo bench --bench peers -- --quick` (about three). It starts
+//! its own Synapse servers and sshd hosts with the test fixtures (and installs synadm), prints a
+//! table of rates and ratios, and writes it to target/bench/results.md. Absolute figures are noisy on a shared
 //! 2-core machine; the ratios, measured minutes apart in one run, are what to compare.
 
 #[allow(dead_code, unused_imports)]
@@ -10,7 +10,7 @@ mod fixtures;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,6 +31,7 @@ struct Sizes {
     ssh_users: usize,
     fleet: usize,
     footprint_users: usize,
+    listed_users: usize,
 }
 
 fn main() {
@@ -42,6 +43,7 @@ fn main() {
             ssh_users: 8,
             fleet: 8,
             footprint_users: 200,
+            listed_users: 1_000,
         }
     } else {
         Sizes {
@@ -50,6 +52,7 @@ fn main() {
             ssh_users: 40,
             fleet: 8,
             footprint_users: 1000,
+            listed_users: 10_000,
         }
     };
     let mut out = String::new();
@@ -77,7 +80,7 @@ fn main() {
     );
     flush(&out);
 
-    // PROVISION_BENCH_ONLY=http|ssh|fleet|footprint runs one part, for working on it.
+    // PROVISION_BENCH_ONLY=http|ssh|fleet|footprint|users runs one part, for working on it.
     let only = std::env::var("PROVISION_BENCH_ONLY").unwrap_or_default();
     let part = |name: &str| only.is_empty() || only == name;
     if part("http") {
@@ -93,6 +96,9 @@ fn main() {
     }
     if part("footprint") {
         footprint(&mut out, &sizes);
+    }
+    if part("users") {
+        user_listing(&mut out, &sizes);
     }
 
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../bench");
@@ -516,6 +522,477 @@ fn footprint(out: &mut String, sizes: &Sizes) {
         version.as_secs_f64() * 1000.0,
         help.as_secs_f64() * 1000.0,
         peak as f64 / 1024.0
+    );
+    flush(out);
+}
+
+/// synadm's version, pinned as the fixtures pin Synapse's (`SYNADM_VERSION` overrides it).
+const SYNADM_VERSION: &str = "0.49.2";
+/// Every this-many-th user of the listing part is a server admin.
+const ADMIN_EVERY: usize = 100;
+
+/// Where the fixtures keep their venvs, as tests/support/synapse.py finds it:
+/// `$PROVISION_CACHE`, else `$XDG_CACHE_HOME/provision`, else `~/.cache/provision`.
+fn provision_cache() -> PathBuf {
+    let set = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(cache) = set("PROVISION_CACHE") {
+        return cache.into();
+    }
+    set("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(set("HOME").expect("HOME is set")).join(".cache"))
+        .join("provision")
+}
+
+/// synadm (`pip install synadm`), installed once into a venv of its own beside the fixtures'
+/// Synapse, under a lock so that two runs do not install it at once; its path.
+fn synadm() -> PathBuf {
+    let version = std::env::var("SYNADM_VERSION")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| SYNADM_VERSION.to_owned());
+    let cache = provision_cache();
+    std::fs::create_dir_all(&cache).unwrap();
+    let venv = cache.join(format!("synadm-{version}"));
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(cache.join(".synadm.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let marker = venv.join(".installed");
+    if !marker.exists() {
+        eprintln!(
+            "installing synadm=={version} into {} (once)",
+            venv.display()
+        );
+        let run = |c: &mut Command| assert!(c.status().unwrap().success(), "{c:?} failed");
+        run(Command::new("python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv));
+        run(Command::new(venv.join("bin/python"))
+            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
+            .arg(format!("synadm=={version}"))
+            .stdout(Stdio::from(std::io::stderr())));
+        std::fs::write(&marker, "").unwrap();
+    }
+    venv.join("bin/synadm")
+}
+
+/// CPU time (user and system) used so far by this process (`libc::RUSAGE_SELF`) or by its
+/// children that have been waited for (`libc::RUSAGE_CHILDREN`).
+fn cpu_time(who: libc::c_int) -> Duration {
+    // SAFETY: getrusage fills the struct it is given, which is plain old data.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::getrusage(who, &mut usage) }, 0);
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// What one run of a listing method took.
+#[derive(Clone, Copy)]
+struct Run {
+    wall: Duration,
+    /// CPU time of the client, user and system: the rest of the wall time is the server's.
+    cpu: Duration,
+    /// Peak RSS (KiB) when polled for it, else 0.
+    peak: u64,
+}
+
+/// A run of a listing method and the (rows, admins) it listed.
+type Counted = (Run, (usize, usize));
+
+/// Runs `cmd` to its end with its stdout in `path`, and panics if it failed. With `rss`, the
+/// run is polled for its peak RSS and its wall time is not worth reading; without, it is timed
+/// exactly and the peak is 0.
+fn run_to(cmd: &mut Command, path: &Path, rss: bool) -> Run {
+    cmd.stdin(Stdio::null())
+        .stdout(std::fs::File::create(path).unwrap());
+    let cpu = cpu_time(libc::RUSAGE_CHILDREN);
+    let start = Instant::now();
+    let (peak, ok) = if rss {
+        peak_rss_kib(cmd.spawn().unwrap())
+    } else {
+        (0, cmd.status().unwrap().success())
+    };
+    let wall = start.elapsed();
+    assert!(ok, "{cmd:?} failed");
+    Run {
+        wall,
+        cpu: cpu_time(libc::RUSAGE_CHILDREN) - cpu,
+        peak,
+    }
+}
+
+/// (user ID, admin) per row of `provision users --output csv`.
+fn provision_rows(path: &Path) -> Vec<(String, bool)> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let column = |name| headers.iter().position(|h| h == name).unwrap();
+    let (id, admin) = (column("user_id"), column("admin"));
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[id].to_owned(), &r[admin] == "true")
+        })
+        .collect()
+}
+
+/// A user of the admin API's answers: (name, admin), the flag a bool or, in older Synapse, 0/1.
+fn api_user(u: &serde_json::Value) -> (String, bool) {
+    let admin = &u["admin"];
+    (
+        u["name"].as_str().unwrap().to_owned(),
+        admin
+            .as_bool()
+            .or_else(|| admin.as_i64().map(|a| a != 0))
+            .unwrap(),
+    )
+}
+
+/// One page of `synadm user list -o minified`: its users and its next_token.
+fn synadm_page(path: &Path) -> (Vec<(String, bool)>, Option<String>) {
+    let body: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap())
+        .unwrap_or_else(|e| panic!("synadm's output is not JSON ({e}): {}", path.display()));
+    let users = body["users"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no users in synadm's output: {}", path.display()));
+    let next = match &body["next_token"] {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    };
+    (users.iter().map(api_user).collect(), next)
+}
+
+/// The rows listed by a method against the users the server has: the same user IDs, once each,
+/// with the same admin flags. (rows, admins).
+fn check_listing(
+    method: &str,
+    mut listed: Vec<(String, bool)>,
+    expected: &[(String, bool)],
+) -> (usize, usize) {
+    listed.sort();
+    assert_eq!(
+        listed.len(),
+        expected.len(),
+        "{method}: {} rows, {} users on the server",
+        listed.len(),
+        expected.len()
+    );
+    assert!(
+        listed == expected,
+        "{method}: the rows are not the server's users with their admin flags"
+    );
+    (listed.len(), listed.iter().filter(|(_, a)| *a).count())
+}
+
+/// What a script does without a listing API: `GET /_synapse/admin/v2/users/{user_id}` for every
+/// user ID it knows, CONCURRENCY in flight. Its wall time and (user ID, admin) per answer.
+fn per_user_gets(url: &str, token: &str, ids: &[String]) -> (Run, Vec<(String, bool)>) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ids: Arc<Vec<String>> = Arc::new(ids.to_vec());
+    let (url, token) = (url.to_owned(), token.to_owned());
+    rt.block_on(async move {
+        let client = reqwest::Client::new();
+        let next = Arc::new(AtomicUsize::new(0));
+        let cpu = cpu_time(libc::RUSAGE_SELF);
+        let start = Instant::now();
+        let mut workers = Vec::new();
+        for _ in 0..CONCURRENCY {
+            let (client, next, ids, url, token) = (
+                client.clone(),
+                next.clone(),
+                ids.clone(),
+                url.clone(),
+                token.clone(),
+            );
+            workers.push(tokio::spawn(async move {
+                let mut seen = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(id) = ids.get(i) else { break };
+                    let user = percent_encoding::utf8_percent_encode(
+                        id,
+                        percent_encoding::NON_ALPHANUMERIC,
+                    );
+                    let resp = client
+                        .get(format!("{url}/_synapse/admin/v2/users/{user}"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(resp.status().is_success(), "GET {id}: {}", resp.status());
+                    let body: serde_json::Value = resp.json().await.unwrap();
+                    seen.push(api_user(&body));
+                }
+                seen
+            }));
+        }
+        let mut seen = Vec::new();
+        for w in workers {
+            seen.extend(w.await.unwrap());
+        }
+        let run = Run {
+            wall: start.elapsed(),
+            cpu: cpu_time(libc::RUSAGE_SELF) - cpu,
+            peak: 0,
+        };
+        (run, seen)
+    })
+}
+
+/// The floor: provision's requests (`GET /_synapse/admin/v2/users`, `page` a page, following
+/// next_token) from the simplest client, each page parsed and dropped.
+fn paged_floor(url: &str, token: &str, page: usize) -> (Run, Vec<(String, bool)>) {
+    let client = fixtures::client();
+    let cpu = cpu_time(libc::RUSAGE_SELF);
+    let start = Instant::now();
+    let (mut from, mut seen) = ("0".to_owned(), Vec::new());
+    loop {
+        let resp = client
+            .get(format!(
+                "{url}/_synapse/admin/v2/users?from={from}&limit={page}&deactivated=true&locked=true&guests=false"
+            ))
+            .bearer_auth(token)
+            .send()
+            .unwrap();
+        assert!(
+            resp.status().is_success(),
+            "page from {from}: {}",
+            resp.status()
+        );
+        let body: serde_json::Value = resp.json().unwrap();
+        seen.extend(body["users"].as_array().unwrap().iter().map(api_user));
+        match body["next_token"].as_str() {
+            Some(next) => from = next.to_owned(),
+            None => break,
+        }
+    }
+    let run = Run {
+        wall: start.elapsed(),
+        cpu: cpu_time(libc::RUSAGE_SELF) - cpu,
+        peak: 0,
+    };
+    (run, seen)
+}
+
+fn user_listing(out: &mut String, sizes: &Sizes) {
+    let n = sizes.listed_users;
+    let setup = Instant::now();
+    let synadm = synadm();
+    let installed = setup.elapsed();
+    let s = synapse_with_rounds("bench-synapse-users", 4);
+    let started = setup.elapsed();
+    let prefix = unique("u");
+    let mut csv = String::from("user,admin,password_file\n");
+    for i in 0..n {
+        let admin = if i % ADMIN_EVERY == 0 { "yes" } else { "no" };
+        csv.push_str(&format!("{prefix}-{i},{admin},\n"));
+    }
+    let users = write_file("bench-listed.csv", &csv);
+    let pw = scratch().join(unique("bench-listed-pw.csv"));
+    let inv = write_file(
+        "bench-users.yaml",
+        &format!(
+            "all:\n  hosts:\n    bench:\n      server_name: {SERVER_NAME}\n      backend: shared-secret\n      url: {}\n      shared_secret: {{file: {}}}\n      admin_backend: synapse-api\n      admin_token: {{file: {}}}\n",
+            s.url,
+            s.secret_file().display(),
+            s.admin_token_file().display()
+        ),
+    );
+    let inv = inv.to_str().unwrap();
+    provision(&[
+        "register",
+        "--from",
+        users.to_str().unwrap(),
+        "--passwords-out",
+        pw.to_str().unwrap(),
+        "--per-host",
+        &CONCURRENCY.to_string(),
+        // The whole host is one job: 10,000 registrations outlast the default 120 s.
+        "--timeout",
+        "3600",
+        "-i",
+        inv,
+    ]);
+    let registered = setup.elapsed() - started;
+    eprintln!(
+        "users: setup took {:.1} s (synadm ready {:.1} s, Synapse started {:.1} s, {n} users registered {:.1} s, {:.0}/s)",
+        setup.elapsed().as_secs_f64(),
+        installed.as_secs_f64(),
+        (started - installed).as_secs_f64(),
+        registered.as_secs_f64(),
+        rate(n, registered)
+    );
+
+    // What the server holds: the fixture's own admin and ours.
+    let mut expected: Vec<(String, bool)> = (0..n)
+        .map(|i| (format!("@{prefix}-{i}:{SERVER_NAME}"), i % ADMIN_EVERY == 0))
+        .chain([(format!("@fixture-admin:{SERVER_NAME}"), true)])
+        .collect();
+    expected.sort();
+    let ids: Vec<String> = expected.iter().map(|(id, _)| id.clone()).collect();
+    let token = std::fs::read_to_string(s.admin_token_file())
+        .unwrap()
+        .trim()
+        .to_owned();
+
+    // synadm's configuration, written as its `synadm config` would (YAML; JSON strings are YAML),
+    // and a HOME of its own for the debug log it keeps in ~/.local/share/synadm.
+    let q = |v: &str| serde_json::to_string(v).unwrap();
+    let config = write_file(
+        "synadm.yaml",
+        &format!(
+            "user: fixture-admin\ntoken: {}\nprotocol: http\nbase_url: {}\nadmin_path: /_synapse/admin\nmatrix_path: /_matrix\ntimeout: 600\nserver_discovery: well-known\nhomeserver: {}\nssl_verify: true\nformat: json\n",
+            q(&token),
+            q(&s.url),
+            q(SERVER_NAME)
+        ),
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let home = scratch().join(unique("synadm-home"));
+    std::fs::create_dir_all(&home).unwrap();
+    // The query provision sends: deactivated and locked users included, guests not.
+    let synadm_list = |from: &str, limit: usize| {
+        let mut c = Command::new(&synadm);
+        c.env("HOME", &home)
+            .args(["--batch", "-o", "minified", "-c", config.to_str().unwrap()])
+            .args(["user", "list", "--deactivated", "--locked", "--no-guests"])
+            .args(["--from", from, "--limit", &limit.to_string()]);
+        c
+    };
+    let page_size = 500;
+    let out_file = scratch().join(unique("bench-listing.out"));
+
+    // Each method's runs return (Run, (rows, admins)), the rows checked every time.
+    let provision_run = |rss: bool| {
+        let run = run_to(
+            Command::new(PROVISION)
+                .args(["users", "-i", inv, "--output", "csv"])
+                .env_remove("PROVISION_INVENTORY"),
+            &out_file,
+            rss,
+        );
+        let rows = provision_rows(&out_file);
+        (run, check_listing("provision users", rows, &expected))
+    };
+    // All users in one request: the limit above the server's count (no next_token comes back).
+    let synadm_one = |rss: bool| {
+        let run = run_to(&mut synadm_list("0", n + 1), &out_file, rss);
+        let (users, next) = synadm_page(&out_file);
+        assert_eq!(next, None, "synadm --limit {}: more pages", n + 1);
+        (run, check_listing("synadm user list", users, &expected))
+    };
+    // As a user pages with it: provision's page size, `--from` the last page's next_token, one
+    // process per page (synadm's `user list` fetches one page a call).
+    let synadm_paged = |rss: bool| {
+        let start = Instant::now();
+        let (mut from, mut users, mut total) = (
+            "0".to_owned(),
+            Vec::new(),
+            Run {
+                wall: Duration::ZERO,
+                cpu: Duration::ZERO,
+                peak: 0,
+            },
+        );
+        loop {
+            let run = run_to(&mut synadm_list(&from, page_size), &out_file, rss);
+            let (page, next) = synadm_page(&out_file);
+            users.extend(page);
+            total.cpu += run.cpu;
+            total.peak = total.peak.max(run.peak);
+            match next {
+                Some(next) => from = next,
+                None => break,
+            }
+        }
+        total.wall = start.elapsed();
+        (
+            total,
+            check_listing("synadm user list, paged", users, &expected),
+        )
+    };
+    let gets = |_rss: bool| {
+        let (run, seen) = per_user_gets(&s.url, &token, &ids);
+        (run, check_listing("one GET per user", seen, &expected))
+    };
+    let floor = |_rss: bool| {
+        let (run, seen) = paged_floor(&s.url, &token, page_size);
+        (run, check_listing("paged floor", seen, &expected))
+    };
+    let methods: [&dyn Fn(bool) -> Counted; 5] =
+        [&provision_run, &floor, &synadm_one, &synadm_paged, &gets];
+
+    // A first run of each, polled for its peak RSS, warms the server up (its caches, the
+    // pages' queries); then each method is timed twice, interleaved, best of two (wall and CPU
+    // apart).
+    let first: Vec<Counted> = methods.iter().map(|m| m(true)).collect();
+    let mut best: Vec<Run> = first.iter().map(|(r, _)| *r).collect();
+    for _ in 0..2 {
+        for (m, best) in methods.iter().zip(&mut best) {
+            let (run, _) = m(false);
+            best.wall = best.wall.min(run.wall);
+            best.cpu = best.cpu.min(run.cpu);
+        }
+    }
+    let (rows, admins) = first[0].1;
+    let pages = rows.div_ceil(page_size);
+    let version = shell(&format!("{} --version", synadm.display()));
+    let _ = writeln!(
+        out,
+        "## 5. Listing every user\n\n`provision users --output csv` (Synapse's `GET /_synapse/admin/v2/users`, {page_size} a page, rows streamed) on a Synapse (SQLite) holding {n} users and the fixture's admin, every {ADMIN_EVERY}th user an admin: {rows} rows, {admins} admins; every method's rows checked against the server's users and their admin flags, at every run. synadm {} as `synadm --batch -o minified -c CONFIG user list --deactivated --locked --no-guests` (provision's query), one Python process per call: its `user list` fetches one page a call (`--from`, `--limit`; Synapse caps no limit), so a user either asks for more than the server holds or loops on `next_token`. Output to a file; a first run of each, polled for peak RSS (VmHWM), warms the server up, then each is timed twice, interleaved, best of two. CPU is the client's (user + system); the rest of the wall time is the server's.\n",
+        version.rsplit(' ').next().unwrap_or("")
+    );
+    let labels = [
+        format!("provision `users --output csv` ({pages} requests)"),
+        format!("(floor) the same {pages} requests, one after another (reqwest)"),
+        format!("synadm `user list --limit {}` (all in one request)", n + 1),
+        format!(
+            "synadm `user list --limit {page_size} --from NEXT_TOKEN`, looped ({pages} processes)"
+        ),
+        format!(
+            "one `GET /_synapse/admin/v2/users/{{user_id}}` per user, {CONCURRENCY} in flight (reqwest)"
+        ),
+    ];
+    let _ = writeln!(
+        out,
+        "| method | wall time (s) | / provision | client CPU (s) | peak RSS (MB) | rows / admins |\n| --- | ---: | ---: | ---: | ---: | ---: |"
+    );
+    let t_provision = best[0].wall.as_secs_f64();
+    for (i, label) in labels.iter().enumerate() {
+        let run = best[i];
+        // Only the separate processes' peaks are theirs; the in-process clients' would be the
+        // harness's own.
+        let peak = match i {
+            0 | 2 => format!("{:.1}", run.peak as f64 / 1024.0),
+            3 => format!("{:.1} (largest)", run.peak as f64 / 1024.0),
+            _ => "—".to_owned(),
+        };
+        let (r, a) = first[i].1;
+        let _ = writeln!(
+            out,
+            "| {label} | {:.3} | {:.1}× | {:.3} | {peak} | {r} / {a} |",
+            run.wall.as_secs_f64(),
+            run.wall.as_secs_f64() / t_provision,
+            run.cpu.as_secs_f64(),
+        );
+    }
+    let ratio = |i: usize| best[i].wall.as_secs_f64() / t_provision;
+    let _ = writeln!(
+        out,
+        "\nsynadm / provision = **{:.2}×** (one request), **{:.1}×** (paged as provision pages); one GET per user / provision = **{:.1}×**; provision takes {:.2}× the floor's time\n",
+        ratio(2),
+        ratio(3),
+        ratio(4),
+        1.0 / ratio(1)
     );
     flush(out);
 }
