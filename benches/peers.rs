@@ -868,7 +868,8 @@ fn user_listing(out: &mut String, sizes: &Sizes) {
             .args(["--from", from, "--limit", &limit.to_string()]);
         c
     };
-    let page_size = 500;
+    // provision's own page size (backends/src/synapse_admin_api.rs, `PAGE`).
+    let page_size = 2000;
     let out_file = scratch().join(unique("bench-listing.out"));
 
     // Each method's runs return (Run, (rows, admins)), the rows checked every time.
