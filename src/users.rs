@@ -740,9 +740,15 @@ hosts: \"production:&synapse\"
             "{e}"
         );
         let e = load_str("u.yaml", "- user: a\n  state: [locked]\n").unwrap_err();
-        assert!(e.contains("state: expected text") && e.contains("u.yaml:2:"), "{e}");
+        assert!(
+            e.contains("state: expected text") && e.contains("u.yaml:2:"),
+            "{e}"
+        );
         let e = load_str("u.yaml", "- admin: true\n").unwrap_err();
-        assert!(e.contains("no `user` given") && e.contains("u.yaml:1:"), "{e}");
+        assert!(
+            e.contains("no `user` given") && e.contains("u.yaml:1:"),
+            "{e}"
+        );
         let e = load_str("u.yaml", "hosts: prod\n").unwrap_err();
         assert!(e.contains("needs `users:`"), "{e}");
     }
@@ -756,9 +762,15 @@ hosts: \"production:&synapse\"
             "{e}"
         );
         let e = load_str("u.yaml", "- user: alice\n  erase: false\n").unwrap_err();
-        assert!(e.contains("state is present") && e.contains("u.yaml:2:3"), "{e}");
+        assert!(
+            e.contains("state is present") && e.contains("u.yaml:2:3"),
+            "{e}"
+        );
         let e = load_str("u.csv", "user,erase\nann,\nbob,yes\n").unwrap_err();
-        assert!(e.contains("erase only goes with") && e.contains("u.csv:3:"), "{e}");
+        assert!(
+            e.contains("erase only goes with") && e.contains("u.csv:3:"),
+            "{e}"
+        );
         let e = load_str("u.yaml", "- {user: a, state: deactivated, erase: maybe}\n").unwrap_err();
         assert!(e.contains("erase: \"maybe\" is not one of"), "{e}");
     }
@@ -775,6 +787,9 @@ hosts: \"production:&synapse\"
         assert!(file.only_present().is_ok());
         let file = parse_str("u.csv", "user,state\nann,present\nbob,deactivated\n").unwrap();
         let e = file.only_present().unwrap_err().to_string();
-        assert!(e.contains("state: deactivated is for") && e.contains("u.csv:3:"), "{e}");
+        assert!(
+            e.contains("state: deactivated is for") && e.contains("u.csv:3:"),
+            "{e}"
+        );
     }
 }
