@@ -11,6 +11,7 @@ mod hostile;
 mod lifecycle;
 mod mas;
 mod names;
+mod plan;
 mod playbook;
 mod register;
 mod retries;
