@@ -504,8 +504,9 @@ pub struct RegisterArgs {
     pub user: Option<String>,
 
     /// Register every user of a CSV (header user,admin,password_file[,display_name,email]) or
-    /// YAML file (a list of mappings with those keys) on every selected host; users that exist
-    /// are skipped, so an interrupted run is finished by running it again
+    /// YAML file (a list of mappings with those keys, or a mapping with `users:` and `hosts:`,
+    /// the default --limit) on every selected host; users that exist are skipped, so an
+    /// interrupted run is finished by running it again
     #[arg(long, value_name = "FILE", conflicts_with_all = ["password_file", "password_stdin", "random_password", "password", "password_out"])]
     pub from: Option<PathBuf>,
 
