@@ -178,7 +178,10 @@ async fn read(
     router: &Arc<Router>,
     wanted: &[(UserId, Wanted)],
 ) -> Result<Option<HashMap<String, UserState>>, HostError> {
-    if router.can(Op::List) {
+    if wanted.is_empty() {
+        // The file names none of this host's users: nothing to read.
+        Ok(Some(HashMap::new()))
+    } else if router.can(Op::List) {
         list(router, wanted).await.map(Some)
     } else if router.can(Op::Read) {
         read_each(router, wanted).await.map(Some)
