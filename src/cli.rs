@@ -9,6 +9,7 @@ Exit status:
   0    every selected host ended ok or changed
   1    at least one host (or one user of a bulk run) failed; the recap names them
   2    nothing was run: bad arguments, inventory, user ID or password source
+  3    provision plan: no host failed, and some have changes pending (or cannot tell)
   4    no host failed, but at least one could not be reached; the recap names them
   130  interrupted (Ctrl-C, SIGTERM, SIGHUP): what was in flight finished and is in the recap
   141  the reader of the output went away (a closed pipe): what was in flight finished";
@@ -113,6 +114,10 @@ pub enum Command {
     /// unless --uses / --expires say otherwise), list them, revoke one
     #[command(after_help = TOKEN_EXAMPLES)]
     Token(TokenArgs),
+    /// Read every selected host's users and say what it would take to bring them to what a
+    /// users file wants (created, admin or not, locked, deactivated). Changes nothing
+    #[command(after_help = PLAN_EXAMPLES)]
+    Plan(PlanArgs),
     /// Check every selected host: connection, the backend's tool or endpoint, the admin
     /// backend, the secret sources. Changes nothing
     #[command(after_help = PING_EXAMPLES)]
@@ -143,6 +148,29 @@ pub enum Command {
         after_help = "Example:\n  provision man | gzip > /usr/local/share/man/man1/provision.1.gz"
     )]
     Man,
+}
+
+const PLAN_EXAMPLES: &str = "\
+Examples:
+  provision plan users.yaml
+  provision plan users.csv --limit staging --output json
+
+The file is register --from's (CSV, or YAML: a list of users, or a mapping with `users:` and
+`hosts:`, the default --limit), with `state: present|locked|deactivated` and `erase: true`
+(with deactivated) per user. Each host's users are read through its admin_backend (sql,
+synapse-api or mas-api); a host without one cannot tell, and says so for each user. Nothing is
+changed, --check or not.
+Exit status: 0 every selected host is in sync; 3 changes are pending on some host (or it cannot
+tell); 1 a host failed; 4 a host could not be reached; 2 nothing was run.";
+
+#[derive(Args)]
+pub struct PlanArgs {
+    /// The users file: CSV with a header, or YAML (see the examples)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 const PING_EXAMPLES: &str = "\
@@ -476,8 +504,9 @@ pub struct RegisterArgs {
     pub user: Option<String>,
 
     /// Register every user of a CSV (header user,admin,password_file[,display_name,email]) or
-    /// YAML file (a list of mappings with those keys) on every selected host; users that exist
-    /// are skipped, so an interrupted run is finished by running it again
+    /// YAML file (a list of mappings with those keys, or a mapping with `users:` and `hosts:`,
+    /// the default --limit) on every selected host; users that exist are skipped, so an
+    /// interrupted run is finished by running it again
     #[arg(long, value_name = "FILE", conflicts_with_all = ["password_file", "password_stdin", "random_password", "password", "password_out"])]
     pub from: Option<PathBuf>,
 

@@ -7,6 +7,8 @@ use std::path::Path;
 /// Exit codes, documented in `--help` (cli.rs).
 pub const EXIT_HOST_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
+/// `provision plan`: every host answered, and some have changes pending (or cannot tell).
+pub const EXIT_CHANGES_PENDING: u8 = 3;
 /// No host failed, but at least one could not be reached.
 pub const EXIT_UNREACHABLE: u8 = 4;
 /// Ctrl-C: what was in flight finished and is in the recap; the rest never started.

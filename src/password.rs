@@ -261,14 +261,7 @@ mod tests {
     }
 
     fn user(name: &str) -> crate::users::BulkUser {
-        crate::users::BulkUser {
-            user: provision_backends::user_id::UserArg::parse(name).unwrap(),
-            name: name.to_owned(),
-            admin: None,
-            password_file: None,
-            display_name: None,
-            email: None,
-        }
+        crate::users::BulkUser::new(name).unwrap()
     }
 
     #[test]

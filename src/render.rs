@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::cli::Output;
-use crate::report::{HostReport, Recap, Report, Status, UserReport};
+use crate::report::{HostPlan, HostReport, Recap, Report, Status, UserReport};
 
 /// How many failed users are listed under a host's line before "… and N more".
 const USERS_LISTED: usize = 20;
@@ -52,6 +52,9 @@ pub fn host_done(output: Output, host: &HostReport, width: usize) {
         // The host's line already says why; its users add nothing.
         return;
     }
+    if let Some(plan) = &host.plan {
+        plan_lines(plan, width);
+    }
     let failed: Vec<&UserReport> = host
         .users
         .iter()
@@ -65,6 +68,24 @@ pub fn host_done(output: Output, host: &HostReport, width: usize) {
             "{:width$}    … and {} more failed users (--output json lists them all)",
             "",
             failed.len() - USERS_LISTED
+        );
+    }
+}
+
+/// A plan under its host's line: every change, as Terraform shows them (`+ create`, `~`
+/// for a change, `- … deactivate`), then the warnings (the first of them: JSON has all).
+fn plan_lines(plan: &HostPlan, width: usize) {
+    for change in &plan.changes {
+        crate::out!("{:width$}    {change}", "");
+    }
+    for warning in plan.warnings.iter().take(USERS_LISTED) {
+        crate::out!("{:width$}    ! {}", "", crate::output::clean(warning));
+    }
+    if plan.warnings.len() > USERS_LISTED {
+        crate::out!(
+            "{:width$}    ! … and {} more warnings (--output json lists them all)",
+            "",
+            plan.warnings.len() - USERS_LISTED
         );
     }
 }
@@ -288,6 +309,9 @@ fn human(report: &Report) {
     if report.bulk {
         crate::out!("USERS  {}", counts(&report.counts(), false));
     }
+    if let Some(totals) = report.plan_totals() {
+        crate::out!("PLAN  {totals}");
+    }
     for note in &report.notes {
         crate::out!("{note}");
     }
@@ -303,7 +327,8 @@ struct HostWithUsers<'a> {
 }
 
 /// The JSON document (README, "JSON output"): `command`, `check`, `hosts`, `recap`, the
-/// command's own fields, and for bulk runs `users` (the counts) and `host_users`.
+/// command's own fields, for a plan `plan` (its totals), and for bulk runs `users` (the
+/// counts) and `host_users`.
 pub fn document(report: &Report) -> Value {
     let mut doc = json!({
         "command": report.command,
@@ -314,6 +339,9 @@ pub fn document(report: &Report) -> Value {
     if let Some(map) = doc.as_object_mut() {
         for (k, v) in &report.extra {
             map.insert(k.clone(), v.clone());
+        }
+        if let Some(totals) = report.plan_totals() {
+            map.insert("plan".into(), json!(totals));
         }
         if report.bulk {
             let hosts: Vec<HostWithUsers> = report

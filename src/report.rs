@@ -9,12 +9,18 @@
 //! A bulk run adds `users` (the counts) and `host_users`: each host's keys, `users_recap`, and
 //! `users: [{"user_id" (null without a result), "user", "status", "error"?, "outcome"?,
 //! "admin"?, "message"}]`. From `status` to `message` the keys are one type, `Verdict`.
+//! `provision plan` adds to each host that answered `changes: [{"user", "action", "field"?,
+//! "from"?, "to"?, "admin"?, "erase"?}]` and `warnings: [string]`, and to the document
+//! `plan: {"create", "change", "deactivate", "hosts_with_changes", "hosts_uncertain",
+//! "hosts_planned"}`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use provision_backends::{Failure, Outcome};
 use serde::Serialize;
+
+use crate::desired::{Kind, Planned};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -202,6 +208,9 @@ pub struct HostReport {
     /// no such user).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<serde_json::Value>,
+    /// `provision plan`: `changes` and `warnings`.
+    #[serde(flatten)]
+    pub plan: Option<HostPlan>,
     pub elapsed_ms: u64,
     /// The counts of this host's line in the recap: one for a single request, one per user in a
     /// bulk run.
@@ -221,6 +230,7 @@ impl HostReport {
             counts: Recap::of([verdict.status]),
             verdict,
             state: None,
+            plan: None,
             elapsed_ms: elapsed.as_millis() as u64,
             users: Vec::new(),
         }
@@ -252,6 +262,116 @@ impl HostReport {
         self.counts = Recap::of(users.iter().map(|u| u.verdict.status));
         self.users = users;
         self
+    }
+}
+
+/// `provision plan` on one host: the changes that would bring its users to what the users
+/// file wants, in the order they would be made, and what it could not tell or could not do.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct HostPlan {
+    pub changes: Vec<Planned>,
+    pub warnings: Vec<String>,
+    /// How many of the file's users this host serves.
+    #[serde(skip)]
+    pub users: usize,
+    /// The host could not tell something a change depends on: one may be missing.
+    #[serde(skip)]
+    pub uncertain: bool,
+}
+
+impl HostPlan {
+    /// Nothing to change, and nothing it could not tell.
+    pub fn in_sync(&self) -> bool {
+        self.changes.is_empty() && !self.uncertain
+    }
+
+    /// Its changes of one kind.
+    pub fn count(&self, kind: Kind) -> usize {
+        self.changes
+            .iter()
+            .filter(|c| c.action.kind() == kind)
+            .count()
+    }
+
+    /// The word of the host's outcome: `changes`, `unknown` (none found, but something could
+    /// not be told) or `in_sync`.
+    pub fn outcome(&self) -> &'static str {
+        match (self.changes.is_empty(), self.uncertain) {
+            (false, _) => "changes",
+            (true, true) => "unknown",
+            (true, false) => "in_sync",
+        }
+    }
+
+    /// The host's line: "3 to create, 1 to change; 1 warning", "in sync (3 users)".
+    pub fn summary(&self) -> String {
+        let counted: Vec<String> = Kind::ALL
+            .iter()
+            .map(|k| (self.count(*k), k.word()))
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, word)| format!("{n} to {word}"))
+            .collect();
+        let warnings = match self.warnings.len() {
+            0 => String::new(),
+            1 => "; 1 warning".to_owned(),
+            n => format!("; {n} warnings"),
+        };
+        match self.outcome() {
+            "changes" => format!("{}{warnings}", counted.join(", ")),
+            "unknown" => format!("no change found, but some state cannot be told{warnings}"),
+            _ => {
+                let users = if self.users == 1 { "user" } else { "users" };
+                format!("in sync ({} {users}){warnings}", self.users)
+            }
+        }
+    }
+}
+
+/// A plan's changes over every host, for the recap and JSON's `plan`.
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct PlanTotals {
+    pub create: usize,
+    pub change: usize,
+    pub deactivate: usize,
+    /// Hosts with changes pending.
+    pub hosts_with_changes: usize,
+    /// Hosts that could not tell something a change depends on.
+    pub hosts_uncertain: usize,
+    /// Hosts that planned (answered).
+    pub hosts_planned: usize,
+}
+
+impl std::fmt::Display for PlanTotals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hosts = |n: usize| if n == 1 { "host" } else { "hosts" };
+        if self.hosts_with_changes == 0 {
+            write!(
+                f,
+                "no changes on {} {}",
+                self.hosts_planned,
+                hosts(self.hosts_planned)
+            )?;
+        } else {
+            write!(
+                f,
+                "{} to create, {} to change, {} to deactivate, on {} of {} {}",
+                self.create,
+                self.change,
+                self.deactivate,
+                self.hosts_with_changes,
+                self.hosts_planned,
+                hosts(self.hosts_planned)
+            )?;
+        }
+        if self.hosts_uncertain > 0 {
+            write!(
+                f,
+                "; {} {} cannot tell everything (see the warnings)",
+                self.hosts_uncertain,
+                hosts(self.hosts_uncertain)
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -378,10 +498,33 @@ impl Report {
         crate::runner::interrupted() && !crate::output::closed()
     }
 
+    /// A plan's changes over every host that planned; `None` for other commands.
+    pub fn plan_totals(&self) -> Option<PlanTotals> {
+        let plans: Vec<&HostPlan> = self.hosts.iter().filter_map(|h| h.plan.as_ref()).collect();
+        if plans.is_empty() {
+            return None;
+        }
+        let mut totals = PlanTotals {
+            hosts_planned: plans.len(),
+            ..PlanTotals::default()
+        };
+        for plan in plans {
+            totals.create += plan.count(Kind::Create);
+            totals.change += plan.count(Kind::Change);
+            totals.deactivate += plan.count(Kind::Deactivate);
+            totals.hosts_with_changes += usize::from(!plan.changes.is_empty());
+            totals.hosts_uncertain += usize::from(plan.uncertain);
+        }
+        Some(totals)
+    }
+
     /// 1 when a host (or a user of a bulk run) failed, else 4 when one could not be reached,
-    /// else 0, as ansible-playbook puts failed before unreachable; 130 after Ctrl-C.
+    /// as ansible-playbook puts failed before unreachable; else 3 when a plan has changes
+    /// pending (or cannot tell), else 0; 130 after Ctrl-C.
     pub fn exit_code(&self) -> u8 {
-        use crate::error::{EXIT_HOST_FAILED, EXIT_INTERRUPTED, EXIT_UNREACHABLE};
+        use crate::error::{
+            EXIT_CHANGES_PENDING, EXIT_HOST_FAILED, EXIT_INTERRUPTED, EXIT_UNREACHABLE,
+        };
         if self.interrupted() {
             return EXIT_INTERRUPTED;
         }
@@ -389,6 +532,13 @@ impl Report {
         match self.counts().status() {
             Status::Failed => EXIT_HOST_FAILED,
             Status::Unreachable => EXIT_UNREACHABLE,
+            _ if self
+                .hosts
+                .iter()
+                .any(|h| h.plan.as_ref().is_some_and(|p| !p.in_sync())) =>
+            {
+                EXIT_CHANGES_PENDING
+            }
             _ => 0,
         }
     }

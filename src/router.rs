@@ -58,23 +58,30 @@ impl Router {
     }
 
     fn must(&self, op: Op) -> Result<&dyn Account, Failure> {
-        self.first(op).ok_or_else(|| {
-            Failure::Rejected(match op {
-                Op::SetAdmin => format!(
-                    "no admin_backend for this host: set admin_backend: {}",
-                    or_list(&registry::names_for(op))
-                ),
-                _ => format!(
-                    "no backend of this host can {} (those that can: {})",
-                    op.what(),
-                    registry::names_for(op).join(", ")
-                ),
-            })
-        })
+        self.first(op)
+            .ok_or_else(|| Failure::Rejected(self.lacks(op).unwrap_or_default()))
     }
 
     pub fn can(&self, op: Op) -> bool {
         self.first(op).is_some()
+    }
+
+    /// What this host lacks to do `op`, and what would give it that; `None` when it can.
+    pub fn lacks(&self, op: Op) -> Option<String> {
+        if self.can(op) {
+            return None;
+        }
+        Some(match op {
+            Op::SetAdmin => format!(
+                "no admin_backend for this host: set admin_backend: {}",
+                or_list(&registry::names_for(op))
+            ),
+            _ => format!(
+                "no backend of this host can {} (those that can: {})",
+                op.what(),
+                registry::names_for(op).join(", ")
+            ),
+        })
     }
 
     pub async fn register(&self, reg: &Registration<'_>) -> Result<Outcome, Failure> {

@@ -26,9 +26,11 @@ type HostResults = Vec<Result<Done, HostError>>;
 
 pub fn run(global: &Global, args: &RegisterArgs) -> Result<Report, Error> {
     let path = args.from.as_deref().expect("bulk runs have --from");
-    let users = users::load(path)?;
+    let file = users::load(path)?;
+    file.only_present()?;
     let inventory = Inventory::load(&global.inventory)?;
-    let hosts = inventory.select(args.run.limit.as_deref())?;
+    let hosts = inventory.select(file.limit(args.run.limit.as_deref()))?;
+    let users = file.users;
     // --display-name and --email conflict with --from (clap): the users file sets them.
     let wanted = Fields {
         display_name: users.iter().any(|u| u.display_name.is_some()),
@@ -273,7 +275,6 @@ fn host_report(f: &Finished<HostResults>, users: &[BulkUser]) -> HostReport {
 mod tests {
     use std::time::Duration;
 
-    use provision_backends::user_id::UserArg;
     use provision_backends::{Outcome, UserId};
 
     use super::{Done, HostResults, host_report};
@@ -283,14 +284,7 @@ mod tests {
     use crate::users::BulkUser;
 
     fn user(name: &str) -> BulkUser {
-        BulkUser {
-            user: UserArg::parse(name).unwrap(),
-            name: name.to_owned(),
-            admin: None,
-            password_file: None,
-            display_name: None,
-            email: None,
-        }
+        crate::users::BulkUser::new(name).unwrap()
     }
 
     fn finished(host: &str, result: Result<HostResults, HostError>) -> Finished<HostResults> {

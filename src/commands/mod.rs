@@ -12,6 +12,7 @@ pub mod lifecycle {
 }
 pub mod password;
 pub mod ping;
+pub mod plan;
 pub mod register;
 mod registration;
 pub mod show;

@@ -13,6 +13,7 @@ mod hostile;
 mod lifecycle;
 mod mas;
 mod names;
+mod plan;
 mod playbook;
 mod register;
 mod retries;

@@ -104,6 +104,7 @@ fn the_man_page_renders_with_every_command() {
     for section in [
         "PROVISION REGISTER",
         "PROVISION ADMIN",
+        "PROVISION PLAN",
         "PROVISION PING",
         "PROVISION INVENTORY",
         "--password-stdin",
@@ -120,6 +121,7 @@ fn every_subcommand_has_examples_in_its_help() {
     for sub in [
         "register",
         "admin",
+        "plan",
         "ping",
         "inventory",
         "completions",

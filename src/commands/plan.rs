@@ -1,0 +1,432 @@
+//! `provision plan FILE`: what it would take to bring every selected host's users to what the
+//! users file wants (created, admin or not, locked, deactivated), read from each host and
+//! changed nowhere. Each host's users are read through its list endpoint when it has one
+//! (keeping only the file's users, so memory follows the file, not the server), else one by
+//! one; a host that can read neither says so for every user. The apply to come makes the
+//! changes planned here.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use provision_backends::user_id::UserArg;
+use provision_backends::{Failure, ListFilter, Op, UserId, UserState};
+
+use super::fan_out_with;
+use crate::cli::{Global, PlanArgs};
+use crate::desired::{self, Wanted};
+use crate::error::{Error, or_list};
+use crate::inventory::{Host, Inventory};
+use crate::registry;
+use crate::report::{HostError, HostPlan, HostReport, Report, Verdict};
+use crate::router::Router;
+use crate::runner::{self, Finished, Job};
+use crate::users::{self, BulkUser};
+
+/// What a plan may ask of a host: reading its users, and knowing whether it could make each
+/// kind of change.
+const OPS: &[Op] = &[
+    Op::List,
+    Op::Read,
+    Op::Register,
+    Op::SetAdmin,
+    Op::Lock,
+    Op::Deactivate,
+    Op::Reactivate,
+];
+
+/// How many users of one host are read at once, where the host cannot list them.
+const READS_AT_ONCE: usize = 4;
+
+pub fn run(global: &Global, args: PlanArgs) -> Result<Report, Error> {
+    let file = users::load(&args.file)?;
+    let inventory = Inventory::load(&global.inventory)?;
+    let limit = file.limit(args.run.limit.as_deref()).map(str::to_owned);
+    let hosts = inventory.select(limit.as_deref())?;
+    let client = crate::transport::http_client(args.run.insecure).map_err(Error::Usage)?;
+    // A full user ID no selected host serves is planned nowhere: said, not dropped.
+    let unserved: Vec<String> = file
+        .users
+        .iter()
+        .filter(|u| match &u.user {
+            UserArg::Full(id) => !hosts.iter().any(|h| h.server_name == id.server_name()),
+            UserArg::Localpart(_) => false,
+        })
+        .map(|u| u.name.clone())
+        .collect();
+    let fields = fields_set(&file.users);
+    let path = file.path.display().to_string();
+    let users = Arc::new(file.users);
+    let fanned = fan_out_with(
+        global,
+        &args.run,
+        &hosts,
+        |host, _| host_job(host, &users, &client, fields),
+        to_report,
+    )?;
+    let mut report = Report::new("plan", true, fanned.reports)
+        .with("from", path)
+        .with("limit", limit);
+    if !unserved.is_empty() {
+        report.notes.push(format!(
+            "Not planned, no selected host serves them: {}",
+            unserved.join(", ")
+        ));
+        report = report.with("unserved", &unserved);
+    }
+    Ok(super::retry_file(&args.run, report))
+}
+
+/// The fields the file sets that a plan does not compare ("display_name and email").
+fn fields_set(users: &[BulkUser]) -> Option<&'static str> {
+    let names = users.iter().any(|u| u.display_name.is_some());
+    let emails = users.iter().any(|u| u.email.is_some());
+    match (names, emails) {
+        (true, true) => Some("display_name and email are"),
+        (true, false) => Some("display_name is"),
+        (false, true) => Some("email is"),
+        (false, false) => None,
+    }
+}
+
+fn host_job(
+    host: &Host,
+    users: &Arc<Vec<BulkUser>>,
+    client: &reqwest::Client,
+    fields: Option<&'static str>,
+) -> Job<HostPlan> {
+    let mut warnings = Vec::new();
+    if let Some(fields) = fields {
+        warnings.push(format!(
+            "{fields} applied on creation only: not compared with the server's"
+        ));
+    }
+    // The file's users this host serves, placed on its server: a full ID of another server
+    // is not this host's.
+    let mut wanted: Vec<(UserId, Wanted)> = Vec::with_capacity(users.len());
+    let mut uncertain = false;
+    for u in users.iter() {
+        match (u.user.on_server(&host.server_name), &u.user) {
+            (Ok(id), _) => wanted.push((id, Wanted::from(u))),
+            (Err(_), UserArg::Full(_)) => {}
+            (Err(e), UserArg::Localpart(_)) => {
+                warnings.push(format!("{}: {e}", u.name));
+                uncertain = true;
+            }
+        }
+    }
+    let router = Router::new(host, client, OPS).map(Arc::new);
+    Box::pin(async move {
+        let router = router.map_err(HostError::Setup)?;
+        let lacks: Vec<(Op, String)> = OPS
+            .iter()
+            .filter_map(|op| router.lacks(*op).map(|why| (*op, why)))
+            .collect();
+        let states = read(&router, &wanted).await;
+        if let Ok(router) = Arc::try_unwrap(router) {
+            router.close().await;
+        }
+        let mut plan = plan(&wanted, states?.as_ref(), &lacks, warnings);
+        plan.uncertain |= uncertain;
+        Ok(plan)
+    })
+}
+
+/// One host's plan from what it said of its users (`None`: it cannot tell), and what it
+/// lacks to make each kind of change (the router's words).
+fn plan(
+    wanted: &[(UserId, Wanted)],
+    states: Option<&HashMap<String, UserState>>,
+    lacks: &[(Op, String)],
+    mut warnings: Vec<String>,
+) -> HostPlan {
+    let mut plan = HostPlan {
+        users: wanted.len(),
+        ..HostPlan::default()
+    };
+    let Some(states) = states else {
+        let readers = or_list(&registry::names_for(Op::Read));
+        for (id, _) in wanted {
+            warnings.push(format!(
+                "cannot tell whether {id} exists: no backend of this host reads users (admin_backend: {readers} can)"
+            ));
+        }
+        plan.uncertain = !wanted.is_empty();
+        plan.warnings = warnings;
+        return plan;
+    };
+    for (id, want) in wanted {
+        let diff = desired::diff(id, *want, states.get(&id.to_string()));
+        plan.changes.extend(diff.changes);
+        warnings.extend(diff.warnings);
+        plan.uncertain |= diff.uncertain;
+    }
+    // A change the host cannot make stays in the plan, with what it lacks.
+    for (op, why) in lacks {
+        let n = plan.changes.iter().filter(|c| c.action.op() == *op).count();
+        if n > 0 {
+            let changes = if n == 1 { "change" } else { "changes" };
+            warnings.push(format!("{n} {changes} cannot be made on this host: {why}"));
+        }
+    }
+    plan.warnings = warnings;
+    plan
+}
+
+/// The state of each of `wanted` the host has (a user it does not have is absent), or `None`
+/// when no backend of the host reads users.
+async fn read(
+    router: &Arc<Router>,
+    wanted: &[(UserId, Wanted)],
+) -> Result<Option<HashMap<String, UserState>>, HostError> {
+    if wanted.is_empty() {
+        // The file names none of this host's users: nothing to read.
+        Ok(Some(HashMap::new()))
+    } else if router.can(Op::List) {
+        list(router, wanted).await.map(Some)
+    } else if router.can(Op::Read) {
+        read_each(router, wanted).await.map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// Pages through the host's users, keeping those of the file.
+async fn list(
+    router: &Router,
+    wanted: &[(UserId, Wanted)],
+) -> Result<HashMap<String, UserState>, HostError> {
+    let ids: HashSet<String> = wanted.iter().map(|(id, _)| id.to_string()).collect();
+    let mut found = HashMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = router
+            .list(&ListFilter::default(), cursor.as_deref())
+            .await?;
+        for user in page.users {
+            if ids.contains(&user.user_id) {
+                found.insert(user.user_id, user.state);
+            }
+        }
+        match page.next {
+            // A server that hands back the cursor it was given would page forever.
+            Some(next) if cursor.as_deref() != Some(next.as_str()) => cursor = Some(next),
+            _ => return Ok(found),
+        }
+        if runner::interrupted() {
+            return Err(interrupted());
+        }
+    }
+}
+
+/// Reads each user, a few at once; the first alone, so that a host that cannot be reached
+/// fails once, with the reason.
+async fn read_each(
+    router: &Arc<Router>,
+    wanted: &[(UserId, Wanted)],
+) -> Result<HashMap<String, UserState>, HostError> {
+    let mut found = HashMap::new();
+    let Some(((first, _), rest)) = wanted.split_first() else {
+        return Ok(found);
+    };
+    if let Some(state) = router.read(first).await? {
+        found.insert(first.to_string(), state);
+    }
+    let mut results: Vec<Option<Result<Option<UserState>, Failure>>> =
+        (0..rest.len()).map(|_| None).collect();
+    let tasks: Vec<runner::Task<_>> = rest
+        .iter()
+        .map(|(id, _)| (router.clone(), id.clone()))
+        .map(|(router, id)| {
+            Box::pin(runner::same_host(async move {
+                if runner::interrupted() {
+                    return Err(Failure::Rejected(interrupted().message()));
+                }
+                router.read(&id).await
+            })) as runner::Task<_>
+        })
+        .collect();
+    runner::bounded(tasks, READS_AT_ONCE, |i, result| results[i] = Some(result)).await;
+    for ((id, _), result) in rest.iter().zip(results) {
+        let result = result.ok_or_else(|| {
+            HostError::Failed(format!("internal error: reading {id} ended abnormally"))
+        })?;
+        if let Some(state) = result? {
+            found.insert(id.to_string(), state);
+        }
+    }
+    Ok(found)
+}
+
+/// A plan cut short by Ctrl-C is no plan: the host reports it.
+fn interrupted() -> HostError {
+    HostError::Failed("interrupted before every user was read".into())
+}
+
+fn to_report(f: &Finished<HostPlan>) -> HostReport {
+    match &f.result {
+        Ok(plan) => {
+            let verdict = Verdict::ok(plan.outcome(), &plan.summary());
+            let mut report = HostReport::new(&f.host, None, verdict, f.elapsed);
+            report.plan = Some(plan.clone());
+            report
+        }
+        Err(e) => HostReport::new(&f.host, None, Verdict::from(e), f.elapsed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use provision_backends::{Op, UserId, UserState};
+
+    use super::{plan, to_report};
+    use crate::desired::Wanted;
+    use crate::render;
+    use crate::report::{HostError, Report};
+    use crate::runner::Finished;
+    use crate::users::State;
+
+    fn wanted(name: &str, state: State, admin: Option<bool>) -> (UserId, Wanted) {
+        let id = UserId::new(name, "example.com").unwrap();
+        let erase = false;
+        (
+            id,
+            Wanted {
+                admin,
+                state,
+                erase,
+            },
+        )
+    }
+
+    fn user(admin: bool) -> UserState {
+        UserState {
+            admin: Some(admin),
+            locked: Some(false),
+            deactivated: Some(false),
+            ..UserState::default()
+        }
+    }
+
+    #[test]
+    fn a_host_that_cannot_read_users_says_so_for_each_user() {
+        let users = [
+            wanted("alice", State::Present, None),
+            wanted("bob", State::Locked, None),
+        ];
+        let p = plan(&users, None, &[], Vec::new());
+        assert!(p.changes.is_empty() && p.uncertain && !p.in_sync());
+        assert_eq!(p.outcome(), "unknown");
+        assert_eq!(
+            p.warnings,
+            [
+                "cannot tell whether @alice:example.com exists: no backend of this host reads users (admin_backend: sql, synapse-api or mas-api can)",
+                "cannot tell whether @bob:example.com exists: no backend of this host reads users (admin_backend: sql, synapse-api or mas-api can)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_change_the_host_cannot_make_stays_listed_with_what_it_lacks() {
+        let users = [
+            wanted("alice", State::Present, Some(true)),
+            wanted("bob", State::Locked, None),
+            wanted("cy", State::Locked, None),
+        ];
+        let states = HashMap::from([
+            ("@bob:example.com".to_owned(), user(false)),
+            ("@cy:example.com".to_owned(), user(false)),
+        ]);
+        let lacks = [(Op::Lock, "no backend of this host can lock".to_owned())];
+        let p = plan(&users, Some(&states), &lacks, vec!["first".into()]);
+        let lines: Vec<String> = p.changes.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "+ create @alice:example.com (admin)",
+                "~ @bob:example.com lock",
+                "~ @cy:example.com lock"
+            ]
+        );
+        assert_eq!(
+            p.warnings,
+            [
+                "first",
+                "2 changes cannot be made on this host: no backend of this host can lock"
+            ]
+        );
+        assert_eq!(p.summary(), "1 to create, 2 to change; 2 warnings");
+    }
+
+    fn finished(
+        result: Result<crate::report::HostPlan, HostError>,
+    ) -> Finished<crate::report::HostPlan> {
+        Finished {
+            host: "matrix1".into(),
+            result,
+            elapsed: Duration::from_millis(7),
+        }
+    }
+
+    /// The plan's document: each host's `changes` and `warnings`, and the totals in `plan`.
+    #[test]
+    fn plan_json_keeps_its_documented_shape_and_exit_status() {
+        let users = [
+            wanted("alice", State::Present, Some(true)),
+            wanted("bob", State::Present, Some(true)),
+            wanted("cy", State::Deactivated, None),
+        ];
+        let states = HashMap::from([
+            ("@bob:example.com".to_owned(), user(false)),
+            ("@cy:example.com".to_owned(), user(false)),
+        ]);
+        let changes = plan(&users, Some(&states), &[], Vec::new());
+        let report = Report::new("plan", true, vec![to_report(&finished(Ok(changes)))])
+            .with("from", "users.yaml");
+        assert_eq!(report.exit_code(), crate::error::EXIT_CHANGES_PENDING);
+        let json = serde_json::to_string(&render::document(&report)).unwrap();
+        assert_eq!(
+            json,
+            concat!(
+                r#"{"command":"plan","check":true,"hosts":[{"host":"matrix1","status":"ok","outcome":"changes","#,
+                r#""message":"1 to create, 1 to change, 1 to deactivate","changes":["#,
+                r#"{"user":"@alice:example.com","action":"create","admin":true},"#,
+                r#"{"user":"@bob:example.com","action":"change","field":"admin","from":false,"to":true},"#,
+                r#"{"user":"@cy:example.com","action":"deactivate","erase":false}],"#,
+                r#""warnings":[],"elapsed_ms":7}],"#,
+                r#""recap":{"ok":1,"changed":0,"unreachable":0,"failed":0,"not_started":0},"from":"users.yaml","#,
+                r#""plan":{"create":1,"change":1,"deactivate":1,"hosts_with_changes":1,"hosts_uncertain":0,"hosts_planned":1}}"#
+            )
+        );
+
+        // In sync: 0. A host that failed or could not be reached wins over pending changes.
+        let states = HashMap::from([("@bob:example.com".to_owned(), user(true))]);
+        let in_sync = plan(&users[1..2], Some(&states), &[], Vec::new());
+        assert_eq!(in_sync.summary(), "in sync (1 user)");
+        let report = Report::new("plan", true, vec![to_report(&finished(Ok(in_sync)))]);
+        assert_eq!(report.exit_code(), 0);
+        let pending = plan(&users, Some(&HashMap::new()), &[], Vec::new());
+        for (error, code) in [
+            (
+                HostError::Failed("no".into()),
+                crate::error::EXIT_HOST_FAILED,
+            ),
+            (
+                HostError::Unreachable("down".into()),
+                crate::error::EXIT_UNREACHABLE,
+            ),
+        ] {
+            let report = Report::new(
+                "plan",
+                true,
+                vec![
+                    to_report(&finished(Ok(pending.clone()))),
+                    to_report(&finished(Err(error))),
+                ],
+            );
+            assert_eq!(report.exit_code(), code);
+        }
+    }
+}

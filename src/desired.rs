@@ -1,0 +1,418 @@
+//! What a users file wants of a host's users, against what the host has: the changes that
+//! would bring the host there, in the order they would be made. `provision plan` shows them;
+//! the apply to come makes them. Pure: nothing here asks a host anything.
+
+use std::fmt;
+
+use provision_backends::{Op, UserId, UserState};
+use serde::Serialize;
+use serde::ser::SerializeMap;
+
+use crate::users::{BulkUser, State};
+
+/// What the file wants of one user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wanted {
+    /// `None`: the file does not say; an existing user's flag is left as it is.
+    pub admin: Option<bool>,
+    pub state: State,
+    /// With [`State::Deactivated`]: erase the user's data too.
+    pub erase: bool,
+}
+
+impl From<&BulkUser> for Wanted {
+    fn from(u: &BulkUser) -> Self {
+        Wanted {
+            admin: u.admin,
+            state: u.state,
+            erase: u.erase,
+        }
+    }
+}
+
+/// One change to one user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Create {
+        admin: bool,
+    },
+    /// The admin flag, from what the host has to what the file says.
+    SetAdmin {
+        from: bool,
+        to: bool,
+    },
+    Unlock,
+    Reactivate,
+    Lock,
+    Deactivate {
+        erase: bool,
+    },
+}
+
+impl Action {
+    /// What a host needs a backend for, to make it.
+    pub fn op(self) -> Op {
+        match self {
+            Action::Create { .. } => Op::Register,
+            Action::SetAdmin { .. } => Op::SetAdmin,
+            Action::Unlock | Action::Lock => Op::Lock,
+            Action::Reactivate => Op::Reactivate,
+            Action::Deactivate { .. } => Op::Deactivate,
+        }
+    }
+
+    /// How a plan counts it: to create, to change or to deactivate.
+    pub fn kind(self) -> Kind {
+        match self {
+            Action::Create { .. } => Kind::Create,
+            Action::Deactivate { .. } => Kind::Deactivate,
+            _ => Kind::Change,
+        }
+    }
+
+    /// Its word in JSON.
+    pub fn word(self) -> &'static str {
+        match self {
+            Action::Create { .. } => "create",
+            Action::SetAdmin { .. } => "change",
+            Action::Unlock => "unlock",
+            Action::Reactivate => "reactivate",
+            Action::Lock => "lock",
+            Action::Deactivate { .. } => "deactivate",
+        }
+    }
+}
+
+/// How a plan counts its changes, as Terraform counts add, change and destroy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Create,
+    Change,
+    Deactivate,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Create, Kind::Change, Kind::Deactivate];
+
+    pub fn word(self) -> &'static str {
+        match self {
+            Kind::Create => "create",
+            Kind::Change => "change",
+            Kind::Deactivate => "deactivate",
+        }
+    }
+}
+
+/// A change to a user, planned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub user: UserId,
+    pub action: Action,
+}
+
+/// Terraform's way: `+` creates, `~` changes, `-` takes away.
+impl fmt::Display for Planned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let user = &self.user;
+        match self.action {
+            Action::Create { admin: true } => write!(f, "+ create {user} (admin)"),
+            Action::Create { admin: false } => write!(f, "+ create {user}"),
+            Action::SetAdmin { from, to } => write!(f, "~ {user} admin: {from} → {to}"),
+            Action::Unlock => write!(f, "~ {user} unlock"),
+            Action::Reactivate => write!(f, "~ {user} reactivate"),
+            Action::Lock => write!(f, "~ {user} lock"),
+            Action::Deactivate { erase: false } => write!(f, "- {user} deactivate"),
+            Action::Deactivate { erase: true } => write!(f, "- {user} deactivate (erase)"),
+        }
+    }
+}
+
+/// `{"user", "action", "field"?, "from"?, "to"?, "admin"?, "erase"?}`: `change` names the
+/// `field` and its values; `create` says `admin`, `deactivate` says `erase`.
+impl Serialize for Planned {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("user", &self.user.to_string())?;
+        map.serialize_entry("action", self.action.word())?;
+        match self.action {
+            Action::Create { admin } => map.serialize_entry("admin", &admin)?,
+            Action::SetAdmin { from, to } => {
+                map.serialize_entry("field", "admin")?;
+                map.serialize_entry("from", &from)?;
+                map.serialize_entry("to", &to)?;
+            }
+            Action::Deactivate { erase } => map.serialize_entry("erase", &erase)?,
+            Action::Unlock | Action::Reactivate | Action::Lock => {}
+        }
+        map.end()
+    }
+}
+
+/// One user's plan: its changes in order, and what the host's answer leaves unsaid.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Diff {
+    pub changes: Vec<Planned>,
+    pub warnings: Vec<String>,
+    /// A change may be missing: the host does not say something the plan depends on.
+    pub uncertain: bool,
+}
+
+/// The changes that bring `user` from `now` (`None`: no such user) to what is `wanted`, in
+/// the order they would be made: create (then lock, for a user wanted locked), the admin flag,
+/// unlock, reactivate, lock, deactivate. A flag the host does not say is a warning, never a
+/// guess.
+pub fn diff(user: &UserId, wanted: Wanted, now: Option<&UserState>) -> Diff {
+    let mut diff = Diff::default();
+    let mut actions = Vec::new();
+    let Some(now) = now else {
+        match wanted.state {
+            State::Present => actions.push(Action::Create {
+                admin: wanted.admin == Some(true),
+            }),
+            State::Locked => actions.extend([
+                Action::Create {
+                    admin: wanted.admin == Some(true),
+                },
+                Action::Lock,
+            ]),
+            // Never created is as deactivated as it gets.
+            State::Deactivated => {}
+        }
+        diff.changes = planned(user, actions);
+        return diff;
+    };
+    let mut unsaid = Vec::new();
+    if let Some(to) = wanted.admin {
+        match now.admin {
+            Some(from) if from != to => actions.push(Action::SetAdmin { from, to }),
+            Some(_) => {}
+            None => unsaid.push("an admin"),
+        }
+    }
+    let (locked, deactivated) = (now.locked, now.deactivated);
+    match wanted.state {
+        State::Present => {
+            match locked {
+                Some(true) => actions.push(Action::Unlock),
+                Some(false) => {}
+                None => unsaid.push("locked"),
+            }
+            match deactivated {
+                Some(true) => actions.push(Action::Reactivate),
+                Some(false) => {}
+                None => unsaid.push("deactivated"),
+            }
+        }
+        State::Locked => match (locked, deactivated) {
+            // A deactivated user cannot log in either; state: locked does not bring it back.
+            (_, Some(true)) => diff.warnings.push(format!(
+                "{user} is deactivated: state: locked leaves it so (state: present would reactivate it)"
+            )),
+            (Some(true), _) => {}
+            (Some(false), _) => actions.push(Action::Lock),
+            (None, _) => unsaid.push("locked"),
+        },
+        State::Deactivated => match deactivated {
+            Some(true) => {}
+            Some(false) => actions.push(Action::Deactivate {
+                erase: wanted.erase,
+            }),
+            None => unsaid.push("deactivated"),
+        },
+    }
+    if matches!(wanted.state, State::Locked) && deactivated.is_none() {
+        unsaid.push("deactivated");
+    }
+    for what in unsaid {
+        diff.warnings.push(format!(
+            "cannot tell whether {user} is {what}: the host's answer does not say"
+        ));
+        diff.uncertain = true;
+    }
+    diff.changes = planned(user, actions);
+    diff
+}
+
+fn planned(user: &UserId, actions: Vec<Action>) -> Vec<Planned> {
+    actions
+        .into_iter()
+        .map(|action| Planned {
+            user: user.clone(),
+            action,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id() -> UserId {
+        UserId::new("bob", "example.com").unwrap()
+    }
+
+    fn want(state: State, admin: Option<bool>) -> Wanted {
+        Wanted {
+            admin,
+            state,
+            erase: false,
+        }
+    }
+
+    fn state(admin: bool, locked: bool, deactivated: bool) -> UserState {
+        UserState {
+            admin: Some(admin),
+            locked: Some(locked),
+            deactivated: Some(deactivated),
+            ..UserState::default()
+        }
+    }
+
+    /// The changes as a person reads them.
+    fn lines(wanted: Wanted, now: Option<&UserState>) -> Vec<String> {
+        let diff = diff(&id(), wanted, now);
+        assert!(!diff.uncertain && diff.warnings.is_empty(), "{diff:?}");
+        diff.changes.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn an_absent_user_is_created_and_locked_if_so_wanted_but_never_to_be_deactivated() {
+        assert_eq!(
+            lines(want(State::Present, Some(true)), None),
+            ["+ create @bob:example.com (admin)"]
+        );
+        assert_eq!(
+            lines(want(State::Present, None), None),
+            ["+ create @bob:example.com"]
+        );
+        assert_eq!(
+            lines(want(State::Locked, Some(false)), None),
+            ["+ create @bob:example.com", "~ @bob:example.com lock"]
+        );
+        let none: [&str; 0] = [];
+        assert_eq!(lines(want(State::Deactivated, Some(true)), None), none);
+    }
+
+    #[test]
+    fn an_existing_user_gets_its_changes_in_order() {
+        let none: [&str; 0] = [];
+        let plain = state(false, false, false);
+        assert_eq!(lines(want(State::Present, None), Some(&plain)), none);
+        assert_eq!(lines(want(State::Present, Some(false)), Some(&plain)), none);
+        assert_eq!(
+            lines(want(State::Present, Some(true)), Some(&plain)),
+            ["~ @bob:example.com admin: false → true"]
+        );
+        assert_eq!(
+            lines(
+                want(State::Present, Some(false)),
+                Some(&state(true, true, true))
+            ),
+            [
+                "~ @bob:example.com admin: true → false",
+                "~ @bob:example.com unlock",
+                "~ @bob:example.com reactivate"
+            ]
+        );
+        assert_eq!(
+            lines(want(State::Locked, None), Some(&plain)),
+            ["~ @bob:example.com lock"]
+        );
+        assert_eq!(
+            lines(want(State::Locked, None), Some(&state(false, true, false))),
+            none
+        );
+        assert_eq!(
+            lines(want(State::Deactivated, None), Some(&plain)),
+            ["- @bob:example.com deactivate"]
+        );
+        let erase = Wanted {
+            erase: true,
+            ..want(State::Deactivated, None)
+        };
+        assert_eq!(
+            lines(erase, Some(&state(false, true, false))),
+            ["- @bob:example.com deactivate (erase)"]
+        );
+        assert_eq!(
+            lines(
+                want(State::Deactivated, None),
+                Some(&state(false, false, true))
+            ),
+            none
+        );
+    }
+
+    #[test]
+    fn a_locked_wish_leaves_a_deactivated_user_so_and_says_it() {
+        let d = diff(
+            &id(),
+            want(State::Locked, None),
+            Some(&state(false, false, true)),
+        );
+        assert!(d.changes.is_empty() && !d.uncertain);
+        assert_eq!(
+            d.warnings,
+            [
+                "@bob:example.com is deactivated: state: locked leaves it so (state: present would reactivate it)"
+            ]
+        );
+    }
+
+    #[test]
+    fn what_the_host_does_not_say_is_a_warning_never_a_guess() {
+        let unknown = UserState::default();
+        let d = diff(&id(), want(State::Present, Some(true)), Some(&unknown));
+        assert!(d.changes.is_empty() && d.uncertain);
+        assert_eq!(
+            d.warnings,
+            [
+                "cannot tell whether @bob:example.com is an admin: the host's answer does not say",
+                "cannot tell whether @bob:example.com is locked: the host's answer does not say",
+                "cannot tell whether @bob:example.com is deactivated: the host's answer does not say",
+            ]
+        );
+        // Without `admin` in the file, the flag is not asked about.
+        let known = UserState {
+            admin: None,
+            ..state(false, false, false)
+        };
+        let d = diff(&id(), want(State::Present, None), Some(&known));
+        assert_eq!(d, Diff::default());
+        // A lock on a user whose deactivation is unknown is still planned, with the warning.
+        let d = diff(
+            &id(),
+            want(State::Locked, None),
+            Some(&UserState {
+                locked: Some(false),
+                ..UserState::default()
+            }),
+        );
+        assert_eq!(d.changes.len(), 1);
+        assert!(d.uncertain && d.warnings[0].contains("is deactivated"));
+    }
+
+    #[test]
+    fn changes_serialize_as_user_action_and_what_they_set() {
+        let json = |action| serde_json::to_string(&Planned { user: id(), action }).unwrap();
+        assert_eq!(
+            json(Action::Create { admin: true }),
+            r#"{"user":"@bob:example.com","action":"create","admin":true}"#
+        );
+        assert_eq!(
+            json(Action::SetAdmin {
+                from: false,
+                to: true
+            }),
+            r#"{"user":"@bob:example.com","action":"change","field":"admin","from":false,"to":true}"#
+        );
+        assert_eq!(
+            json(Action::Lock),
+            r#"{"user":"@bob:example.com","action":"lock"}"#
+        );
+        assert_eq!(
+            json(Action::Deactivate { erase: true }),
+            r#"{"user":"@bob:example.com","action":"deactivate","erase":true}"#
+        );
+    }
+}
