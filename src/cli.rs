@@ -118,6 +118,10 @@ pub enum Command {
     /// users file wants (created, admin or not, locked, deactivated). Changes nothing
     #[command(after_help = PLAN_EXAMPLES)]
     Plan(PlanArgs),
+    /// Plan as `plan` does, show it, and on confirmation (or --yes) make every change: create,
+    /// admin flag, unlock, reactivate, lock, deactivate. --check is plan
+    #[command(after_help = APPLY_EXAMPLES)]
+    Apply(ApplyArgs),
     /// Check every selected host: connection, the backend's tool or endpoint, the admin
     /// backend, the secret sources. Changes nothing
     #[command(after_help = PING_EXAMPLES)]
@@ -162,6 +166,43 @@ synapse-api or mas-api); a host without one cannot tell, and says so for each us
 changed, --check or not.
 Exit status: 0 every selected host is in sync; 3 changes are pending on some host (or it cannot
 tell); 1 a host failed; 4 a host could not be reached; 2 nothing was run.";
+
+const APPLY_EXAMPLES: &str = "\
+Examples:
+  provision apply users.yaml --passwords-out passwords.csv
+  provision apply users.yaml --yes --limit staging      # in CI: no question asked
+
+The plan is shown first, and nothing changes until it is confirmed: on a terminal, by typing
+yes; elsewhere, --yes is required. Each user's changes are made in order (created, then its
+admin flag, unlock or reactivate, lock, deactivate); users of one host --per-host at a time,
+hosts --forks at a time. Users the file does not name are left alone. Re-running finishes an
+interrupted apply: what is done is in sync and planned no more.
+Exit status: 0 every selected host is now as the file says (or was); 1 a host or a user
+failed; 4 a host could not be reached; 2 nothing was run (not confirmed); 3 (only with --check)
+changes are pending.";
+
+#[derive(Args)]
+pub struct ApplyArgs {
+    /// The users file: CSV with a header, or YAML (as `plan` reads it)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Where the passwords generated for the users created are kept (CSV user,password, mode
+    /// 0600); an existing file is read first, so a re-run reuses what it generated
+    #[arg(long, value_name = "PATH")]
+    pub passwords_out: Option<PathBuf>,
+
+    /// How many users of one host are worked on at once [default: 4]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub per_host: Option<u16>,
+
+    /// Apply without asking (needed when stdin is not a terminal)
+    #[arg(short, long)]
+    pub yes: bool,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
 
 #[derive(Args)]
 pub struct PlanArgs {

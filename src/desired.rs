@@ -84,7 +84,7 @@ impl Action {
 }
 
 /// How a plan counts its changes, as Terraform counts add, change and destroy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     Create,
     Change,

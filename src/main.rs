@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         cli::Command::Users(args) => commands::users::run(global, args).map(shown),
         cli::Command::Token(args) => commands::token::run(global, args).map(shown),
         cli::Command::Plan(args) => commands::plan::run(global, args).map(shown),
+        cli::Command::Apply(args) => commands::apply::run(global, args).map(shown),
         cli::Command::Ping(args) => commands::ping::run(global, args).map(shown),
         cli::Command::Inventory(args) => commands::inventory::run(global, args)
             .map(|plans| render::inventory(global.output, &global.inventory, &plans)),

@@ -67,7 +67,7 @@ impl State {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct BulkUser {
     pub user: UserArg,
     /// As written, for messages and the passwords file.

@@ -10,6 +10,7 @@ pub mod lifecycle {
     //! `lock`, `unlock`, `deactivate`, `reactivate`: see account.rs.
     pub use super::account::{deactivate, lock, reactivate};
 }
+pub mod apply;
 pub mod password;
 pub mod ping;
 pub mod plan;

@@ -6,13 +6,14 @@
 //! changes planned here.
 
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::sync::Arc;
 
 use provision_backends::user_id::UserArg;
 use provision_backends::{Failure, ListFilter, Op, UserId, UserState};
 
 use super::fan_out_with;
-use crate::cli::{Global, PlanArgs};
+use crate::cli::{Global, PlanArgs, RunArgs};
 use crate::desired::{self, Wanted};
 use crate::error::{Error, or_list};
 use crate::inventory::{Host, Inventory};
@@ -38,11 +39,33 @@ const OPS: &[Op] = &[
 const READS_AT_ONCE: usize = 4;
 
 pub fn run(global: &Global, args: PlanArgs) -> Result<Report, Error> {
-    let file = users::load(&args.file)?;
+    planned(global, &args.run, &args.file, |p| Ok(p.report))
+}
+
+/// Every selected host planned: what `apply` goes on from.
+pub struct Planned<'a> {
+    pub hosts: Vec<&'a Host>,
+    pub users: Arc<Vec<BulkUser>>,
+    pub client: reqwest::Client,
+    /// Each host's plan, in the order of `hosts`.
+    pub plans: Vec<Finished<HostPlan>>,
+    /// The plan as `provision plan` reports it.
+    pub report: Report,
+}
+
+/// Reads the users file and the inventory, plans every selected host (printing each host's
+/// plan as it comes, for a person), and hands the result to `then`.
+pub fn planned<R>(
+    global: &Global,
+    run: &RunArgs,
+    path: &Path,
+    then: impl FnOnce(Planned<'_>) -> Result<R, Error>,
+) -> Result<R, Error> {
+    let file = users::load(path)?;
     let inventory = Inventory::load(&global.inventory)?;
-    let limit = file.limit(args.run.limit.as_deref()).map(str::to_owned);
+    let limit = file.limit(run.limit.as_deref()).map(str::to_owned);
     let hosts = inventory.select(limit.as_deref())?;
-    let client = crate::transport::http_client(args.run.insecure).map_err(Error::Usage)?;
+    let client = crate::transport::http_client(run.insecure).map_err(Error::Usage)?;
     // A full user ID no selected host serves is planned nowhere: said, not dropped.
     let unserved: Vec<String> = file
         .users
@@ -58,7 +81,7 @@ pub fn run(global: &Global, args: PlanArgs) -> Result<Report, Error> {
     let users = Arc::new(file.users);
     let fanned = fan_out_with(
         global,
-        &args.run,
+        run,
         &hosts,
         |host, _| host_job(host, &users, &client, fields),
         to_report,
@@ -73,7 +96,14 @@ pub fn run(global: &Global, args: PlanArgs) -> Result<Report, Error> {
         ));
         report = report.with("unserved", &unserved);
     }
-    Ok(super::retry_file(&args.run, report))
+    let report = super::retry_file(run, report);
+    then(Planned {
+        hosts,
+        users,
+        client,
+        plans: fanned.finished,
+        report,
+    })
 }
 
 /// The fields the file sets that a plan does not compare ("display_name and email").

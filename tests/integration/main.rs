@@ -3,6 +3,7 @@
 
 mod admin;
 mod ansible;
+mod apply;
 mod bulk;
 mod dendrite;
 mod dendrite_standin;

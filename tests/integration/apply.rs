@@ -1,0 +1,135 @@
+//! `provision apply FILE` against a real Synapse: the users file made true on the server
+//! (logins, admin flags, locks, deactivations as the server reports them), a second plan in
+//! sync, the confirmation that guards it, and the generated passwords kept.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use crate::fixtures::{
+    SERVER_NAME, Synapse, json, password_rows, provision, scratch, synapse, text, unique,
+    write_file,
+};
+use crate::lifecycle::inventory;
+
+fn run(verb: &str, inv: &Path, file: &Path, extra: &[&str]) -> (Output, serde_json::Value) {
+    let mut args = vec![verb, file.to_str().unwrap(), "-i", inv.to_str().unwrap()];
+    args.extend(["--output", "json"]);
+    args.extend(extra);
+    let out = provision(&args, "");
+    let doc = json(&out);
+    (out, doc)
+}
+
+fn state(s: &Synapse, user: &str) -> serde_json::Value {
+    let admin = std::fs::read_to_string(s.admin_token_file()).unwrap();
+    crate::fixtures::client()
+        .get(format!(
+            "{}/_synapse/admin/v2/users/@{user}:{SERVER_NAME}",
+            s.url
+        ))
+        .bearer_auth(admin.trim())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+fn users_file(yaml: &str) -> PathBuf {
+    write_file("apply-users.yaml", yaml)
+}
+
+#[test]
+fn apply_makes_the_file_true_and_a_second_plan_is_in_sync() {
+    let s = synapse();
+    let inv = inventory(s, true);
+    let [ann, ben, cat] = ["ann", "ben", "cat"].map(|p| unique(&format!("apply{p}")));
+    let pw_file = write_file("apply-ben.pw", "ben-password-1\n");
+    let file = users_file(&format!(
+        "users:\n  - user: {ann}\n    admin: true\n  - user: {ben}\n    password_file: {}\n  - user: {cat}\n    state: locked\nhosts: syn\n",
+        pw_file.display()
+    ));
+    let passwords = scratch().join(format!("{}.csv", unique("apply-pw")));
+
+    // Without a terminal and without --yes: nothing is changed, exit 2.
+    let out = provision(
+        &["apply", file.to_str().unwrap(), "-i", inv.to_str().unwrap()],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("add --yes"), "{}", text(&out));
+    assert_eq!(s.admin_flag(&ann), None, "nothing was created");
+    // --check is the plan.
+    let (out, doc) = run("apply", &inv, &file, &["--check"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(doc["plan"]["create"], 3);
+
+    let (out, doc) = run(
+        "apply",
+        &inv,
+        &file,
+        &["--yes", "--passwords-out", passwords.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(doc["command"], "apply");
+    assert!(!text(&out).contains("ben-password-1"));
+    // What the server now has: ann an admin who logs in with her generated password, ben
+    // with his file's, cat created and locked.
+    let rows = password_rows(&passwords);
+    let ann_pw = &rows
+        .iter()
+        .find(|(u, _)| *u == ann)
+        .expect("ann's password kept")
+        .1;
+    assert!(s.login(&ann, ann_pw).is_ok());
+    assert_eq!(s.admin_flag(&ann), Some(true));
+    assert!(s.login(&ben, "ben-password-1").is_ok());
+    assert_eq!(s.admin_flag(&ben), Some(false));
+    assert_eq!(state(s, &cat)["locked"], true);
+    let (out, doc) = run("plan", &inv, &file, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(doc["hosts"][0]["outcome"], "in_sync");
+
+    // The file changes: ben becomes an admin, ann is deactivated (not erased), cat unlocked.
+    let file = users_file(&format!(
+        "users:\n  - user: {ann}\n    state: deactivated\n  - user: {ben}\n    admin: true\n  - user: {cat}\nhosts: syn\n"
+    ));
+    let (out, doc) = run("apply", &inv, &file, &["--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(doc["users"]["changed"], 3, "{}", text(&out));
+    assert_eq!(s.admin_flag(&ben), Some(true));
+    assert!(s.login(&ann, ann_pw).is_err());
+    let ann_state = state(s, &ann);
+    assert_eq!(
+        (
+            ann_state["deactivated"].clone(),
+            ann_state["erased"].clone()
+        ),
+        (true.into(), false.into())
+    );
+    assert_eq!(state(s, &cat)["locked"], false);
+    // Nothing left: apply again changes nothing and says so.
+    let (out, doc) = run("apply", &inv, &file, &["--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(doc["hosts"][0]["outcome"], "in_sync", "{}", text(&out));
+}
+
+#[test]
+fn a_host_that_cannot_tell_creates_nothing_blindly_and_exits_3() {
+    let s = synapse();
+    // No admin_backend: the host can register but cannot tell who exists, so apply makes
+    // nothing it could not check, and says so.
+    let inv = inventory(s, false);
+    let dan = unique("applydan");
+    let file = users_file(&format!(
+        "users:\n  - user: {dan}\n    password_file: {}\nhosts: syn\n",
+        write_file("apply-dan.pw", "dan-password-1").display()
+    ));
+    let (out, doc) = run("apply", &inv, &file, &["--yes"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(doc["hosts"][0]["outcome"], "unknown", "{}", text(&out));
+    assert!(text(&out).contains("cannot tell whether"), "{}", text(&out));
+    assert!(
+        s.login(&dan, "dan-password-1").is_err(),
+        "nothing was created blindly"
+    );
+}
