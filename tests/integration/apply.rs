@@ -133,3 +133,115 @@ fn a_host_that_cannot_tell_creates_nothing_blindly_and_exits_3() {
         "nothing was created blindly"
     );
 }
+
+#[test]
+fn a_fleet_with_an_unreachable_host_applies_the_others_and_says_so() {
+    let s = synapse();
+    let dead = crate::fixtures::free_port();
+    let token = s.admin_token_file();
+    let inv = write_file(
+        "apply-fleet.yaml",
+        &format!(
+            "all:\n  vars:\n    server_name: {SERVER_NAME}\n    backend: shared-secret\n    shared_secret: {{file: {}}}\n    admin_backend: synapse-api\n    admin_token: {{file: {}}}\n  hosts:\n    syn:\n      url: {}\n    gone:\n      url: http://127.0.0.1:{dead}\n",
+            s.secret_file().display(),
+            token.display(),
+            s.url
+        ),
+    );
+    let eve = unique("applyeve");
+    let file = users_file(&format!(
+        "users:\n  - user: {eve}\n    password_file: {}\n",
+        write_file("apply-eve.pw", "eve-password-1").display()
+    ));
+    let (out, doc) = run("apply", &inv, &file, &["--yes", "--timeout", "20"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let status = |host: &str| {
+        doc["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["host"] == host)
+            .map(|h| h["status"].as_str().unwrap_or("").to_owned())
+    };
+    assert_eq!(status("syn").as_deref(), Some("changed"), "{}", text(&out));
+    assert_eq!(
+        status("gone").as_deref(),
+        Some("unreachable"),
+        "{}",
+        text(&out)
+    );
+    assert!(s.login(&eve, "eve-password-1").is_ok());
+}
+
+#[test]
+fn an_interrupted_apply_is_finished_by_running_it_again_with_no_password_lost() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    // bcrypt's default cost makes each registration take a while: time to interrupt.
+    let s = crate::fixtures::synapse_with_rounds("apply-sigint", 12);
+    let inv = inventory(&s, true);
+    let names: Vec<String> = (0..40).map(|_| unique("applyint")).collect();
+    let mut yaml = String::from("users:\n");
+    for (i, n) in names.iter().enumerate() {
+        yaml.push_str(&format!("  - user: {n}\n    admin: {}\n", i % 5 == 0));
+    }
+    let file = users_file(&yaml);
+    let passwords = scratch().join(format!("{}.csv", unique("apply-int-pw")));
+    let args = [
+        "apply",
+        file.to_str().unwrap(),
+        "-i",
+        inv.to_str().unwrap(),
+        "--yes",
+        "--per-host",
+        "2",
+        "--passwords-out",
+        passwords.to_str().unwrap(),
+        "--output",
+        "json",
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_provision"))
+        .args(args)
+        .env_remove("PROVISION_INVENTORY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut all = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut all)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut all)
+        .unwrap();
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(130), "{all}");
+    let created_before = names.iter().filter(|n| s.admin_flag(n).is_some()).count();
+    assert!(created_before < names.len(), "interrupted midway: {all}");
+
+    let out = provision(&args, "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (out, doc) = run("plan", &inv, &file, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(doc["hosts"][0]["outcome"], "in_sync");
+    // Every user once in the passwords file, logging in with it, admin as the file says.
+    let rows = password_rows(&passwords);
+    assert_eq!(rows.len(), names.len(), "no duplicates, none lost");
+    for (i, n) in names.iter().enumerate() {
+        let pw = &rows.iter().find(|(u, _)| u == n).expect("kept").1;
+        assert!(s.login(n, pw).is_ok(), "{n} logs in");
+        assert_eq!(s.admin_flag(n), Some(i % 5 == 0), "{n}");
+    }
+}
