@@ -199,3 +199,60 @@ fn a_dendrite_without_token_registration_says_so() {
         text(&out)
     );
 }
+
+#[test]
+fn apply_on_dendrite_creates_and_sets_flags_and_names_what_it_cannot_do() {
+    let d = dendrite(false);
+    let inv = inventory(&d);
+    let [ivy, jo] = ["ivy", "jo"].map(|p| unique(&format!("denapply{p}")).to_lowercase());
+    let pw = write_file("den-apply.pw", "den-apply-password");
+    let file = write_file(
+        "den-apply.yaml",
+        &format!(
+            "users:\n  - user: {ivy}\n    admin: true\n    password_file: {}\n  - user: {jo}\n    password_file: {}\n",
+            pw.display(),
+            pw.display()
+        ),
+    );
+    let args = |verb: &'static str, more: &[&'static str]| {
+        let mut a = vec![
+            verb,
+            file.to_str().unwrap(),
+            "-i",
+            inv.to_str().unwrap(),
+            "--output",
+            "json",
+        ];
+        a.extend(more);
+        a
+    };
+    let out = provision(&args("apply", &["--yes"]), "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(d.login(&ivy, "den-apply-password").is_ok());
+    let row = d.query(&format!(
+        "SELECT account_type FROM userapi_accounts WHERE localpart = '{ivy}'"
+    ));
+    assert_eq!(row.trim(), "3");
+    // Dendrite cannot lock: the plan says so rather than skipping it.
+    let file2 = write_file(
+        "den-apply2.yaml",
+        &format!("users:\n  - user: {jo}\n    state: locked\n"),
+    );
+    let out = provision(
+        &[
+            "plan",
+            file2.to_str().unwrap(),
+            "-i",
+            inv.to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("cannot tell whether @"),
+        "Dendrite's SQL does not say locked: {}",
+        text(&out)
+    );
+}

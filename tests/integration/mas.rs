@@ -480,3 +480,41 @@ fn a_mas_host_is_refused_synapse_for_its_lifecycle() {
         text(&out)
     );
 }
+
+#[test]
+fn apply_makes_a_mas_host_match_the_users_file() {
+    let m = mas(synapse());
+    let inv = api_inventory(&m);
+    let [ada, bo] = ["ada", "bo"].map(|p| unique(&format!("masapply{p}")).to_lowercase());
+    let pw = write_file("mas-apply.pw", "mas-apply-password");
+    let file = write_file(
+        "mas-apply.yaml",
+        &format!(
+            "users:\n  - user: {ada}\n    admin: true\n    password_file: {}\n  - user: {bo}\n    state: locked\n    password_file: {}\n",
+            pw.display(),
+            pw.display()
+        ),
+    );
+    let args = |verb: &'static str| {
+        vec![
+            verb,
+            file.to_str().unwrap(),
+            "-i",
+            inv.to_str().unwrap(),
+            "--output",
+            "json",
+            "--yes",
+        ]
+    };
+    let out = provision(&args("apply"), "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(mas_admin(&m, &ada));
+    assert!(
+        record(&m, &bo)["locked_at"].is_string(),
+        "bo is locked in MAS"
+    );
+    let mut plan = args("plan");
+    plan.pop();
+    let out = provision(&plan, "");
+    assert_eq!(out.status.code(), Some(0), "in sync: {}", text(&out));
+}
