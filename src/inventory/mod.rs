@@ -144,9 +144,12 @@ impl Reader {
 
     fn basedir(&mut self, dir: PathBuf) {
         // A folder given twice applies where it was given last: Ansible reads it each time,
-        // so its last reading is the one that stays.
-        let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
-        self.basedirs.retain(|d| *d != dir);
+        // so its last reading is the one that stays. Kept as given, for messages.
+        let same = |a: &Path, b: &Path| {
+            a == b
+                || std::fs::canonicalize(a).is_ok_and(|a| std::fs::canonicalize(b).ok() == Some(a))
+        };
+        self.basedirs.retain(|d| !same(d, &dir));
         self.basedirs.push(dir);
     }
 
@@ -209,3 +212,5 @@ impl Reader {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ansible;

@@ -96,9 +96,12 @@ impl Tree {
     /// Both groups exist. Refused when it would make a group its own ancestor, as Ansible
     /// refuses it ("creates a recursive dependency loop").
     pub fn add_child(&mut self, parent: &str, child: &str, at: &Place) -> Result<(), Error> {
-        if parent == child || self.ancestors(parent).contains(child) {
+        if parent == child {
+            return Err(at.error(format!("group `{child}` contains itself")));
+        }
+        if self.ancestors(parent).contains(child) {
             return Err(at.error(format!(
-                "group `{child}` contains itself (through `{parent}`)"
+                "group `{child}` contains itself: it is an ancestor of `{parent}`"
             )));
         }
         self.groups[child].parents.insert(parent.to_owned());
