@@ -121,7 +121,14 @@ impl Reader {
                     .push(format!("{}: {why}; skipped", file.display()));
                 continue;
             }
-            self.text(&file, &text, None)?;
+            let read = self.text(&file, &text, None);
+            if read.is_err() && file != source {
+                self.warnings.push(format!(
+                    "{}: provision stops at an inventory file in the folder it cannot read, where Ansible would skip it with a warning",
+                    file.display()
+                ));
+            }
+            read?;
         }
         self.basedir(sources::basedir(source));
         Ok(())

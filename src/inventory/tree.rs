@@ -260,13 +260,14 @@ impl Tree {
         self.groups.keys().map(String::as_str)
     }
 
-    /// Every host's variables, merged in Ansible's order, lowest first (the variable
-    /// precedence of docs.ansible.com's "Using variables" guide, "Understanding variable
-    /// precedence": "inventory file or script group vars" < "inventory group_vars/all" <
-    /// "inventory group_vars/*" < "inventory file or script host vars" < "inventory
-    /// host_vars/*"; within each, ansible-core's VariableManager.get_vars with the default
-    /// VARIABLE_PRECEDENCE `[all_inventory, groups_inventory, all_plugins_inventory,
-    /// groups_plugins_inventory]`):
+    /// Every host's variables, merged in Ansible's order, lowest first. The order is the
+    /// variable precedence of Ansible's guide (docs.ansible.com/ansible/latest/playbook_guide/
+    /// playbooks_variables.html, "Understanding variable precedence"): "inventory file or
+    /// script group vars" < "inventory group_vars/all" < "inventory group_vars/*" <
+    /// "inventory file or script host vars" < "inventory host_vars/*"; within each, as
+    /// ansible-core's `VariableManager.get_vars` applies them with the default
+    /// VARIABLE_PRECEDENCE (lib/ansible/vars/manager.py; its `*_plugins_play` entries, a
+    /// playbook's own group_vars/, do not apply: provision runs no playbook):
     ///
     /// 1. `all`'s variables in the inventory sources;
     /// 2. the host's other groups' variables in the inventory sources, parents before
@@ -277,8 +278,9 @@ impl Tree {
     /// 5. the host's own variables in the inventory sources;
     /// 6. `host_vars/HOST` beside each source.
     ///
-    /// Each key keeps the value applied last (Ansible's default `hash_behaviour: replace`:
-    /// a mapping replaces a mapping whole).
+    /// So a child group's variable in the inventory file is under `group_vars/all`, as in
+    /// Ansible. Each key keeps the value applied last (Ansible's default `hash_behaviour:
+    /// replace`: a mapping replaces a mapping whole).
     pub fn merged(&self, files: &VarsFiles) -> IndexMap<&str, HostVars> {
         let depths = self.depths();
         let mut out = IndexMap::new();
