@@ -495,3 +495,13 @@ fn repeated_sources_merge_a_host_listed_in_both_as_ansible_does() {
         "{e}"
     );
 }
+
+#[test]
+fn a_long_chain_of_child_groups_is_read_without_running_out_of_stack() {
+    let mut text = String::from("[g0]\nm1 matrix_domain=example.org\n");
+    for i in 0..20_000 {
+        text.push_str(&format!("[g{}:children]\ng{i}\n", i + 1));
+    }
+    let inv = Inventory::parse(Path::new("/inv/hosts"), &text).unwrap();
+    assert_eq!(inv.select(Some("g20000")).unwrap().len(), 1);
+}

@@ -197,25 +197,31 @@ impl Tree {
     }
 
     /// Each group's depth: `all` 0, any other group one more than its deepest parent
-    /// (Ansible's `Group.depth`).
+    /// (Ansible's `Group.depth`). Without recursion: a long chain of `[g:children]` sections
+    /// would otherwise run out of stack.
     fn depths(&self) -> HashMap<&str, usize> {
-        fn depth<'a>(tree: &'a Tree, name: &'a str, memo: &mut HashMap<&'a str, usize>) -> usize {
-            if let Some(d) = memo.get(name) {
-                return *d;
+        let mut memo: HashMap<&str, usize> = HashMap::new();
+        for start in self.groups.keys() {
+            let mut todo = vec![start.as_str()];
+            while let Some(&name) = todo.last() {
+                if memo.contains_key(name) {
+                    todo.pop();
+                    continue;
+                }
+                let parents = &self.groups[name].parents;
+                let unknown: Vec<&str> = parents
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|p| !memo.contains_key(p))
+                    .collect();
+                if unknown.is_empty() {
+                    let depth = parents.iter().map(|p| memo[p.as_str()] + 1).max();
+                    memo.insert(name, depth.unwrap_or(0));
+                    todo.pop();
+                } else {
+                    todo.extend(unknown);
+                }
             }
-            let (key, group) = tree.groups.get_key_value(name).expect("a known group");
-            let d = group
-                .parents
-                .iter()
-                .map(|p| depth(tree, p, memo) + 1)
-                .max()
-                .unwrap_or(0);
-            memo.insert(key, d);
-            d
-        }
-        let mut memo = HashMap::new();
-        for name in self.groups.keys() {
-            depth(self, name, &mut memo);
         }
         memo
     }
