@@ -40,8 +40,14 @@ impl Var {
             .text
             .lines()
             .nth((placed.at.line as usize).saturating_sub(1));
-        let vaulted =
-            line.is_some_and(|l| l.contains("!vault")) || value.starts_with("$ANSIBLE_VAULT");
+        // `key: !vault |` in a YAML file: the tag is on the key's line.
+        let tagged = line.is_some_and(|l| {
+            l.trim_start()
+                .strip_prefix(key)
+                .and_then(|rest| rest.trim_start().strip_prefix(':'))
+                .is_some_and(|rest| rest.trim_start().starts_with("!vault"))
+        });
+        let vaulted = tagged || value.starts_with("$ANSIBLE_VAULT");
         let mut at = placed.at.clone();
         at.var = Some(key.to_owned());
         Var {
