@@ -45,16 +45,19 @@ impl Cli {
 #[derive(Args)]
 #[command(next_help_heading = "Global options")]
 pub struct Global {
-    /// Inventory file (YAML, Ansible layout: all / hosts / children / vars)
+    /// Inventory: provision's YAML (all / hosts / children / vars) or a playbook's INI hosts
+    /// file, with the group_vars/ and host_vars/ beside it; a folder reads every inventory file
+    /// in it. Give -i again to read several; they merge as in Ansible
     #[arg(
         short,
         long,
         global = true,
+        action = clap::ArgAction::Append,
         env = "PROVISION_INVENTORY",
         default_value = "inventory.yaml",
         value_name = "PATH"
     )]
-    pub inventory: PathBuf,
+    pub inventory: Vec<PathBuf>,
 
     /// How results are printed: a table and recap, or one JSON document
     #[arg(long, global = true, value_enum, default_value_t = Output::Human)]

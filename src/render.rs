@@ -389,12 +389,15 @@ pub fn ansible(report: &Report) -> Value {
 
 /// `provision inventory`: each selected host's plan (never a secret: `Host::plan` shows only
 /// where secrets come from). Returns the exit code.
-pub fn inventory(output: Output, inventory: &std::path::Path, plans: &[Value]) -> u8 {
+pub fn inventory(output: Output, inventory: &[std::path::PathBuf], plans: &[Value]) -> u8 {
     match output {
         Output::Json | Output::Ansible => {
+            let sources: Vec<String> = inventory.iter().map(|p| p.display().to_string()).collect();
             let doc = json!({
                 "command": "inventory",
-                "inventory": inventory.display().to_string(),
+                // The first source, as before `-i` could be repeated; all of them in `inventories`.
+                "inventory": sources.first(),
+                "inventories": sources,
                 "hosts": plans,
             });
             crate::out!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());

@@ -8,12 +8,13 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::place::{Found, HostVars, Place, Placed, Source};
-use super::{raw, ssh_options};
+use super::ssh_options;
 use crate::error::{Error, or_list, unknown};
 use crate::secret_source::SecretSource;
 use crate::transport::ContainerName;
 use provision_backends::Op;
 use provision_backends::settings::{Config, Homeserver, Mas};
+use serde_saphyr::Spanned;
 use std::sync::Arc;
 
 use super::settings::HostSettings;
@@ -133,11 +134,24 @@ struct RawDocker {
     container: String,
 }
 
-pub fn check_keys(file: &Source, vars: &raw::Vars) -> Result<(), Error> {
+/// A key of a provision inventory's host or group, refused at its place when it is none of
+/// provision's.
+pub fn check_key(file: &Source, key: &Spanned<String>) -> Result<(), Error> {
     let known = keys();
-    for key in vars.keys() {
-        if !known.contains(&key.value.as_str()) {
-            return Err(file.at_loc(unknown("key", &key.value, &known), &key.referenced));
+    if known.contains(&key.value.as_str()) {
+        return Ok(());
+    }
+    Err(file.at_loc(unknown("key", &key.value, &known), &key.referenced))
+}
+
+/// Every key of a provision host's merged variables, checked at the place it was set (its
+/// group_vars/ and host_vars/ files are not checked as they are read: which vocabulary they
+/// hold depends on the hosts that use them).
+pub fn check_placed_keys(vars: &HostVars) -> Result<(), Error> {
+    let known = keys();
+    for (key, value) in vars {
+        if !known.contains(&key.as_str()) {
+            return Err(value.at.error(unknown("key", key, &known)));
         }
     }
     Ok(())

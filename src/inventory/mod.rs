@@ -1,29 +1,39 @@
-//! The inventory: YAML in Ansible's layout (read here) or a matrix-docker-ansible-deploy INI
-//! inventory (playbook.rs, which translates the playbook's variables to provision's keys),
-//! then every host built and checked by the one builder (host.rs), with errors that point at
-//! the file, line and key. Variables merge as in Ansible: `all` < parent groups < child groups
-//! < the host itself.
+//! The inventory, read as Ansible reads one: each `-i` source (a file, or a folder of them:
+//! sources.rs) is provision's YAML inventory (yaml.rs) or a matrix-docker-ansible-deploy INI
+//! inventory (ini.rs); every source fills one tree of groups and hosts (tree.rs), with the
+//! `group_vars/` and `host_vars/` beside each source (vars_files.rs); each host's variables
+//! are merged in Ansible's order (`Tree::merged`), a playbook host's translated to provision's
+//! keys (playbook.rs), and every host is built and checked by the one builder (host.rs), with
+//! errors that point at the file, line and key.
 
 mod host;
+mod hostpattern;
+mod ini;
 mod limit;
 mod place;
 mod plan;
 mod playbook;
 mod raw;
 mod settings;
+mod shlex;
+mod sources;
 mod ssh_options;
+mod tree;
+mod vars_files;
+mod yaml;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use indexmap::IndexMap;
-use serde_saphyr::{Location, Spanned};
 
 pub use host::{Configured, Host, SshTarget, Transport};
 pub use settings::HostSettings;
 
 use crate::error::Error;
-use place::{Found, HostVars, Place, Placed, Source};
+use place::{Found, Source};
+use tree::{Dialect, Tree};
+use vars_files::VarsFiles;
 
 /// Inventories are small; this bound keeps a hostile or mistaken file from eating memory.
 const MAX_INVENTORY_BYTES: u64 = 16 * 1024 * 1024;
@@ -32,87 +42,31 @@ pub struct Inventory {
     pub hosts: Vec<Host>,
     /// Group name to the names of the hosts in it or in its children.
     groups: IndexMap<String, Vec<String>>,
+    /// What was read but not used, or not the way Ansible would (each also logged).
+    pub warnings: Vec<String>,
 }
 
 impl Inventory {
-    /// A matrix-docker-ansible-deploy inventory (`inventory/hosts`, INI) at `path`, whatever
-    /// its first line: the playbook reader alone, for its fuzz target. Its `host_vars` are
-    /// read beside `path`.
-    pub fn parse_ini(path: &Path, source: &str) -> Result<Self, Error> {
-        let mut groups: IndexMap<String, Vec<String>> = IndexMap::new();
-        let mut hosts = Vec::new();
-        for (found, host_groups) in playbook::read(path, source)? {
-            let host = Host::from_vars(&found, path)?;
-            for g in host_groups {
-                groups.entry(g).or_default().push(host.name.clone());
+    /// Every `-i` source, in order, as one inventory.
+    pub fn load(sources: &[PathBuf]) -> Result<Self, Error> {
+        Reader::run(|r| {
+            for source in sources {
+                r.source(source)?;
             }
-            hosts.push(host);
-        }
-        Ok(Inventory { hosts, groups })
+            Ok(())
+        })
     }
 
-    pub fn load(path: &Path) -> Result<Self, Error> {
-        let usage = |msg: String| Error::Usage(msg);
-        // A regular file only, read without blocking and never past the limit.
-        let source =
-            crate::local_file::read(path, MAX_INVENTORY_BYTES, crate::local_file::Owner::Any)
-                .map_err(|e| usage(format!("inventory {}: {e}", path.display())))?;
-        Self::parse(path, &source)
-    }
-
+    /// One inventory file's text (YAML or INI, by its first line), with the `group_vars/` and
+    /// `host_vars/` beside `path`.
     pub fn parse(path: &Path, source: &str) -> Result<Self, Error> {
-        if playbook::is_ini(source) {
-            return Self::parse_ini(path, source);
-        }
-        let file = Source::new(path, source);
-        let doc: raw::Document =
-            serde_saphyr::from_str(source).map_err(|e| file.yaml_error(&e, "inventory"))?;
-        let mut walk = Walk::default();
-        // Ansible's implicit `all`: every top-level group is its child even when the file has
-        // no `all:` (found by fuzzing: `prod: {hosts: {h: }}` alone panicked here).
-        walk.depth.insert("all".into(), 0);
-        walk.group_vars.entry("all".into()).or_default();
-        walk.group_hosts.entry("all".into()).or_default();
-        for (name, group) in &doc {
-            // Ansible treats every top-level group as a child of `all`.
-            let parents: &[&str] = if name.value == "all" { &[] } else { &["all"] };
-            walk.group(&file, name, group.as_ref(), parents)?;
-        }
-        if walk.host_vars.is_empty() {
-            return Err(file.at(
-                "the inventory defines no hosts (expected all: hosts: NAME: ...)",
-                1,
-                1,
-            ));
-        }
-        let mut hosts = Vec::new();
-        for (name, host_vars) in &walk.host_vars {
-            let mut groups: Vec<&String> = walk.host_groups[name].iter().collect();
-            groups.sort_by_key(|g| walk.depth[*g]);
-            let mut merged = HostVars::new();
-            let blocks = groups
-                .into_iter()
-                .flat_map(|g| &walk.group_vars[g])
-                .chain(&host_vars.1);
-            for vars in blocks {
-                for (k, v) in *vars {
-                    let at = Place::of(&file, &v.referenced);
-                    merged.insert(k.value.clone(), Placed::new(v.value.clone(), at));
-                }
-            }
-            let found = Found {
-                name: name.clone(),
-                at: Place::of(&file, &host_vars.0),
-                vars: merged,
-            };
-            hosts.push(Host::from_vars(&found, path)?);
-        }
-        let groups = walk
-            .group_hosts
-            .into_iter()
-            .map(|(g, hs)| (g, hs.into_iter().collect()))
-            .collect();
-        Ok(Inventory { hosts, groups })
+        Reader::run(|r| r.text(path, source, None))
+    }
+
+    /// A matrix-docker-ansible-deploy inventory (`inventory/hosts`, INI) at `path`, whatever
+    /// its first line: the playbook reader alone, for its fuzz target.
+    pub fn parse_ini(path: &Path, source: &str) -> Result<Self, Error> {
+        Reader::run(|r| r.text(path, source, Some(true)))
     }
 
     /// The hosts a `--limit` selects (all of them without one), in inventory order.
@@ -121,72 +75,149 @@ impl Inventory {
     }
 }
 
-/// The state gathered while walking the group tree.
-#[derive(Default)]
-struct Walk<'a> {
-    /// Host name to (where it is first defined, each vars block given for it).
-    host_vars: IndexMap<String, (Location, Vec<&'a raw::Vars>)>,
-    host_groups: IndexMap<String, indexmap::IndexSet<String>>,
-    group_vars: IndexMap<String, Vec<&'a raw::Vars>>,
-    group_hosts: IndexMap<String, indexmap::IndexSet<String>>,
-    depth: IndexMap<String, usize>,
+/// The sources read so far.
+struct Reader {
+    tree: Tree,
+    /// Where each source's `group_vars/` and `host_vars/` are, in the order given.
+    basedirs: Vec<PathBuf>,
+    warnings: Vec<String>,
+    /// Each inventory file read, and whether it was INI.
+    files: Vec<(Rc<Source>, bool)>,
 }
 
-impl<'a> Walk<'a> {
-    fn group(
-        &mut self,
-        file: &Rc<Source>,
-        name: &'a Spanned<String>,
-        group: Option<&'a raw::Group>,
-        parents: &[&str],
-    ) -> Result<(), Error> {
-        if parents.contains(&name.value.as_str()) {
-            return Err(file.at_loc(
-                format!("group `{}` contains itself", name.value),
-                &name.referenced,
-            ));
+impl Reader {
+    /// Reads what `read` gives it, then builds the hosts; the warnings are logged either way.
+    fn run(read: impl FnOnce(&mut Reader) -> Result<(), Error>) -> Result<Inventory, Error> {
+        let mut reader = Reader {
+            tree: Tree::new(),
+            basedirs: Vec::new(),
+            warnings: Vec::new(),
+            files: Vec::new(),
+        };
+        let result = read(&mut reader).and_then(|()| reader.finish());
+        for w in &reader.warnings {
+            tracing::warn!("{w}");
         }
-        let depth = parents.len();
-        let d = self.depth.entry(name.value.clone()).or_insert(depth);
-        *d = (*d).max(depth);
-        let vars = self.group_vars.entry(name.value.clone()).or_default();
-        self.group_hosts.entry(name.value.clone()).or_default();
-        let Some(group) = group else { return Ok(()) };
-        if let Some(v) = &group.vars {
-            host::check_keys(file, v)?;
-            vars.push(v);
-        }
-        let mut lineage: Vec<&str> = parents.to_vec();
-        lineage.push(&name.value);
-        for (host, host_vars) in group.hosts.iter().flatten() {
-            if host.value.is_empty() {
-                return Err(file.at_loc("empty host name", &host.referenced));
+        result.map(|inventory| Inventory {
+            warnings: reader.warnings,
+            ..inventory
+        })
+    }
+
+    /// An `-i` source: a file, or every inventory file in a folder.
+    fn source(&mut self, source: &Path) -> Result<(), Error> {
+        for file in sources::files(source)? {
+            // A regular file only, read without blocking and never past the limit.
+            let text =
+                crate::local_file::read(&file, MAX_INVENTORY_BYTES, crate::local_file::Owner::Any)
+                    .map_err(|e| Error::Usage(format!("inventory {}: {e}", file.display())))?;
+            if text.starts_with("#!") {
+                // Ansible runs an executable inventory and reads what it prints.
+                let why = "is an inventory script, which provision does not run";
+                if file == source {
+                    return Err(Error::Usage(format!("inventory {}: {why}", file.display())));
+                }
+                self.warnings
+                    .push(format!("{}: {why}; skipped", file.display()));
+                continue;
             }
-            let entry = self
-                .host_vars
-                .entry(host.value.clone())
-                .or_insert_with(|| (host.referenced, Vec::new()));
-            if let Some(v) = host_vars {
-                host::check_keys(file, v)?;
-                entry.1.push(v);
+            let read = self.text(&file, &text, None);
+            if read.is_err() && file != source {
+                self.warnings.push(format!(
+                    "{}: provision stops at an inventory file in the folder it cannot read, where Ansible would skip it with a warning",
+                    file.display()
+                ));
             }
-            for g in &lineage {
-                self.host_groups
-                    .entry(host.value.clone())
-                    .or_default()
-                    .insert(g.to_string());
-                self.group_hosts
-                    .entry(g.to_string())
-                    .or_default()
-                    .insert(host.value.clone());
-            }
+            read?;
         }
-        for (child, child_group) in group.children.iter().flatten() {
-            self.group(file, child, child_group.as_ref(), &lineage)?;
-        }
+        self.basedir(sources::basedir(source));
         Ok(())
+    }
+
+    /// One inventory file: INI when `ini` says so or its first line is a `[section]`.
+    fn text(&mut self, path: &Path, text: &str, ini: Option<bool>) -> Result<(), Error> {
+        // A byte-order mark is no part of the text (editors on Windows write one).
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let ini = ini.unwrap_or_else(|| ini::is_ini(text));
+        let file = Source::new(path, text);
+        if ini {
+            ini::read(&mut self.tree, &file, &mut self.warnings)?;
+        } else {
+            yaml::read(&mut self.tree, &file, &mut self.warnings)?;
+        }
+        self.files.push((file, ini));
+        Ok(())
+    }
+
+    fn basedir(&mut self, dir: PathBuf) {
+        // A folder given twice applies where it was given last: Ansible reads it each time,
+        // so its last reading is the one that stays. Kept as given, for messages.
+        let same = |a: &Path, b: &Path| {
+            a == b
+                || std::fs::canonicalize(a).is_ok_and(|a| std::fs::canonicalize(b).ok() == Some(a))
+        };
+        self.basedirs.retain(|d| !same(d, &dir));
+        self.basedirs.push(dir);
+    }
+
+    /// The hosts built (the warnings are the reader's, added by `run`).
+    fn finish(&mut self) -> Result<Inventory, Error> {
+        // A text read on its own (`parse`, `parse_ini`): the folder of its path.
+        if self.basedirs.is_empty()
+            && let Some((file, _)) = self.files.first()
+        {
+            let path = file.path.clone();
+            self.basedir(sources::basedir(&path));
+        }
+        self.tree.reconcile();
+        if self.tree.hosts.is_empty() {
+            return Err(match self.files.as_slice() {
+                [(file, false)] => file.at(
+                    "the inventory defines no hosts (expected all: hosts: NAME: ...)",
+                    1,
+                    1,
+                ),
+                [(file, true)] => file.at(
+                    "the inventory lists no hosts (expected [matrix_servers] and a host per line)",
+                    1,
+                    1,
+                ),
+                files => Error::Usage(format!(
+                    "the inventory ({}) lists no hosts",
+                    files
+                        .iter()
+                        .map(|(f, _)| f.path.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            });
+        }
+        let files = VarsFiles::read(&self.basedirs, &self.tree, &mut self.warnings)?;
+        let mut hosts = Vec::new();
+        for (name, vars) in self.tree.merged(&files) {
+            let entry = &self.tree.hosts[name];
+            let found = match entry.dialect {
+                Dialect::Provision => {
+                    host::check_placed_keys(&vars)?;
+                    Found {
+                        name: name.to_owned(),
+                        at: entry.at.clone(),
+                        vars,
+                    }
+                }
+                Dialect::Playbook => playbook::found(name, &entry.at, &vars)?,
+            };
+            hosts.push(Host::from_vars(&found, &entry.file)?);
+        }
+        Ok(Inventory {
+            hosts,
+            groups: self.tree.members(),
+            warnings: Vec::new(),
+        })
     }
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ansible;

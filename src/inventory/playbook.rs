@@ -1,32 +1,22 @@
-//! A matrix-docker-ansible-deploy inventory read as it is: the INI `hosts` file
-//! (`[matrix_servers]`, `ansible_host`, `ansible_port`, `ansible_ssh_user`, `ansible_become`…)
-//! and `host_vars/<host>/vars.yml`, translated to provision's own keys. From `matrix_domain`,
+//! A matrix-docker-ansible-deploy host's variables — from the INI `hosts` file (ini.rs), its
+//! `group_vars/` and `host_vars/` (vars_files.rs), merged as Ansible merges them (tree.rs) —
+//! translated to provision's own keys. From `matrix_domain`,
 //! `matrix_homeserver_implementation` and `matrix_authentication_service_enabled` each host
-//! becomes the playbook's own setup: SSH to the host, then the tool inside the playbook's
-//! container, and the playbook's PostgreSQL for the admin flag. Each key is placed at the
-//! variable that decided it (or at the host's line for a default), and host.rs's builder
-//! checks it as it checks a YAML inventory's. Values provision cannot resolve (Jinja
-//! templates, vaulted secrets) are errors naming the file and key, never guesses.
+//! becomes the playbook's own setup: SSH to the host (`ansible_host`, `ansible_port`,
+//! `ansible_ssh_user`, `ansible_become`…), then the tool inside the playbook's container, and
+//! the playbook's PostgreSQL for the admin flag. Each key is placed at the variable that
+//! decided it (or at the host's line for a default), and host.rs's builder checks it as it
+//! checks a YAML inventory's. Values provision cannot resolve (Jinja templates, vaulted
+//! secrets) are errors naming the file and key, never guesses.
 
-use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::path::PathBuf;
 
 use indexmap::IndexMap;
 use serde_json::{Value, json};
-use serde_saphyr::Spanned;
 
-use super::place::{Found, HostVars, Place, Placed, Source};
-use super::ssh_options;
+use super::place::{Found, HostVars, Place, Placed};
+use super::{shlex, ssh_options};
 use crate::error::Error;
-
-/// Whether a file is the INI form: its first meaningful line is a `[section]`.
-pub fn is_ini(source: &str) -> bool {
-    source
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
-        .is_some_and(|l| l.starts_with('[') && l.ends_with(']') && !l.contains(','))
-}
 
 /// One variable's value and where it was set, for errors.
 #[derive(Clone)]
@@ -36,173 +26,58 @@ struct Var {
 }
 
 impl Var {
-    fn new(key: &str, value: String, file: &Rc<Source>, line: u64) -> Self {
-        let mut at = Place::new(file, line, 1);
+    /// A merged value as the playbook's variables are read: scalars as text, a vaulted value
+    /// marked so that using it is an error, not a guess.
+    fn new(key: &str, placed: &Placed) -> Self {
+        let value = match &placed.value {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        let line = placed
+            .at
+            .file
+            .text
+            .lines()
+            .nth((placed.at.line as usize).saturating_sub(1));
+        // `key: !vault |` in a YAML file: the tag is on the key's line.
+        let tagged = line.is_some_and(|l| {
+            l.trim_start()
+                .strip_prefix(key)
+                .and_then(|rest| rest.trim_start().strip_prefix(':'))
+                .is_some_and(|rest| rest.trim_start().starts_with("!vault"))
+        });
+        let vaulted = tagged || value.starts_with("$ANSIBLE_VAULT");
+        let mut at = placed.at.clone();
         at.var = Some(key.to_owned());
-        Var { value, at }
-    }
-}
-
-/// A host as the hosts file lists it.
-struct Listed {
-    /// Its first line.
-    line: u64,
-    groups: Vec<String>,
-    /// The `key=value`s after its name.
-    inline: IndexMap<String, Var>,
-}
-
-/// Every host of the INI inventory at `path`, translated to provision's keys, with its groups.
-pub fn read(path: &Path, source: &str) -> Result<Vec<(Found, Vec<String>)>, Error> {
-    let ini = Source::new(path, source);
-    let at = |line: u64, msg: String| ini.at(msg, line, 1);
-    let mut section = String::from("ungrouped");
-    let mut group_vars: IndexMap<String, IndexMap<String, Var>> = IndexMap::new();
-    let mut children: IndexMap<String, Vec<String>> = IndexMap::new();
-    let mut hosts: IndexMap<String, Listed> = IndexMap::new();
-    for (i, raw) in source.lines().enumerate() {
-        let line_no = i as u64 + 1;
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            section = name.trim().to_owned();
-            continue;
-        }
-        let var = |key: &str, value: &str| Var::new(key, unquote(value), &ini, line_no);
-        if let Some(group) = section.strip_suffix(":vars") {
-            let Some((k, v)) = line.split_once('=') else {
-                return Err(at(line_no, format!("expected key=value in [{section}]")));
-            };
-            group_vars
-                .entry(group.to_owned())
-                .or_default()
-                .insert(k.trim().to_owned(), var(k.trim(), v.trim()));
-        } else if let Some(group) = section.strip_suffix(":children") {
-            children
-                .entry(group.to_owned())
-                .or_default()
-                .push(line.to_owned());
-        } else {
-            let mut words = split_words(line).into_iter();
-            let name = words.next().unwrap_or_default();
-            // The name becomes a path (host_vars/NAME.yml): `../x` would read outside the
-            // inventory. Ansible's host names are host names or plain aliases.
-            if name.is_empty() || name.contains(['/', '\\', '\0']) || name.starts_with('.') {
-                return Err(at(
-                    line_no,
-                    format!(
-                        "host name {name:?}: it names host_vars/{name}.yml, so it may not be empty, contain '/' or start with '.'"
-                    ),
-                ));
-            }
-            let entry = hosts.entry(name).or_insert_with(|| Listed {
-                line: line_no,
-                groups: Vec::new(),
-                inline: IndexMap::new(),
-            });
-            entry.groups.push(section.clone());
-            for word in words {
-                let Some((k, v)) = word.split_once('=') else {
-                    return Err(at(
-                        line_no,
-                        format!("expected key=value after the host name, found {word:?}"),
-                    ));
-                };
-                entry.inline.insert(k.to_owned(), var(k, v));
-            }
-        }
-    }
-    if hosts.is_empty() {
-        return Err(at(
-            1,
-            "the inventory lists no hosts (expected [matrix_servers] and a host per line)".into(),
-        ));
-    }
-    let base = path.parent().unwrap_or(Path::new("."));
-    let mut out = Vec::new();
-    for (name, listed) in &hosts {
-        let groups = &listed.groups;
-        let mut all_groups: Vec<String> = groups.clone();
-        for (parent, kids) in &children {
-            if kids.iter().any(|k| groups.contains(k)) {
-                all_groups.push(parent.clone());
-            }
-        }
-        let mut vars: IndexMap<String, Var> = group_vars.get("all").cloned().unwrap_or_default();
-        for g in &all_groups {
-            if let Some(gv) = group_vars.get(g) {
-                vars.extend(gv.clone());
-            }
-        }
-        vars.extend(listed.inline.clone());
-        vars.extend(host_vars(base, name)?);
-        let host = PlaybookVars {
-            host: name,
-            at: Place::new(&ini, listed.line, 1),
-            vars: &vars,
-            ini: &ini,
-        };
-        let found = Found {
-            name: name.clone(),
-            vars: translate(&host)?,
-            at: host.at,
-        };
-        let mut with_all = all_groups.clone();
-        with_all.push("all".into());
-        out.push((found, with_all));
-    }
-    Ok(out)
-}
-
-/// `host_vars/NAME/*.yml`, or `host_vars/NAME.yml`, scalar values only.
-fn host_vars(base: &Path, name: &str) -> Result<IndexMap<String, Var>, Error> {
-    let dir = base.join("host_vars");
-    let mut files: Vec<PathBuf> = Vec::new();
-    for ext in ["yml", "yaml"] {
-        let f = dir.join(format!("{name}.{ext}"));
-        if f.is_file() {
-            files.push(f);
-        }
-    }
-    if let Ok(entries) = std::fs::read_dir(dir.join(name)) {
-        let mut found: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")))
-            .collect();
-        found.sort();
-        files.extend(found);
-    }
-    let mut vars = IndexMap::new();
-    for file in files {
-        let text = crate::local_file::read(
-            &file,
-            crate::local_file::DATA_LIMIT,
-            crate::local_file::Owner::Any,
-        )
-        .map_err(|e| Error::Usage(format!("{}: {e}", file.display())))?;
-        let source = Source::new(&file, &text);
-        let map: IndexMap<Spanned<String>, Spanned<serde_json::Value>> =
-            serde_saphyr::from_str(&text).map_err(|e| source.yaml_error(&e, "host_vars file"))?;
-        for (k, v) in map {
-            let line = k.referenced.line();
-            let source_line = text.lines().nth(line as usize - 1).unwrap_or("");
-            let value = match &v.value {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Null => String::new(),
-                other => other.to_string(),
-            };
-            // A vaulted value is encrypted: marked so that using it is an error, not a guess.
-            let value = if source_line.contains("!vault") || value.starts_with("$ANSIBLE_VAULT") {
+        Var {
+            value: if vaulted {
                 format!("!vault {value}")
             } else {
                 value
-            };
-            vars.insert(k.value.clone(), Var::new(&k.value, value, &source, line));
+            },
+            at,
         }
     }
-    Ok(vars)
+}
+
+/// A host of a playbook inventory, listed at `at`, with its merged variables translated to
+/// provision's keys.
+pub fn found(name: &str, at: &Place, merged: &HostVars) -> Result<Found, Error> {
+    let vars: IndexMap<String, Var> = merged
+        .iter()
+        .map(|(k, placed)| (k.clone(), Var::new(k, placed)))
+        .collect();
+    let host = PlaybookVars {
+        host: name,
+        at: at.clone(),
+        vars: &vars,
+    };
+    Ok(Found {
+        name: name.to_owned(),
+        vars: translate(&host)?,
+        at: host.at,
+    })
 }
 
 /// One host's merged playbook variables, refusing what cannot be resolved.
@@ -211,7 +86,6 @@ struct PlaybookVars<'a> {
     /// The host's line in the INI file: where defaults are placed.
     at: Place,
     vars: &'a IndexMap<String, Var>,
-    ini: &'a Rc<Source>,
 }
 
 impl PlaybookVars<'_> {
@@ -264,14 +138,10 @@ impl PlaybookVars<'_> {
     }
 
     fn missing(&self, key: &str, why: &str) -> Error {
-        self.ini.at(
-            format!(
-                "host `{}`: no `{key}` ({why}) in the inventory or host_vars/{}/vars.yml",
-                self.host, self.host
-            ),
-            0,
-            0,
-        )
+        self.at.error(format!(
+            "host `{}`: no `{key}` ({why}) in the inventory, its group_vars/ or host_vars/{}",
+            self.host, self.host
+        ))
     }
 }
 
@@ -494,7 +364,10 @@ fn ssh_args(v: &PlaybookVars, ssh: &mut Mapping) -> Result<(), Error> {
             continue;
         };
         let refuse = |why: String| at.error(format!("host `{}`: `{key}`: {why}", v.host));
-        let mut words = split_words(args).into_iter();
+        // Split as Ansible's ssh connection plugin splits them (`shlex.split`).
+        let mut words = shlex::split(args, false)
+            .map_err(|e| refuse(e.to_string()))?
+            .into_iter();
         while let Some(word) = words.next() {
             let option = match word.as_str() {
                 "-o" | "-J" => {
@@ -545,51 +418,15 @@ fn ssh_args(v: &PlaybookVars, ssh: &mut Mapping) -> Result<(), Error> {
     Ok(())
 }
 
-/// Words separated by spaces, with '…' and "…" quoting, as Ansible's INI parser splits them.
-fn split_words(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut quote: Option<char> = None;
-    for c in line.chars() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => word.push(c),
-            (None, '\'' | '"') => quote = Some(c),
-            (None, c) if c.is_whitespace() => {
-                if !word.is_empty() {
-                    words.push(std::mem::take(&mut word));
-                }
-            }
-            (None, c) => word.push(c),
-        }
-    }
-    if !word.is_empty() {
-        words.push(word);
-    }
-    words
-}
-
-fn unquote(v: &str) -> String {
-    let v = v.trim();
-    for q in ['\'', '"'] {
-        if let Some(inner) = v.strip_prefix(q).and_then(|s| s.strip_suffix(q)) {
-            return inner.to_owned();
-        }
-    }
-    v.to_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::{Host, Transport};
+    use crate::inventory::{Host, Inventory, Transport};
+    use std::path::Path;
 
-    /// Read and built, as `Inventory::parse_ini` does.
-    fn parse(path: &Path, source: &str) -> Result<Vec<(Host, Vec<String>)>, Error> {
-        read(path, source)?
-            .into_iter()
-            .map(|(found, groups)| Ok((Host::from_vars(&found, path)?, groups)))
-            .collect()
+    /// Read and built, as `provision -i HOSTS` reads them.
+    fn parse(path: &Path, source: &str) -> Result<Vec<Host>, Error> {
+        Ok(Inventory::parse(path, source)?.hosts)
     }
 
     const HOSTS: &str = "\
@@ -624,10 +461,17 @@ matrix.example.org ansible_host=5.6.7.8 ansible_port=2222 ansible_ssh_user=deplo
             ),
         ]);
         let text = std::fs::read_to_string(&hosts).unwrap();
-        assert!(is_ini(&text));
-        let parsed = parse(&hosts, &text).unwrap();
-        let (com, groups) = &parsed[0];
-        assert_eq!(groups, &["matrix_servers", "all"]);
+        let inventory = Inventory::parse(&hosts, &text).unwrap();
+        let names = |limit: &str| -> Vec<&str> {
+            let hosts = inventory.select(Some(limit)).unwrap();
+            hosts.iter().map(|h| h.name.as_str()).collect()
+        };
+        assert_eq!(
+            names("matrix_servers"),
+            ["matrix.example.com", "matrix.example.org"]
+        );
+        let parsed = inventory.hosts;
+        let com = &parsed[0];
         assert_eq!(com.server_name, "example.com");
         let plan = com.plan();
         assert_eq!(plan["backend"]["kind"], "synapse-cli");
@@ -643,7 +487,7 @@ matrix.example.org ansible_host=5.6.7.8 ansible_port=2222 ansible_ssh_user=deplo
             ("1.2.3.4", Some("root"))
         );
 
-        let (org, _) = &parsed[1];
+        let org = &parsed[1];
         assert_eq!(org.plan()["backend"]["kind"], "mas-cli");
         assert!(
             matches!(&org.transport, Some(Transport::Ssh { container: Some(c) }) if c == "matrix-authentication-service")
@@ -665,7 +509,7 @@ matrix.example.org ansible_host=5.6.7.8 ansible_port=2222 ansible_ssh_user=deplo
             ("matrix.example.org", "matrix_domain: example.org\n"),
         ]);
         let parsed = parse(&hosts, &std::fs::read_to_string(&hosts).unwrap()).unwrap();
-        let admin = &parsed[0].0.plan()["admin"];
+        let admin = &parsed[0].plan()["admin"];
         assert_eq!(admin["schema"], "synapse");
         assert_eq!(admin["psql"]["database"], "matrix_synapse");
     }
@@ -681,7 +525,7 @@ matrix.example.org ansible_host=5.6.7.8 ansible_port=2222 ansible_ssh_user=deplo
                 ("matrix.example.org", "matrix_domain: example.org\n"),
             ]);
             let parsed = parse(&hosts, &std::fs::read_to_string(&hosts).unwrap()).unwrap();
-            let admin = &parsed[0].0.plan()["admin"];
+            let admin = &parsed[0].plan()["admin"];
             admin["psql"]["command"]
                 .as_str()
                 .expect("a psql admin backend")
@@ -831,7 +675,7 @@ matrix.example.org ansible_host=5.6.7.8 ansible_port=2222 ansible_ssh_user=deplo
             "matrix_domain: example.com\n",
         );
         let parsed = parse(&hosts, &std::fs::read_to_string(&hosts).unwrap()).unwrap();
-        let ssh = parsed[0].0.ssh.as_ref().unwrap();
+        let ssh = parsed[0].ssh.as_ref().unwrap();
         assert_eq!(ssh.known_hosts.as_deref(), Some(Path::new("/k")));
         assert!(ssh.accept_new_host_key);
         assert_eq!(
@@ -861,12 +705,12 @@ matrix.example.org ansible_host=5.6.7.8 ansible_port=2222 ansible_ssh_user=deplo
             "matrix_domain: example.com\n",
         );
         let parsed = parse(&hosts, &std::fs::read_to_string(&hosts).unwrap()).unwrap();
-        let sudo = parsed[0].0.ssh.as_ref().unwrap().sudo.as_ref().unwrap();
+        let sudo = parsed[0].ssh.as_ref().unwrap().sudo.as_ref().unwrap();
         assert!(matches!(
             sudo.password,
             Some(crate::secret_source::SecretSource::Inline(_))
         ));
-        let plan = parsed[0].0.plan().to_string();
+        let plan = parsed[0].plan().to_string();
         assert!(!plan.contains("hunter2"), "{plan}");
     }
 }

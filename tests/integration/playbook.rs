@@ -227,3 +227,51 @@ fn unresolvable_values_name_the_file_and_key() {
         "{shown}"
     );
 }
+
+#[test]
+fn a_playbook_inventory_folder_takes_its_settings_from_group_vars() {
+    // The playbook's layout with the settings every host shares in group_vars/: read from
+    // the folder, as `ansible-playbook -i inventory/` reads it. Nothing is contacted.
+    let dir = scratch()
+        .join(unique("playbook-group-vars"))
+        .join("inventory");
+    std::fs::create_dir_all(dir.join("group_vars")).unwrap();
+    std::fs::write(
+        dir.join("hosts"),
+        "[matrix_servers]\nmatrix.example.org:2222 ansible_host=192.0.2.7 ansible_ssh_user=root\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("group_vars/matrix_servers.yml"),
+        "---\nmatrix_domain: example.org\nmatrix_homeserver_implementation: dendrite\n",
+    )
+    .unwrap();
+    let out = provision(
+        &["-i", dir.to_str().unwrap(), "inventory", "--output", "json"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let plan = &json(&out)["hosts"][0];
+    assert_eq!(plan["host"], "matrix.example.org");
+    assert_eq!(plan["server_name"], "example.org");
+    assert_eq!(plan["homeserver"], "dendrite");
+    assert_eq!(plan["backend"]["kind"], "dendrite-cli");
+    assert_eq!(plan["transport"]["container"], "matrix-dendrite");
+    assert_eq!(plan["ssh"]["host"], "192.0.2.7");
+    assert_eq!(plan["ssh"]["port"], 2222);
+    assert_eq!(plan["admin"]["psql"]["database"], "dendrite_userapi");
+
+    // A value the file gives wrong is shown at its line in group_vars/.
+    std::fs::write(
+        dir.join("group_vars/matrix_servers.yml"),
+        "---\nmatrix_domain: example.org\nmatrix_homeserver_implementation: conduit\n",
+    )
+    .unwrap();
+    let out = provision(&["-i", dir.to_str().unwrap(), "inventory"], "");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("group_vars/matrix_servers.yml:3:1"),
+        "{}",
+        text(&out)
+    );
+}
