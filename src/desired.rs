@@ -1,23 +1,30 @@
 //! What a users file wants of a host's users, against what the host has: the changes that
 //! would bring the host there, in the order they would be made. `provision plan` shows them;
-//! the apply to come makes them. Pure: nothing here asks a host anything.
+//! `provision apply` makes them. Pure: nothing here asks a host anything.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use provision_backends::{Op, UserId, UserState};
+use provision_backends::registration::Fields;
+use provision_backends::{Op, UserId, UserState, same_set};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
 use crate::users::{BulkUser, State};
 
-/// What the file wants of one user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the file wants of one user. `None`: the file does not say, and the host's value is
+/// left as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Wanted {
-    /// `None`: the file does not say; an existing user's flag is left as it is.
     pub admin: Option<bool>,
     pub state: State,
     /// With [`State::Deactivated`]: erase the user's data too.
     pub erase: bool,
+    pub display_name: Option<String>,
+    /// Every email address it is to have (canonical): others are removed.
+    pub emails: Option<Vec<String>>,
+    /// Rooms it is to be in, as the file writes them (with `state: present` only).
+    pub rooms: Vec<String>,
 }
 
 impl From<&BulkUser> for Wanted {
@@ -26,12 +33,25 @@ impl From<&BulkUser> for Wanted {
             admin: u.admin,
             state: u.state,
             erase: u.erase,
+            display_name: u.display_name.clone(),
+            emails: u.emails.clone(),
+            rooms: u.rooms.clone(),
         }
     }
 }
 
+/// What a host says beyond its users' states: the rooms of the file it knows (as written →
+/// room ID), and the rooms each user is in (`None` for a user: the host cannot say).
+#[derive(Debug, Default)]
+pub struct Rooms {
+    pub ids: HashMap<String, String>,
+    pub joined: HashMap<String, HashSet<String>>,
+    /// The host can read memberships.
+    pub readable: bool,
+}
+
 /// One change to one user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Create {
         admin: bool,
@@ -43,6 +63,19 @@ pub enum Action {
     },
     Unlock,
     Reactivate,
+    /// `from`: `None` when it has none.
+    SetDisplayName {
+        from: Option<String>,
+        to: String,
+    },
+    SetEmails {
+        from: Vec<String>,
+        to: Vec<String>,
+    },
+    /// Join a room, as the file writes it.
+    Join {
+        room: String,
+    },
     Lock,
     Deactivate {
         erase: bool,
@@ -51,10 +84,12 @@ pub enum Action {
 
 impl Action {
     /// What a host needs a backend for, to make it.
-    pub fn op(self) -> Op {
+    pub fn op(&self) -> Op {
         match self {
             Action::Create { .. } => Op::Register,
             Action::SetAdmin { .. } => Op::SetAdmin,
+            Action::SetDisplayName { .. } | Action::SetEmails { .. } => Op::Profile,
+            Action::Join { .. } => Op::Join,
             Action::Unlock | Action::Lock => Op::Lock,
             Action::Reactivate => Op::Reactivate,
             Action::Deactivate { .. } => Op::Deactivate,
@@ -62,7 +97,7 @@ impl Action {
     }
 
     /// How a plan counts it: to create, to change or to deactivate.
-    pub fn kind(self) -> Kind {
+    pub fn kind(&self) -> Kind {
         match self {
             Action::Create { .. } => Kind::Create,
             Action::Deactivate { .. } => Kind::Deactivate,
@@ -71,10 +106,13 @@ impl Action {
     }
 
     /// Its word in JSON.
-    pub fn word(self) -> &'static str {
+    pub fn word(&self) -> &'static str {
         match self {
             Action::Create { .. } => "create",
-            Action::SetAdmin { .. } => "change",
+            Action::SetAdmin { .. } | Action::SetDisplayName { .. } | Action::SetEmails { .. } => {
+                "change"
+            }
+            Action::Join { .. } => "join",
             Action::Unlock => "unlock",
             Action::Reactivate => "reactivate",
             Action::Lock => "lock",
@@ -114,10 +152,22 @@ pub struct Planned {
 impl fmt::Display for Planned {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let user = &self.user;
-        match self.action {
+        let name = |n: &Option<String>| match n {
+            Some(n) => format!("{n:?}"),
+            None => "(none)".to_owned(),
+        };
+        let list = |l: &[String]| format!("[{}]", l.join(", "));
+        match &self.action {
             Action::Create { admin: true } => write!(f, "+ create {user} (admin)"),
             Action::Create { admin: false } => write!(f, "+ create {user}"),
             Action::SetAdmin { from, to } => write!(f, "~ {user} admin: {from} → {to}"),
+            Action::SetDisplayName { from, to } => {
+                write!(f, "~ {user} display_name: {} → {to:?}", name(from))
+            }
+            Action::SetEmails { from, to } => {
+                write!(f, "~ {user} emails: {} → {}", list(from), list(to))
+            }
+            Action::Join { room } => write!(f, "~ {user} join {room}"),
             Action::Unlock => write!(f, "~ {user} unlock"),
             Action::Reactivate => write!(f, "~ {user} reactivate"),
             Action::Lock => write!(f, "~ {user} lock"),
@@ -134,14 +184,25 @@ impl Serialize for Planned {
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("user", &self.user.to_string())?;
         map.serialize_entry("action", self.action.word())?;
-        match self.action {
-            Action::Create { admin } => map.serialize_entry("admin", &admin)?,
+        match &self.action {
+            Action::Create { admin } => map.serialize_entry("admin", admin)?,
             Action::SetAdmin { from, to } => {
                 map.serialize_entry("field", "admin")?;
-                map.serialize_entry("from", &from)?;
-                map.serialize_entry("to", &to)?;
+                map.serialize_entry("from", from)?;
+                map.serialize_entry("to", to)?;
             }
-            Action::Deactivate { erase } => map.serialize_entry("erase", &erase)?,
+            Action::SetDisplayName { from, to } => {
+                map.serialize_entry("field", "display_name")?;
+                map.serialize_entry("from", from)?;
+                map.serialize_entry("to", to)?;
+            }
+            Action::SetEmails { from, to } => {
+                map.serialize_entry("field", "emails")?;
+                map.serialize_entry("from", from)?;
+                map.serialize_entry("to", to)?;
+            }
+            Action::Join { room } => map.serialize_entry("room", room)?,
+            Action::Deactivate { erase } => map.serialize_entry("erase", erase)?,
             Action::Unlock | Action::Reactivate | Action::Lock => {}
         }
         map.end()
@@ -158,51 +219,115 @@ pub struct Diff {
 }
 
 /// The changes that bring `user` from `now` (`None`: no such user) to what is `wanted`, in
-/// the order they would be made: create (then lock, for a user wanted locked), the admin flag,
-/// unlock, reactivate, lock, deactivate. A flag the host does not say is a warning, never a
-/// guess.
-pub fn diff(user: &UserId, wanted: Wanted, now: Option<&UserState>) -> Diff {
+/// the order they would be made: create, the admin flag, unlock, reactivate, display name,
+/// emails, rooms, lock, deactivate. A new user gets its display name and emails with its
+/// registration where the registering backend passes them on (`creates`), else right after.
+/// What the host does not say is a warning, never a guess. A room of the file the host does
+/// not know is left out here: the caller says so once per host.
+pub fn diff(
+    user: &UserId,
+    wanted: &Wanted,
+    now: Option<&UserState>,
+    creates: Fields,
+    rooms: &Rooms,
+) -> Diff {
     let mut diff = Diff::default();
     let mut actions = Vec::new();
+    let joins = |joined: &HashSet<String>| -> Vec<Action> {
+        wanted
+            .rooms
+            .iter()
+            .filter(|room| match rooms.ids.get(*room) {
+                Some(id) => !joined.contains(id),
+                // Where memberships cannot be read the join is planned, and the host's lack
+                // said; a room the host does not know is said by the caller.
+                None => !rooms.readable,
+            })
+            .map(|room| Action::Join { room: room.clone() })
+            .collect()
+    };
     let Some(now) = now else {
-        match wanted.state {
-            State::Present => actions.push(Action::Create {
-                admin: wanted.admin == Some(true),
-            }),
-            State::Locked => actions.extend([
-                Action::Create {
-                    admin: wanted.admin == Some(true),
-                },
-                Action::Lock,
-            ]),
+        if wanted.state == State::Deactivated {
             // Never created is as deactivated as it gets.
-            State::Deactivated => {}
+            return diff;
+        }
+        actions.push(Action::Create {
+            admin: wanted.admin == Some(true),
+        });
+        if let Some(to) = wanted
+            .display_name
+            .clone()
+            .filter(|_| !creates.display_name)
+        {
+            actions.push(Action::SetDisplayName { from: None, to });
+        }
+        if let Some(to) = wanted.emails.clone().filter(|_| !creates.emails) {
+            actions.push(Action::SetEmails {
+                from: Vec::new(),
+                to,
+            });
+        }
+        actions.extend(joins(&HashSet::new()));
+        if wanted.state == State::Locked {
+            actions.push(Action::Lock);
         }
         diff.changes = planned(user, actions);
         return diff;
     };
     let mut unsaid = Vec::new();
+    let is = |what: &str| format!("whether {user} is {what}");
     if let Some(to) = wanted.admin {
         match now.admin {
             Some(from) if from != to => actions.push(Action::SetAdmin { from, to }),
             Some(_) => {}
-            None => unsaid.push("an admin"),
+            None => unsaid.push(is("an admin")),
         }
     }
     let (locked, deactivated) = (now.locked, now.deactivated);
-    match wanted.state {
-        State::Present => {
-            match locked {
-                Some(true) => actions.push(Action::Unlock),
-                Some(false) => {}
-                None => unsaid.push("locked"),
-            }
-            match deactivated {
-                Some(true) => actions.push(Action::Reactivate),
-                Some(false) => {}
-                None => unsaid.push("deactivated"),
+    if wanted.state == State::Present {
+        match locked {
+            Some(true) => actions.push(Action::Unlock),
+            Some(false) => {}
+            None => unsaid.push(is("locked")),
+        }
+        match deactivated {
+            Some(true) => actions.push(Action::Reactivate),
+            Some(false) => {}
+            None => unsaid.push(is("deactivated")),
+        }
+    }
+    // A deactivated user's profile is left alone: it is gone, or to go.
+    if wanted.state != State::Deactivated {
+        if let Some(to) = &wanted.display_name {
+            match &now.display_name {
+                Some(from) if from.as_ref() != Some(to) => actions.push(Action::SetDisplayName {
+                    from: from.clone(),
+                    to: to.clone(),
+                }),
+                Some(_) => {}
+                None => unsaid.push(format!("{user}'s display name")),
             }
         }
+        if let Some(to) = &wanted.emails {
+            match &now.emails {
+                Some(from) if !same_set(from, to) => actions.push(Action::SetEmails {
+                    from: from.clone(),
+                    to: to.clone(),
+                }),
+                Some(_) => {}
+                None => unsaid.push(format!("{user}'s email addresses")),
+            }
+        }
+    }
+    if wanted.state == State::Present && !wanted.rooms.is_empty() {
+        match rooms.joined.get(&user.to_string()) {
+            Some(joined) => actions.extend(joins(joined)),
+            None if !rooms.readable => actions.extend(joins(&HashSet::new())),
+            None => unsaid.push(format!("which rooms {user} is in")),
+        }
+    }
+    match wanted.state {
+        State::Present => {}
         State::Locked => match (locked, deactivated) {
             // A deactivated user cannot log in either; state: locked does not bring it back.
             (_, Some(true)) => diff.warnings.push(format!(
@@ -210,22 +335,22 @@ pub fn diff(user: &UserId, wanted: Wanted, now: Option<&UserState>) -> Diff {
             )),
             (Some(true), _) => {}
             (Some(false), _) => actions.push(Action::Lock),
-            (None, _) => unsaid.push("locked"),
+            (None, _) => unsaid.push(is("locked")),
         },
         State::Deactivated => match deactivated {
             Some(true) => {}
             Some(false) => actions.push(Action::Deactivate {
                 erase: wanted.erase,
             }),
-            None => unsaid.push("deactivated"),
+            None => unsaid.push(is("deactivated")),
         },
     }
     if matches!(wanted.state, State::Locked) && deactivated.is_none() {
-        unsaid.push("deactivated");
+        unsaid.push(is("deactivated"));
     }
     for what in unsaid {
         diff.warnings.push(format!(
-            "cannot tell whether {user} is {what}: the host's answer does not say"
+            "cannot tell {what}: the host's answer does not say"
         ));
         diff.uncertain = true;
     }
@@ -255,8 +380,12 @@ mod tests {
         Wanted {
             admin,
             state,
-            erase: false,
+            ..Wanted::default()
         }
+    }
+
+    fn diff(user: &UserId, wanted: Wanted, now: Option<&UserState>) -> Diff {
+        super::diff(user, &wanted, now, Fields::NONE, &Rooms::default())
     }
 
     fn state(admin: bool, locked: bool, deactivated: bool) -> UserState {
@@ -413,6 +542,131 @@ mod tests {
         assert_eq!(
             json(Action::Deactivate { erase: true }),
             r#"{"user":"@bob:example.com","action":"deactivate","erase":true}"#
+        );
+    }
+
+    fn lines_of(d: &Diff) -> Vec<String> {
+        d.changes.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn profile_and_rooms_follow_a_creation_the_registration_cannot_carry() {
+        let wanted = Wanted {
+            display_name: Some("Bob B".into()),
+            emails: Some(vec!["bob@example.com".into()]),
+            rooms: vec!["#general:example.com".into()],
+            ..want(State::Present, None)
+        };
+        let rooms = Rooms {
+            ids: HashMap::from([("#general:example.com".into(), "!g:example.com".into())]),
+            readable: true,
+            ..Rooms::default()
+        };
+        let creates = Fields {
+            display_name: true,
+            ..Fields::NONE
+        };
+        let d = super::diff(&id(), &wanted, None, creates, &rooms);
+        assert_eq!(
+            lines_of(&d),
+            [
+                "+ create @bob:example.com",
+                "~ @bob:example.com emails: [] → [bob@example.com]",
+                "~ @bob:example.com join #general:example.com"
+            ]
+        );
+        // Registered without any field: the display name follows too.
+        let d = super::diff(&id(), &wanted, None, Fields::NONE, &rooms);
+        assert_eq!(
+            lines_of(&d)[1],
+            "~ @bob:example.com display_name: (none) → \"Bob B\""
+        );
+    }
+
+    #[test]
+    fn an_existing_users_profile_and_rooms_are_compared() {
+        let wanted = Wanted {
+            display_name: Some("Bob B".into()),
+            emails: Some(vec!["b@example.com".into(), "a@example.com".into()]),
+            rooms: vec!["#general:example.com".into(), "!r:example.com".into()],
+            ..want(State::Present, None)
+        };
+        let mut rooms = Rooms {
+            ids: HashMap::from([
+                ("#general:example.com".into(), "!g:example.com".into()),
+                ("!r:example.com".into(), "!r:example.com".into()),
+            ]),
+            readable: true,
+            ..Rooms::default()
+        };
+        rooms.joined.insert(
+            id().to_string(),
+            HashSet::from(["!g:example.com".to_owned()]),
+        );
+        let mut now = UserState {
+            display_name: Some(Some("Bob B".into())),
+            emails: Some(vec!["a@example.com".into(), "b@example.com".into()]),
+            ..state(false, false, false)
+        };
+        let d = super::diff(&id(), &wanted, Some(&now), Fields::NONE, &rooms);
+        assert_eq!(lines_of(&d), ["~ @bob:example.com join !r:example.com"]);
+        now.display_name = Some(None);
+        now.emails = Some(vec!["a@example.com".into()]);
+        rooms
+            .joined
+            .get_mut(&id().to_string())
+            .unwrap()
+            .insert("!r:example.com".into());
+        let d = super::diff(&id(), &wanted, Some(&now), Fields::NONE, &rooms);
+        assert_eq!(
+            lines_of(&d),
+            [
+                "~ @bob:example.com display_name: (none) → \"Bob B\"",
+                "~ @bob:example.com emails: [a@example.com] → [b@example.com, a@example.com]"
+            ]
+        );
+        assert!(d.warnings.is_empty());
+        // Not said by the host: warnings, no guess.
+        now.display_name = None;
+        now.emails = None;
+        rooms.joined.clear();
+        let d = super::diff(&id(), &wanted, Some(&now), Fields::NONE, &rooms);
+        assert!(d.changes.is_empty() && d.uncertain);
+        assert_eq!(
+            d.warnings,
+            [
+                "cannot tell @bob:example.com's display name: the host's answer does not say",
+                "cannot tell @bob:example.com's email addresses: the host's answer does not say",
+                "cannot tell which rooms @bob:example.com is in: the host's answer does not say",
+            ]
+        );
+        // A user to deactivate keeps its profile as it is.
+        let gone = Wanted {
+            rooms: Vec::new(),
+            ..Wanted {
+                state: State::Deactivated,
+                ..wanted
+            }
+        };
+        let d = super::diff(&id(), &gone, Some(&now), Fields::NONE, &rooms);
+        assert_eq!(lines_of(&d), ["- @bob:example.com deactivate"]);
+    }
+
+    #[test]
+    fn profile_changes_serialize_with_their_field() {
+        let json = |action| serde_json::to_string(&Planned { user: id(), action }).unwrap();
+        assert_eq!(
+            json(Action::SetDisplayName {
+                from: None,
+                to: "B".into()
+            }),
+            r#"{"user":"@bob:example.com","action":"change","field":"display_name","from":null,"to":"B"}"#
+        );
+        assert_eq!(
+            json(Action::Join {
+                room: "#g:example.com".into()
+            }),
+            r##"{"user":"@bob:example.com","action":"join","room":"#g:example.com"}"##
         );
     }
 }

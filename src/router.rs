@@ -186,6 +186,16 @@ impl Router {
         self.must(Op::Read)?.read(user).await
     }
 
+    /// The IDs of the rooms the user is in.
+    pub async fn rooms(&self, user: &provision_backends::UserId) -> Result<Vec<String>, Failure> {
+        self.must(Op::Join)?.rooms(user).await
+    }
+
+    /// A room's ID from its ID or alias, `None` when the host knows no such room.
+    pub async fn room_id(&self, room: &str) -> Result<Option<String>, Failure> {
+        self.must(Op::Join)?.room_id(room).await
+    }
+
     /// One page of the host's users.
     pub async fn list(&self, filter: &ListFilter, cursor: Option<&str>) -> Result<Page, Failure> {
         self.must(Op::List)?.list(filter, cursor).await

@@ -2,8 +2,9 @@
 //! header, or YAML: a list of mappings with the same keys, or a mapping whose `users` is that
 //! list and whose `hosts` is the default `--limit`. Keys: `user` (required), `admin`
 //! (yes/no/true/false/1/0, empty: leave as is), `password_file` (empty: generate),
-//! `display_name`, `email`, `state` (present, the default, locked or deactivated) and `erase`
-//! (only with `state: deactivated`). Errors name the file and line, with the known word closest
+//! `display_name`, `email` or `emails` (a list, or addresses separated by commas), `rooms`
+//! (room IDs or aliases to join, with `state: present`), `state` (present, the default, locked
+//! or deactivated) and `erase` (only with `state: deactivated`). Errors name the file and line, with the known word closest
 //! to a misspelt one; empty lines are skipped; a user listed twice is an error.
 
 use std::collections::HashMap;
@@ -11,6 +12,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
+use provision_backends::canonical_email;
 use provision_backends::user_id::UserArg;
 use serde::Deserialize;
 use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -27,6 +29,8 @@ pub const KEYS: &[&str] = &[
     "password_file",
     "display_name",
     "email",
+    "emails",
+    "rooms",
     "state",
     "erase",
 ];
@@ -76,7 +80,10 @@ pub struct BulkUser {
     /// None: generate one.
     pub password_file: Option<PathBuf>,
     pub display_name: Option<String>,
-    pub email: Option<String>,
+    /// Canonical ([`canonical_email`]); `None`: the file does not say.
+    pub emails: Option<Vec<String>>,
+    /// Rooms (IDs or aliases) it is to be in.
+    pub rooms: Vec<String>,
     pub state: State,
     /// With `state: deactivated`: erase the user's data too.
     pub erase: bool,
@@ -95,7 +102,8 @@ impl BulkUser {
             admin: None,
             password_file: None,
             display_name: None,
-            email: None,
+            emails: None,
+            rooms: Vec::new(),
             state: State::Present,
             erase: false,
             at: (0, 0),
@@ -121,19 +129,25 @@ impl UsersFile {
         Error::Inventory(Located::new(msg, &self.path, &self.text, line, column))
     }
 
-    /// `register --from` creates users: a file that wants one locked or deactivated is for
-    /// `provision plan` (and the apply to come), and is refused at that user's state.
+    /// `register --from` creates users: a file that wants one locked or deactivated, or in
+    /// rooms, is for `provision plan`/`apply`, and is refused at that user.
     pub fn only_present(&self) -> Result<(), Error> {
-        match self.users.iter().find(|u| u.state != State::Present) {
-            Some(u) => Err(self.at(
+        if let Some(u) = self.users.iter().find(|u| u.state != State::Present) {
+            return Err(self.at(
                 format!(
                     "state: {} is for provision plan/apply; register --from creates users (state: present)",
                     u.state.word()
                 ),
                 u.state_at.unwrap_or(u.at),
-            )),
-            None => Ok(()),
+            ));
         }
+        if let Some(u) = self.users.iter().find(|u| !u.rooms.is_empty()) {
+            return Err(self.at(
+                "rooms: are joined by provision apply; register --from only creates users",
+                u.at,
+            ));
+        }
+        Ok(())
     }
 
     /// `--limit`, else the file's `hosts`.
@@ -237,8 +251,8 @@ fn entry(
     base: &Path,
     at: &impl Fn(String, (u64, u64)) -> Error,
 ) -> Result<BulkUser, Error> {
-    let (mut name, mut admin, mut password_file, mut display_name, mut email) =
-        (None, None, None, None, None);
+    let (mut name, mut admin, mut password_file, mut display_name) = (None, None, None, None);
+    let (mut emails, mut rooms) = (None::<Vec<String>>, Vec::new());
     let (mut state, mut state_at, mut erase) = (State::Present, None, None);
     let mut seen: Vec<&str> = Vec::new();
     for field in &row.fields {
@@ -257,7 +271,29 @@ fn entry(
             "admin" => admin = flag(key, v).map_err(wrong)?,
             "password_file" => password_file = text(key, v).map_err(wrong)?,
             "display_name" => display_name = text(key, v).map_err(wrong)?,
-            "email" => email = text(key, v).map_err(wrong)?,
+            "email" | "emails" => {
+                if seen.contains(&"email") && seen.contains(&"emails") {
+                    return Err(wrong("give `email` or `emails`, not both".into()));
+                }
+                let list = Some(words(key, v).map_err(wrong)?);
+                emails = list
+                    .filter(|l| !l.is_empty())
+                    .map(|list| {
+                        list.iter()
+                            .map(|a| canonical_email(a).ok_or(a))
+                            .collect::<Result<Vec<_>, _>>()
+                            .map_err(|a| wrong(format!("{key}: {a:?} is not an email address")))
+                    })
+                    .transpose()?;
+            }
+            "rooms" => {
+                rooms = words(key, v).map_err(wrong)?;
+                if let Some(bad) = rooms.iter().find(|r| !is_room(r)) {
+                    return Err(wrong(format!(
+                        "rooms: {bad:?} is neither a room alias (#name:server) nor a room ID (!id:server)"
+                    )));
+                }
+            }
             "state" => {
                 if let Some(word) = text(key, v).map_err(wrong)? {
                     state = State::parse(&word)
@@ -282,13 +318,23 @@ fn entry(
             erase_at,
         ));
     }
+    if !rooms.is_empty() && state != State::Present {
+        return Err(at(
+            format!(
+                "rooms only go with state: present (a {} user is not joined to rooms)",
+                state.word()
+            ),
+            state_at.unwrap_or(row.at),
+        ));
+    }
     Ok(BulkUser {
         user,
         name,
         admin,
         password_file: password_file.map(|p| base.join(p)),
         display_name,
-        email,
+        emails,
+        rooms,
         state,
         erase: erase.is_some_and(|(e, _)| e),
         at: row.at,
@@ -304,6 +350,44 @@ fn text(key: &str, v: &Value) -> Result<Option<String>, String> {
         Value::Number(n) => Ok(Some(n.to_string())),
         other => Err(format!("{key}: expected text, not {other}")),
     }
+}
+
+/// A YAML list of texts, or one text whose words are separated by commas (a CSV cell).
+fn words(key: &str, v: &Value) -> Result<Vec<String>, String> {
+    let split = |s: &str| -> Vec<String> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    match v {
+        Value::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                match text(key, item)? {
+                    Some(t) => out.push(t),
+                    None => return Err(format!("{key}: an empty entry in the list")),
+                }
+            }
+            Ok(out)
+        }
+        other => Ok(text(key, other)?.map(|t| split(&t)).unwrap_or_default()),
+    }
+}
+
+/// A room alias or ID as the Matrix spec writes them (appendices, "Room aliases", "Room IDs"):
+/// a sigil, a local part, `:` and a server name; no space or control character, 255 bytes
+/// at most. Checked here because it goes into a URL path.
+fn is_room(room: &str) -> bool {
+    let Some(rest) = room.strip_prefix('#').or_else(|| room.strip_prefix('!')) else {
+        return false;
+    };
+    room.len() <= 255
+        && rest
+            .split_once(':')
+            .is_some_and(|(local, server)| !local.is_empty() && !server.is_empty())
+        && !room.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// yes/no/true/false/1/0 (or a YAML boolean); nothing when null or empty.
@@ -791,5 +875,51 @@ hosts: \"production:&synapse\"
             e.contains("state: deactivated is for") && e.contains("u.csv:3:"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn emails_and_rooms_are_lists_checked_at_their_line() {
+        let users = load_str(
+            "u.yaml",
+            "- user: ann\n  emails: [Ann@Example.COM, ann2@example.com]\n  rooms: ['#general:example.com', '!r:example.com']\n- user: bob\n  email: bob@example.com\n",
+        )
+        .unwrap();
+        assert_eq!(
+            users[0].emails.as_deref(),
+            Some(&["ann@example.com".to_owned(), "ann2@example.com".to_owned()][..])
+        );
+        assert_eq!(users[0].rooms, ["#general:example.com", "!r:example.com"]);
+        assert_eq!(
+            users[1].emails.as_deref(),
+            Some(&["bob@example.com".to_owned()][..])
+        );
+        // A CSV cell holds several, separated by commas.
+        let csv = load_str("u.csv", "user,emails\ncy,\"c@x.org, d@x.org\"\n").unwrap();
+        assert_eq!(csv[0].emails.as_ref().map(Vec::len), Some(2));
+        for (text, want) in [
+            (
+                "- user: a\n  emails: [nope]\n",
+                "emails: \"nope\" is not an email address",
+            ),
+            (
+                "- user: a\n  email: a@x.org\n  emails: [b@x.org]\n",
+                "give `email` or `emails`, not both",
+            ),
+            (
+                "- user: a\n  rooms: [general]\n",
+                "rooms: \"general\" is neither a room alias",
+            ),
+            (
+                "- user: a\n  rooms: ['#g:x.org/../x']\n  state: locked\n",
+                "rooms only go with state: present",
+            ),
+        ] {
+            let e = load_str("u.yaml", text).unwrap_err();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+        // register --from does not join rooms: such a file is refused, not half done.
+        let file = parse_str("u.yaml", "- user: a\n  rooms: ['#g:x.org']\n").unwrap();
+        let e = file.only_present().unwrap_err().to_string();
+        assert!(e.contains("rooms: are joined by provision apply"), "{e}");
     }
 }

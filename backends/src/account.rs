@@ -30,6 +30,10 @@ pub enum Op {
     Reactivate,
     /// List the server's users, page by page.
     List,
+    /// Set an existing user's display name and email addresses.
+    Profile,
+    /// Join a user to a room, and read the rooms it is in.
+    Join,
     /// Issue, list and revoke registration tokens (the codes that let a new user register
     /// on a server whose registration requires one).
     Tokens,
@@ -46,6 +50,8 @@ impl Op {
         Op::Deactivate,
         Op::Reactivate,
         Op::List,
+        Op::Profile,
+        Op::Join,
     ];
 
     /// What is done to users that exist: all but registering.
@@ -65,6 +71,8 @@ impl Op {
             Op::Deactivate => "deactivate",
             Op::Reactivate => "reactivate",
             Op::List => "users",
+            Op::Profile => "profile",
+            Op::Join => "rooms",
             Op::Tokens => "tokens",
         }
     }
@@ -80,6 +88,8 @@ impl Op {
             Op::Deactivate => "deactivate users",
             Op::Reactivate => "reactivate users",
             Op::List => "list users",
+            Op::Profile => "set display names or email addresses",
+            Op::Join => "join users to rooms",
             Op::Tokens => "issue, list or revoke registration tokens",
         }
     }
@@ -93,7 +103,11 @@ pub struct UserState {
     /// Its data erased (GDPR) on deactivation.
     pub erased: Option<bool>,
     pub locked: Option<bool>,
-    pub display_name: Option<String>,
+    /// `Some(None)`: the server says the user has none.
+    pub display_name: Option<Option<String>>,
+    /// Its email addresses, as the server canonicalised them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emails: Option<Vec<String>>,
     /// `bot`, `support`, … as the server types users; `None` for a regular user or unknown.
     pub user_type: Option<String>,
     /// Milliseconds since the epoch.
@@ -190,6 +204,13 @@ pub enum Change<'a> {
     Reactivate {
         password: Option<&'a secrecy::SecretString>,
     },
+    /// Set the display name.
+    DisplayName(&'a str),
+    /// Make these the user's email addresses (canonical, see [`canonical_email`]): others
+    /// are removed.
+    Emails(&'a [String]),
+    /// Join a room (an ID or an alias); a user in it already stays.
+    Join(&'a str),
 }
 
 impl Change<'_> {
@@ -199,6 +220,8 @@ impl Change<'_> {
             Change::Lock(_) => Op::Lock,
             Change::Deactivate { .. } => Op::Deactivate,
             Change::Reactivate { .. } => Op::Reactivate,
+            Change::DisplayName(_) | Change::Emails(_) => Op::Profile,
+            Change::Join(_) => Op::Join,
         }
     }
 
@@ -212,6 +235,9 @@ impl Change<'_> {
             Change::Deactivate { erase: false } => Changed::Deactivated,
             Change::Deactivate { erase: true } => Changed::Erased,
             Change::Reactivate { .. } => Changed::Reactivated,
+            Change::DisplayName(_) => Changed::DisplayName,
+            Change::Emails(_) => Changed::Emails,
+            Change::Join(_) => Changed::Joined,
         }
     }
 
@@ -227,6 +253,13 @@ impl Change<'_> {
                 now.deactivated == Some(true) && (!erase || now.erased == Some(true))
             }
             Change::Reactivate { .. } => now.deactivated == Some(false),
+            Change::DisplayName(name) => now
+                .display_name
+                .as_ref()
+                .is_some_and(|n| n.as_deref() == Some(*name)),
+            Change::Emails(emails) => now.emails.as_ref().is_some_and(|now| same_set(now, emails)),
+            // Memberships are not in a user's state: the server's join is idempotent.
+            Change::Join(_) => false,
         };
         match (reached, check) {
             (true, _) => Some(Outcome::Already {
@@ -338,6 +371,16 @@ pub trait Account: Identity + Send + Sync {
         Err(unsupported(self.name(), Op::Tokens))
     }
 
+    /// The IDs of the rooms the user is in.
+    async fn rooms(&self, _user: &UserId) -> Result<Vec<String>, Failure> {
+        Err(unsupported(self.name(), Op::Join))
+    }
+
+    /// A room's ID from its ID or alias; `None`: the server knows no such room.
+    async fn room_id(&self, _room: &str) -> Result<Option<String>, Failure> {
+        Err(unsupported(self.name(), Op::Join))
+    }
+
     /// Sets the admin flag of an existing user; one that has it already is
     /// [`Outcome::AdminAlready`]. With `check`, says what it would do and changes nothing.
     async fn set_admin(
@@ -348,6 +391,31 @@ pub trait Account: Identity + Send + Sync {
     ) -> Result<Outcome, Failure> {
         Err(unsupported(self.name(), Op::SetAdmin))
     }
+}
+
+/// An email address as Synapse keeps it (synapse/util/threepids.py, `canonicalise_email`):
+/// surrounding space dropped, the local part case-folded and the domain lowercased. `None`:
+/// not one address with one `@`.
+pub fn canonical_email(address: &str) -> Option<String> {
+    let address = address.trim();
+    let (local, domain) = address.split_once('@')?;
+    if local.is_empty() || domain.is_empty() || domain.contains('@') {
+        return None;
+    }
+    if address.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return None;
+    }
+    Some(format!(
+        "{}@{}",
+        local.to_lowercase(),
+        domain.to_lowercase()
+    ))
+}
+
+/// The same addresses, in any order.
+pub fn same_set(a: &[String], b: &[String]) -> bool {
+    use std::collections::BTreeSet;
+    a.iter().collect::<BTreeSet<_>>() == b.iter().collect::<BTreeSet<_>>()
 }
 
 /// The answer of an operation a backend does not have.

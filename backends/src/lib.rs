@@ -32,7 +32,7 @@ mod testing;
 
 pub use account::{
     Account, Change, ListFilter, Listed, Op, Page, Preview, RegistrationToken, TokenTerms,
-    UserState,
+    UserState, canonical_email, same_set,
 };
 pub use outcome::Outcome;
 pub use port::Failure;

@@ -46,8 +46,18 @@ struct MasAdminApiConfig {
 impl Backend for MasAdminApi {
     const NAME: &'static str = "mas-api";
     const KEYS: &'static [&'static str] = &[];
-    /// MAS's admin API does all of it (crates/handlers/src/admin/v1/users/).
-    const OPS: &'static [Op] = Op::ALL;
+    /// MAS's admin API does every account operation (crates/handlers/src/admin/v1/users/)
+    /// but profiles and rooms, which are the homeserver's.
+    const OPS: &'static [Op] = &[
+        Op::Register,
+        Op::Read,
+        Op::SetAdmin,
+        Op::SetPassword,
+        Op::Lock,
+        Op::Deactivate,
+        Op::Reactivate,
+        Op::List,
+    ];
     /// Emails through `POST /api/admin/v1/user-emails` (user_emails/add.rs), and
     /// `skip_password_check` of users/set_password.rs. No display name: only the newest MAS
     /// has an endpoint for it (users/set_displayname.rs), which others answer with 404.
@@ -333,6 +343,10 @@ impl MasAdminApi {
             Change::Deactivate { erase } => ("deactivate", json!({ "skip_erase": !erase })),
             // reactivate.rs takes no body.
             Change::Reactivate { .. } => ("reactivate", json!({})),
+            // Not in OPS: the router never sends these here.
+            Change::DisplayName(_) | Change::Emails(_) | Change::Join(_) => {
+                return Err(crate::account::unsupported(Self::NAME, change.op()));
+            }
         };
         self.post(id, action, body, 200).await?;
         if let Change::Reactivate {

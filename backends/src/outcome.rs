@@ -134,6 +134,10 @@ pub enum Changed {
     /// Deactivated, its data erased.
     Erased,
     Reactivated,
+    DisplayName,
+    Emails,
+    /// Joined to a room.
+    Joined,
     /// A registration token issued.
     TokenIssued,
     /// A registration token revoked.
@@ -150,6 +154,9 @@ impl Changed {
             Changed::Deactivated => "deactivated",
             Changed::Erased => "deactivated_erased",
             Changed::Reactivated => "reactivated",
+            Changed::DisplayName => "display_name_set",
+            Changed::Emails => "emails_set",
+            Changed::Joined => "joined",
             Changed::TokenIssued => "issued",
             Changed::TokenRevoked => "revoked",
         }
@@ -164,6 +171,9 @@ impl Changed {
             Changed::Unlocked => "already_unlocked",
             Changed::Deactivated | Changed::Erased => "already_deactivated",
             Changed::Reactivated => "already_active",
+            Changed::DisplayName => "display_name_unchanged",
+            Changed::Emails => "emails_unchanged",
+            Changed::Joined => "already_joined",
             // Every issue makes a new token.
             Changed::TokenIssued => "issued",
             // The server has no such token: revoked before, or never issued there.
@@ -180,6 +190,9 @@ impl Changed {
             Changed::Deactivated => "would_deactivate",
             Changed::Erased => "would_deactivate_and_erase",
             Changed::Reactivated => "would_reactivate",
+            Changed::DisplayName => "would_set_display_name",
+            Changed::Emails => "would_set_emails",
+            Changed::Joined => "would_join",
             Changed::TokenIssued => "would_issue",
             Changed::TokenRevoked => "would_revoke",
         }

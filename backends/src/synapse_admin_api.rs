@@ -1,7 +1,9 @@
 //! The Synapse admin API (synapse/rest/admin/users.py, `UserRestServletV2`):
 //! `GET /_synapse/admin/v2/users/{user_id}` reads a user, `PUT` with `{"admin": bool}` changes
 //! the flag. Takes effect at once, unlike a database update. Needs a server admin's access
-//! token. Registration tokens through synapse/rest/admin/registration_tokens.py.
+//! token. Registration tokens through synapse/rest/admin/registration_tokens.py; rooms
+//! through synapse/rest/admin/rooms.py (`JoinRoomAliasServlet`) and users.py
+//! (`UserMembershipRestServlet`).
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
@@ -37,6 +39,8 @@ impl Backend for SynapseAdminApi {
         Op::Deactivate,
         Op::Reactivate,
         Op::List,
+        Op::Profile,
+        Op::Join,
         Op::Tokens,
     ];
     const RUNS_PROGRAMS: bool = false;
@@ -95,15 +99,7 @@ impl Account for SynapseAdminApi {
     /// The user's record (synapse/handlers/admin.py, `get_user`): `creation_ts` there is in
     /// seconds.
     async fn read(&self, user: &UserId) -> Result<Option<UserState>, Failure> {
-        let resp = self
-            .http
-            .send(self.authed(Request::get(path(user))))
-            .await?;
-        match resp.status {
-            200 => Ok(Some(state(&resp.json(), 1000))),
-            404 => Ok(None),
-            _ => Err(refused(&resp)),
-        }
+        Ok(self.record(user).await?.map(|body| state(&body, 1000)))
     }
 
     /// Reads the user first: a state already reached is `ok`, and a missing user is an error
@@ -114,9 +110,10 @@ impl Account for SynapseAdminApi {
         change: &Change<'_>,
         check: bool,
     ) -> Result<Outcome, Failure> {
-        let Some(now) = self.read(user).await? else {
+        let Some(record) = self.record(user).await? else {
             return Err(Failure::Rejected(format!("no such user {user}")));
         };
+        let now = state(&record, 1000);
         if let Some(settled) = change.settled(&now, check) {
             return Ok(settled);
         }
@@ -146,6 +143,29 @@ impl Account for SynapseAdminApi {
                 }
                 Request::put(path(user), body)
             }
+            Change::DisplayName(name) => Request::put(path(user), json!({ "displayname": name })),
+            // `threepids` replaces every third-party ID the user has: its phone numbers go
+            // back as they are.
+            Change::Emails(emails) => {
+                let mut threepids: Vec<serde_json::Value> = record["threepids"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|t| t["medium"] != "email")
+                    .map(|t| json!({"medium": t["medium"], "address": t["address"]}))
+                    .collect();
+                threepids.extend(
+                    emails
+                        .iter()
+                        .map(|a| json!({"medium": "email", "address": a})),
+                );
+                Request::put(path(user), json!({ "threepids": threepids }))
+            }
+            // `JoinRoomAliasServlet`: the admin invites first where the room is not public.
+            Change::Join(room) => Request::post(
+                format!("/_synapse/admin/v1/join/{}", encode(room)),
+                json!({ "user_id": user.to_string() }),
+            ),
         };
         let resp = self.http.send(self.authed(request)).await?;
         let note = match change {
@@ -211,6 +231,47 @@ impl Account for SynapseAdminApi {
         Ok(Page { users, next })
     }
 
+    /// `UserMembershipRestServlet`.
+    async fn rooms(&self, user: &UserId) -> Result<Vec<String>, Failure> {
+        let resp = self
+            .http
+            .send(self.authed(Request::get(format!(
+                "/_synapse/admin/v1/users/{}/joined_rooms",
+                encode(&user.to_string())
+            ))))
+            .await?;
+        if resp.status != 200 {
+            return Err(refused(&resp));
+        }
+        let rooms = resp.json()["joined_rooms"]
+            .as_array()
+            .ok_or_else(|| Failure::Rejected("Synapse admin API: no joined_rooms".into()))?
+            .iter()
+            .filter_map(|r| r.as_str().map(str::to_owned))
+            .collect();
+        Ok(rooms)
+    }
+
+    /// An ID is its own; an alias is asked of the room directory
+    /// (synapse/rest/client/directory.py, `ClientDirectoryServer.on_GET`).
+    async fn room_id(&self, room: &str) -> Result<Option<String>, Failure> {
+        if room.starts_with('!') {
+            return Ok(Some(room.to_owned()));
+        }
+        let resp = self
+            .http
+            .send(self.authed(Request::get(format!(
+                "/_matrix/client/v3/directory/room/{}",
+                encode(room)
+            ))))
+            .await?;
+        match resp.status {
+            200 => Ok(resp.json()["room_id"].as_str().map(str::to_owned)),
+            404 => Ok(None),
+            _ => Err(refused(&resp)),
+        }
+    }
+
     /// `NewRegistrationTokenRestServlet`.
     async fn issue_token(&self, terms: &TokenTerms) -> Result<RegistrationToken, Failure> {
         self.tokens().issue(terms).await
@@ -246,6 +307,19 @@ impl Account for SynapseAdminApi {
 }
 
 impl SynapseAdminApi {
+    /// The user's record as Synapse answers it, `None` when there is no such user.
+    async fn record(&self, user: &UserId) -> Result<Option<serde_json::Value>, Failure> {
+        let resp = self
+            .http
+            .send(self.authed(Request::get(path(user))))
+            .await?;
+        match resp.status {
+            200 => Ok(Some(resp.json())),
+            404 => Ok(None),
+            _ => Err(refused(&resp)),
+        }
+    }
+
     async fn current(&self, user: &UserId) -> Result<bool, Failure> {
         match self.read(user).await? {
             Some(UserState {
@@ -296,7 +370,17 @@ fn state(body: &serde_json::Value, created_scale: u64) -> UserState {
         deactivated: flag("deactivated"),
         erased: flag("erased"),
         locked: flag("locked"),
-        display_name: body["displayname"].as_str().map(str::to_owned),
+        // A listing's records have no `threepids`; a record without `displayname` says
+        // nothing of it.
+        display_name: body
+            .get("displayname")
+            .map(|n| n.as_str().map(str::to_owned)),
+        emails: body["threepids"].as_array().map(|t| {
+            t.iter()
+                .filter(|t| t["medium"] == "email")
+                .filter_map(|t| t["address"].as_str().map(str::to_owned))
+                .collect()
+        }),
         user_type: body["user_type"].as_str().map(str::to_owned),
         created_ms: body["creation_ts"].as_u64().map(|t| t * created_scale),
         last_seen_ms: body["last_seen_ts"].as_u64(),
@@ -510,5 +594,56 @@ mod tests {
         };
         assert!(e.contains("does not implement Synapse's `locked`"), "{e}");
         assert_eq!(http.requests().len(), 3, "read, put, read back");
+    }
+
+    #[test]
+    fn emails_replace_the_users_emails_and_keep_its_phone_numbers() {
+        let http = Scripted::new(vec![
+            (
+                200,
+                json!({"threepids": [
+                    {"medium": "email", "address": "old@example.com", "added_at": 1},
+                    {"medium": "msisdn", "address": "447700900000", "added_at": 2},
+                ]}),
+            ),
+            (200, json!({})),
+            (200, json!({"displayname": "Old"})),
+            (200, json!({"room_id": "!g:example.com"})),
+        ]);
+        let api = SynapseAdminApi {
+            http: http.clone(),
+            token: SecretString::from("syt_token"),
+            via: String::new(),
+        };
+        let user = UserId::new("john", "example.com").unwrap();
+        let emails = ["new@example.com".to_owned()];
+        let done = block_on(api.change(&user, &Change::Emails(&emails), false)).unwrap();
+        assert_eq!(done.code(), "emails_set");
+        assert_eq!(
+            http.seen.lock().unwrap()[1].1,
+            Some(json!({"threepids": [
+                {"medium": "msisdn", "address": "447700900000"},
+                {"medium": "email", "address": "new@example.com"},
+            ]}))
+        );
+        // The same name is already there: nothing is sent.
+        let same = block_on(api.change(&user, &Change::DisplayName("Old"), false)).unwrap();
+        assert_eq!(same.code(), "display_name_unchanged");
+        assert_eq!(
+            block_on(api.room_id("#general:example.com"))
+                .unwrap()
+                .as_deref(),
+            Some("!g:example.com")
+        );
+        assert_eq!(
+            http.requests()[3],
+            "Get /_matrix/client/v3/directory/room/%23general%3Aexample.com"
+        );
+        // An ID needs no asking.
+        assert_eq!(
+            block_on(api.room_id("!x:example.com")).unwrap().as_deref(),
+            Some("!x:example.com")
+        );
+        assert_eq!(http.requests().len(), 4);
     }
 }

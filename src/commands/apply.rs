@@ -35,7 +35,7 @@ struct Work {
 }
 
 /// What a user's steps did: the words of those done, and the error that stopped the rest.
-type Steps = (Vec<&'static str>, Option<HostError>);
+type Steps = (Vec<String>, Option<HostError>);
 
 pub fn run(global: &Global, args: ApplyArgs) -> Result<Report, Error> {
     let check = args.run.check;
@@ -189,7 +189,7 @@ fn apply(global: &Global, args: &ApplyArgs, planned: Planned<'_>) -> Result<Repo
                 Ok(users) => users
                     .iter()
                     .filter(|(_, _, (done, err))| {
-                        done.contains(&"created")
+                        done.iter().any(|d| d == "created")
                             || matches!(
                                 err,
                                 Some(HostError::Unreachable(_) | HostError::TimedOut(_))
@@ -243,6 +243,8 @@ fn host_work(
     password_of: &dyn Fn(&str) -> Option<SecretString>,
 ) -> Vec<Work> {
     let mut work: IndexMap<String, Work> = IndexMap::new();
+    // A field the registration cannot take was planned as a step after it.
+    let creates = plan::creates(host);
     for change in &plan.changes {
         let key = change.user.to_string();
         let file_user = users.iter().find(|u| {
@@ -256,17 +258,21 @@ fn host_work(
             actions: Vec::new(),
             create: None,
         });
-        if let (Action::Create { admin }, Some(u)) = (change.action, file_user) {
+        if let (Action::Create { admin }, Some(u)) = (&change.action, file_user) {
             entry.create = Some(Request {
                 password: password_of(&u.name).unwrap_or_else(|| SecretString::from("")),
-                admin: Some(admin),
-                display_name: u.display_name.clone(),
-                emails: u.email.iter().cloned().collect(),
+                admin: Some(*admin),
+                display_name: u.display_name.clone().filter(|_| creates.display_name),
+                emails: u
+                    .emails
+                    .clone()
+                    .filter(|_| creates.emails)
+                    .unwrap_or_default(),
                 ignore_password_complexity: false,
                 check: false,
             });
         }
-        entry.actions.push(change.action);
+        entry.actions.push(change.action.clone());
     }
     work.into_values().collect()
 }
@@ -364,16 +370,25 @@ async fn steps(router: &Router, work: &Work) -> Steps {
                     .map_err(HostError::from)
                     .and_then(|d| match d.failed {
                         Some(why) => Err(HostError::Failed(why)),
-                        None => Ok("created"),
+                        None => Ok("created".to_owned()),
                     }),
                 None => Err(HostError::Failed("not in the users file".into())),
             },
             Action::SetAdmin { to, .. } => router
                 .admin(&work.id, *to, false)
                 .await
-                .map(|_| if *to { "made admin" } else { "admin removed" })
+                .map(|_| if *to { "made admin" } else { "admin removed" }.to_owned())
                 .map_err(HostError::from),
             Action::Unlock => change(router, work, Change::Lock(false), "unlocked").await,
+            Action::SetDisplayName { to, .. } => {
+                change(router, work, Change::DisplayName(to), "display name set").await
+            }
+            Action::SetEmails { to, .. } => {
+                change(router, work, Change::Emails(to), "emails set").await
+            }
+            Action::Join { room } => {
+                change(router, work, Change::Join(room), &format!("joined {room}")).await
+            }
             Action::Lock => change(router, work, Change::Lock(true), "locked").await,
             Action::Reactivate => {
                 change(
@@ -405,12 +420,12 @@ async fn change(
     router: &Router,
     work: &Work,
     change: Change<'_>,
-    word: &'static str,
-) -> Result<&'static str, HostError> {
+    word: &str,
+) -> Result<String, HostError> {
     router
         .change(&work.id, &change, false)
         .await
-        .map(|_| word)
+        .map(|_| word.to_owned())
         .map_err(HostError::from)
 }
 

@@ -34,7 +34,7 @@ pub fn run(global: &Global, args: &RegisterArgs) -> Result<Report, Error> {
     // --display-name and --email conflict with --from (clap): the users file sets them.
     let wanted = Fields {
         display_name: users.iter().any(|u| u.display_name.is_some()),
-        emails: users.iter().any(|u| u.email.is_some()),
+        emails: users.iter().any(|u| u.emails.is_some()),
         ignore_password_complexity: args.ignore_password_complexity,
     };
     refuse_dropped_fields(&hosts, &wanted, "the users or options ask for fields that ")?;
@@ -124,7 +124,7 @@ fn request(
             .unwrap_or_else(|| provision_backends::SecretString::from("")),
         admin: u.admin.or(default_admin),
         display_name: u.display_name.clone(),
-        emails: u.email.iter().cloned().collect(),
+        emails: u.emails.clone().unwrap_or_default(),
         ignore_password_complexity: args.ignore_password_complexity,
         check: args.run.check,
     }

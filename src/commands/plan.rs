@@ -1,20 +1,22 @@
 //! `provision plan FILE`: what it would take to bring every selected host's users to what the
-//! users file wants (created, admin or not, locked, deactivated), read from each host and
-//! changed nowhere. Each host's users are read through its list endpoint when it has one
-//! (keeping only the file's users, so memory follows the file, not the server), else one by
-//! one; a host that can read neither says so for every user. The apply to come makes the
-//! changes planned here.
+//! users file wants (created, admin or not, display name, emails, rooms, locked,
+//! deactivated), read from each host and changed nowhere. Each host's users are read through
+//! its list endpoint when it has one (keeping only the file's users, so memory follows the
+//! file, not the server), else one by one; a host that can read neither says so for every
+//! user. What a listing leaves out (emails, rooms) is read for the users whose wishes need it,
+//! and only for them. `provision apply` makes the changes planned here.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
+use provision_backends::registration::Fields;
 use provision_backends::user_id::UserArg;
 use provision_backends::{Failure, ListFilter, Op, UserId, UserState};
 
 use super::fan_out_with;
 use crate::cli::{Global, PlanArgs, RunArgs};
-use crate::desired::{self, Wanted};
+use crate::desired::{self, Rooms, Wanted};
 use crate::error::{Error, or_list};
 use crate::inventory::{Host, Inventory};
 use crate::registry;
@@ -33,6 +35,8 @@ const OPS: &[Op] = &[
     Op::Lock,
     Op::Deactivate,
     Op::Reactivate,
+    Op::Profile,
+    Op::Join,
 ];
 
 /// How many users of one host are read at once, where the host cannot list them.
@@ -76,14 +80,13 @@ pub fn planned<R>(
         })
         .map(|u| u.name.clone())
         .collect();
-    let fields = fields_set(&file.users);
     let path = file.path.display().to_string();
     let users = Arc::new(file.users);
     let fanned = fan_out_with(
         global,
         run,
         &hosts,
-        |host, _| host_job(host, &users, &client, fields),
+        |host, _| host_job(host, &users, &client),
         to_report,
     )?;
     let mut report = Report::new("plan", true, fanned.reports)
@@ -106,30 +109,16 @@ pub fn planned<R>(
     })
 }
 
-/// The fields the file sets that a plan does not compare ("display_name and email").
-fn fields_set(users: &[BulkUser]) -> Option<&'static str> {
-    let names = users.iter().any(|u| u.display_name.is_some());
-    let emails = users.iter().any(|u| u.email.is_some());
-    match (names, emails) {
-        (true, true) => Some("display_name and email are"),
-        (true, false) => Some("display_name is"),
-        (false, true) => Some("email is"),
-        (false, false) => None,
-    }
+/// What a registration on this host sets besides the password: the plan sets the rest right
+/// after it.
+pub fn creates(host: &Host) -> Fields {
+    host.first(Op::Register)
+        .map_or(Fields::NONE, |b| b.kind.fields)
 }
 
-fn host_job(
-    host: &Host,
-    users: &Arc<Vec<BulkUser>>,
-    client: &reqwest::Client,
-    fields: Option<&'static str>,
-) -> Job<HostPlan> {
+fn host_job(host: &Host, users: &Arc<Vec<BulkUser>>, client: &reqwest::Client) -> Job<HostPlan> {
     let mut warnings = Vec::new();
-    if let Some(fields) = fields {
-        warnings.push(format!(
-            "{fields} applied on creation only: not compared with the server's"
-        ));
-    }
+    let creates = creates(host);
     // The file's users this host serves, placed on its server: a full ID of another server
     // is not this host's.
     let mut wanted: Vec<(UserId, Wanted)> = Vec::with_capacity(users.len());
@@ -151,12 +140,17 @@ fn host_job(
             .iter()
             .filter_map(|op| router.lacks(*op).map(|why| (*op, why)))
             .collect();
-        let states = read(&router, &wanted).await;
+        let read = read(&router, &wanted).await;
+        let rooms = match &read {
+            Ok(Some(states)) => rooms(&router, &wanted, states, &mut warnings).await,
+            _ => Ok((Rooms::default(), false)),
+        };
         if let Ok(router) = Arc::try_unwrap(router) {
             router.close().await;
         }
-        let mut plan = plan(&wanted, states?.as_ref(), &lacks, warnings);
-        plan.uncertain |= uncertain;
+        let (states, (rooms, unknown_rooms)) = (read?, rooms?);
+        let mut plan = plan(&wanted, states.as_ref(), creates, &rooms, &lacks, warnings);
+        plan.uncertain |= uncertain || unknown_rooms;
         Ok(plan)
     })
 }
@@ -166,6 +160,8 @@ fn host_job(
 fn plan(
     wanted: &[(UserId, Wanted)],
     states: Option<&HashMap<String, UserState>>,
+    creates: Fields,
+    rooms: &Rooms,
     lacks: &[(Op, String)],
     mut warnings: Vec<String>,
 ) -> HostPlan {
@@ -185,7 +181,7 @@ fn plan(
         return plan;
     };
     for (id, want) in wanted {
-        let diff = desired::diff(id, *want, states.get(&id.to_string()));
+        let diff = desired::diff(id, want, states.get(&id.to_string()), creates, rooms);
         plan.changes.extend(diff.changes);
         warnings.extend(diff.warnings);
         plan.uncertain |= diff.uncertain;
@@ -212,12 +208,75 @@ async fn read(
         // The file names none of this host's users: nothing to read.
         Ok(Some(HashMap::new()))
     } else if router.can(Op::List) {
-        list(router, wanted).await.map(Some)
+        let mut found = list(router, wanted).await?;
+        // A listing does not give emails: the users whose emails the file sets are read.
+        let unsaid: Vec<UserId> = wanted
+            .iter()
+            .filter(|(id, want)| {
+                want.emails.is_some()
+                    && found
+                        .get(&id.to_string())
+                        .is_some_and(|s| s.emails.is_none())
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        if router.can(Op::Read) && !unsaid.is_empty() {
+            found.extend(read_each(router, &unsaid).await?);
+        }
+        Ok(Some(found))
     } else if router.can(Op::Read) {
-        read_each(router, wanted).await.map(Some)
+        let ids: Vec<UserId> = wanted.iter().map(|(id, _)| id.clone()).collect();
+        read_each(router, &ids).await.map(Some)
     } else {
         Ok(None)
     }
+}
+
+/// The rooms of the file this host knows, and the rooms of each existing user the file wants
+/// in some; a room the host does not know is a warning (and `true`: the plan is uncertain).
+async fn rooms(
+    router: &Arc<Router>,
+    wanted: &[(UserId, Wanted)],
+    states: &HashMap<String, UserState>,
+    warnings: &mut Vec<String>,
+) -> Result<(Rooms, bool), HostError> {
+    let mut rooms = Rooms::default();
+    let mut named: Vec<&String> = wanted.iter().flat_map(|(_, w)| &w.rooms).collect();
+    if named.is_empty() || !router.can(Op::Join) {
+        return Ok((rooms, false));
+    }
+    rooms.readable = true;
+    named.sort();
+    named.dedup();
+    let mut unknown = false;
+    for room in named {
+        match router.room_id(room).await? {
+            Some(id) => {
+                rooms.ids.insert(room.clone(), id);
+            }
+            None => {
+                warnings.push(format!(
+                    "no room {room} on this host: no user is joined to it"
+                ));
+                unknown = true;
+            }
+        }
+    }
+    let members: Vec<UserId> = wanted
+        .iter()
+        .filter(|(id, w)| !w.rooms.is_empty() && states.contains_key(&id.to_string()))
+        .map(|(id, _)| id.clone())
+        .collect();
+    let joined = each_user(router, &members, |router, id| async move {
+        router.rooms(&id).await
+    })
+    .await?;
+    for (id, joined) in members.iter().zip(joined) {
+        rooms
+            .joined
+            .insert(id.to_string(), joined.into_iter().collect());
+    }
+    Ok((rooms, unknown))
 }
 
 /// Pages through the host's users, keeping those of the file.
@@ -248,43 +307,61 @@ async fn list(
     }
 }
 
-/// Reads each user, a few at once; the first alone, so that a host that cannot be reached
-/// fails once, with the reason.
+/// Reads each user (a user the host does not have is absent).
 async fn read_each(
     router: &Arc<Router>,
-    wanted: &[(UserId, Wanted)],
+    ids: &[UserId],
 ) -> Result<HashMap<String, UserState>, HostError> {
-    let mut found = HashMap::new();
-    let Some(((first, _), rest)) = wanted.split_first() else {
-        return Ok(found);
+    let states = each_user(
+        router,
+        ids,
+        |router, id| async move { router.read(&id).await },
+    )
+    .await?;
+    Ok(ids
+        .iter()
+        .zip(states)
+        .filter_map(|(id, state)| Some((id.to_string(), state?)))
+        .collect())
+}
+
+/// Asks `ask` of each user, a few at once, the answers in the users' order; the first alone,
+/// so that a host that cannot be reached fails once, with the reason.
+async fn each_user<T, F, Fut>(
+    router: &Arc<Router>,
+    ids: &[UserId],
+    ask: F,
+) -> Result<Vec<T>, HostError>
+where
+    T: Send + 'static,
+    F: Fn(Arc<Router>, UserId) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Failure>> + Send + 'static,
+{
+    let Some((first, rest)) = ids.split_first() else {
+        return Ok(Vec::new());
     };
-    if let Some(state) = router.read(first).await? {
-        found.insert(first.to_string(), state);
-    }
-    let mut results: Vec<Option<Result<Option<UserState>, Failure>>> =
-        (0..rest.len()).map(|_| None).collect();
+    let mut answers = vec![ask(router.clone(), first.clone()).await?];
+    let mut results: Vec<Option<Result<T, Failure>>> = (0..rest.len()).map(|_| None).collect();
     let tasks: Vec<runner::Task<_>> = rest
         .iter()
-        .map(|(id, _)| (router.clone(), id.clone()))
-        .map(|(router, id)| {
+        .map(|id| {
+            let asked = ask(router.clone(), id.clone());
             Box::pin(runner::same_host(async move {
                 if runner::interrupted() {
                     return Err(Failure::Rejected(interrupted().message()));
                 }
-                router.read(&id).await
+                asked.await
             })) as runner::Task<_>
         })
         .collect();
     runner::bounded(tasks, READS_AT_ONCE, |i, result| results[i] = Some(result)).await;
-    for ((id, _), result) in rest.iter().zip(results) {
+    for (id, result) in rest.iter().zip(results) {
         let result = result.ok_or_else(|| {
             HostError::Failed(format!("internal error: reading {id} ended abnormally"))
         })?;
-        if let Some(state) = result? {
-            found.insert(id.to_string(), state);
-        }
+        answers.push(result?);
     }
-    Ok(found)
+    Ok(answers)
 }
 
 /// A plan cut short by Ctrl-C is no plan: the host reports it.
@@ -311,8 +388,10 @@ mod tests {
 
     use provision_backends::{Op, UserId, UserState};
 
-    use super::{plan, to_report};
-    use crate::desired::Wanted;
+    use provision_backends::registration::Fields;
+
+    use super::to_report;
+    use crate::desired::{Rooms, Wanted};
     use crate::render;
     use crate::report::{HostError, Report};
     use crate::runner::Finished;
@@ -320,14 +399,29 @@ mod tests {
 
     fn wanted(name: &str, state: State, admin: Option<bool>) -> (UserId, Wanted) {
         let id = UserId::new(name, "example.com").unwrap();
-        let erase = false;
         (
             id,
             Wanted {
                 admin,
                 state,
-                erase,
+                ..Wanted::default()
             },
+        )
+    }
+
+    fn plan(
+        wanted: &[(UserId, Wanted)],
+        states: Option<&HashMap<String, UserState>>,
+        lacks: &[(Op, String)],
+        warnings: Vec<String>,
+    ) -> crate::report::HostPlan {
+        super::plan(
+            wanted,
+            states,
+            Fields::NONE,
+            &Rooms::default(),
+            lacks,
+            warnings,
         )
     }
 

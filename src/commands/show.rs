@@ -82,8 +82,11 @@ pub fn describe(state: &UserState) -> String {
     flag(state.deactivated, "deactivated", "active");
     flag(state.erased.filter(|e| *e), "erased", "");
     flag(state.locked, "locked", "not locked");
-    if let Some(name) = &state.display_name {
+    if let Some(Some(name)) = &state.display_name {
         said.push(format!("display name {name:?}"));
+    }
+    if let Some(emails) = state.emails.as_ref().filter(|e| !e.is_empty()) {
+        said.push(format!("email {}", emails.join(", ")));
     }
     if let Some(kind) = &state.user_type {
         said.push(format!("type {kind}"));
