@@ -290,7 +290,7 @@ fn entry(
                 rooms = words(key, v).map_err(wrong)?;
                 if let Some(bad) = rooms.iter().find(|r| !is_room(r)) {
                     return Err(wrong(format!(
-                        "rooms: {bad:?} is neither a room alias (#name:server) nor a room ID (!id:server)"
+                        "rooms: {bad:?} is neither a room alias (#name:server) nor a room ID (!id)"
                     )));
                 }
             }
@@ -376,18 +376,19 @@ fn words(key: &str, v: &Value) -> Result<Vec<String>, String> {
     }
 }
 
-/// A room alias or ID as the Matrix spec writes them (appendices, "Room aliases", "Room IDs"):
-/// a sigil, a local part, `:` and a server name; no space or control character, 255 bytes
-/// at most. Checked here because it goes into a URL path.
+/// A room alias (`#name:server`) or ID (`!opaque`, with `:server` before room version 12) as
+/// the Matrix spec writes them (appendices, "Room aliases", "Room IDs"): no space or control
+/// character, 255 bytes at most. Checked here because it goes into a URL path.
 fn is_room(room: &str) -> bool {
-    let Some(rest) = room.strip_prefix('#').or_else(|| room.strip_prefix('!')) else {
-        return false;
-    };
-    room.len() <= 255
-        && rest
+    let fits = room.len() <= 255 && !room.chars().any(|c| c.is_whitespace() || c.is_control());
+    let shaped = match (room.strip_prefix('#'), room.strip_prefix('!')) {
+        (Some(alias), _) => alias
             .split_once(':')
-            .is_some_and(|(local, server)| !local.is_empty() && !server.is_empty())
-        && !room.chars().any(|c| c.is_whitespace() || c.is_control())
+            .is_some_and(|(name, server)| !name.is_empty() && !server.is_empty()),
+        (_, Some(id)) => !id.is_empty() && !id.starts_with(':'),
+        _ => false,
+    };
+    fits && shaped
 }
 
 /// yes/no/true/false/1/0 (or a YAML boolean); nothing when null or empty.

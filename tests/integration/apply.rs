@@ -245,3 +245,137 @@ fn an_interrupted_apply_is_finished_by_running_it_again_with_no_password_lost() 
         assert_eq!(s.admin_flag(n), Some(i % 5 == 0), "{n}");
     }
 }
+
+/// A public room made by the fixture's admin, under a fresh alias.
+fn public_room(s: &Synapse) -> (String, String) {
+    let admin = std::fs::read_to_string(s.admin_token_file()).unwrap();
+    let name = unique("applyroom");
+    let made: serde_json::Value = crate::fixtures::client()
+        .post(format!("{}/_matrix/client/v3/createRoom", s.url))
+        .bearer_auth(admin.trim())
+        .json(&serde_json::json!({"preset": "public_chat", "room_alias_name": name}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let id = made["room_id"].as_str().expect("room created").to_owned();
+    (format!("#{name}:{SERVER_NAME}"), id)
+}
+
+fn joined_rooms(s: &Synapse, user: &str) -> Vec<String> {
+    let admin = std::fs::read_to_string(s.admin_token_file()).unwrap();
+    let doc: serde_json::Value = crate::fixtures::client()
+        .get(format!(
+            "{}/_synapse/admin/v1/users/@{user}:{SERVER_NAME}/joined_rooms",
+            s.url
+        ))
+        .bearer_auth(admin.trim())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    serde_json::from_value(doc["joined_rooms"].clone()).unwrap()
+}
+
+fn emails(state: &serde_json::Value) -> Vec<String> {
+    let mut out: Vec<String> = state["threepids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["medium"] == "email")
+        .map(|t| t["address"].as_str().unwrap().to_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn display_names_emails_and_rooms_are_made_as_the_file_says_and_then_compared() {
+    for s in [synapse(), crate::fixtures::pg_synapse()] {
+        let inv = inventory(s, true);
+        let (alias, room_id) = public_room(s);
+        let (second, second_id) = public_room(s);
+        let [dee, eve] = ["dee", "eve"].map(|p| unique(&format!("apply{p}")));
+        let file = users_file(&format!(
+            "users:\n  - user: {dee}\n    display_name: \"Doe, Dee\"\n    emails: [Dee@Example.COM, dee2@example.com]\n    rooms: ['{alias}']\n  - user: {eve}\n    rooms: ['{alias}', '{second_id}']\nhosts: syn\n"
+        ));
+        let (out, doc) = run("plan", &inv, &file, &[]);
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+        let actions: Vec<String> = doc["hosts"][0]["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| format!("{} {}", c["action"], c["field"]))
+            .collect();
+        // Shared-secret registration carries the display name; emails and rooms follow it.
+        assert_eq!(
+            actions,
+            [
+                "\"create\" null",
+                "\"change\" \"emails\"",
+                "\"join\" null",
+                "\"create\" null",
+                "\"join\" null",
+                "\"join\" null"
+            ],
+            "{}",
+            text(&out)
+        );
+        let passwords = scratch().join(format!("{}.csv", unique("apply-pw")));
+        let (out, _) = run(
+            "apply",
+            &inv,
+            &file,
+            &["--yes", "--passwords-out", passwords.to_str().unwrap()],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let dee_state = state(s, &dee);
+        assert_eq!(dee_state["displayname"], "Doe, Dee");
+        assert_eq!(emails(&dee_state), ["dee2@example.com", "dee@example.com"]);
+        assert_eq!(joined_rooms(s, &dee), [room_id.clone()]);
+        let mut eve_rooms = joined_rooms(s, &eve);
+        eve_rooms.sort();
+        let mut want = vec![room_id.clone(), second_id.clone()];
+        want.sort();
+        assert_eq!(eve_rooms, want);
+        let (out, doc) = run("plan", &inv, &file, &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert_eq!(doc["hosts"][0]["outcome"], "in_sync", "{}", text(&out));
+
+        // The file changes dee's name and emails and puts eve in a third room by alias: the
+        // plan says exactly that, and apply makes it.
+        let file = users_file(&format!(
+            "users:\n  - user: {dee}\n    display_name: Dee\n    emails: [dee@example.com]\n    rooms: ['{alias}']\n  - user: {eve}\n    rooms: ['{alias}', '{second_id}', '{second}']\nhosts: syn\n"
+        ));
+        let (out, doc) = run("plan", &inv, &file, &[]);
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+        let changes = &doc["hosts"][0]["changes"];
+        assert_eq!(changes.as_array().unwrap().len(), 2, "{}", text(&out));
+        assert_eq!(changes[0]["field"], "display_name");
+        assert_eq!(changes[0]["from"], "Doe, Dee");
+        assert_eq!(changes[1]["field"], "emails");
+        // eve is in `second` already, under its ID: nothing to do for her.
+        let (out, _) = run("apply", &inv, &file, &["--yes"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let dee_state = state(s, &dee);
+        assert_eq!(dee_state["displayname"], "Dee");
+        assert_eq!(emails(&dee_state), ["dee@example.com"]);
+        let (out, _) = run("plan", &inv, &file, &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+        // A room the server does not know is said, and the plan is not in sync.
+        let file = users_file(&format!(
+            "users:\n  - user: {eve}\n    rooms: ['#nowhere-{eve}:{SERVER_NAME}']\nhosts: syn\n"
+        ));
+        let (out, doc) = run("plan", &inv, &file, &[]);
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+        assert!(
+            doc["hosts"][0]["warnings"][0]
+                .as_str()
+                .unwrap()
+                .contains("no room #nowhere"),
+            "{}",
+            text(&out)
+        );
+    }
+}
