@@ -1,6 +1,6 @@
 # provision's recipes. `just` is optional: each recipe is one command you can run without it.
 
-# A throwaway Synapse, an admin and a normal user registered, both shown logging in.
+# A throwaway Synapse: users registered and logged in, then shown, locked, listed, planned and applied.
 demo:
     bash scripts/demo.sh
 

@@ -7,6 +7,7 @@ use provision_backends::Op;
 use provision_backends::admin_sql::AdminSql;
 use provision_backends::dendrite_admin_api::DendriteAdminApi;
 use provision_backends::dendrite_cli::DendriteCli;
+use provision_backends::keys;
 use provision_backends::mas_admin_api::MasAdminApi;
 use provision_backends::mas_cli::MasCli;
 use provision_backends::playbook_wrapper::PlaybookWrapper;
@@ -36,6 +37,8 @@ pub struct Kind {
     pub name: &'static str,
     /// The inventory keys it reads.
     pub keys: &'static [&'static str],
+    /// Those of `keys` whose value is a mapping, with a function listing its keys.
+    pub mappings: &'static [keys::Mapping],
     pub ops: &'static [Op],
     pub fields: Fields,
     pub runs_programs: bool,
@@ -50,6 +53,7 @@ impl Kind {
         Kind {
             name: B::NAME,
             keys: B::KEYS,
+            mappings: B::MAPPINGS,
             ops: B::OPS,
             fields: B::FIELDS,
             runs_programs: B::RUNS_PROGRAMS,

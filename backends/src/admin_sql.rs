@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::account::{Account, Op, UserState};
+use crate::keys;
 use crate::port::Ports;
 use crate::port::sql::{Param, Sql, SqlPort};
 use crate::settings::{Backend, Config, Homeserver, Secret, Settings, reveal};
@@ -109,6 +110,7 @@ struct AdminSqlConfig {
 impl Backend for AdminSql {
     const NAME: &'static str = "sql";
     const KEYS: &'static [&'static str] = &["database_url", "psql"];
+    const MAPPINGS: &'static [keys::Mapping] = &[("psql", keys::of::<PsqlConfig>)];
     const OPS: &'static [Op] = &[Op::Read, Op::SetAdmin];
     const RUNS_PROGRAMS: bool = false;
 

@@ -8,6 +8,7 @@
 
 pub mod account;
 mod admin_api;
+pub mod keys;
 pub mod matrix;
 pub mod outcome;
 pub mod port;

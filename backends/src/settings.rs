@@ -11,6 +11,7 @@ use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
 use crate::account::{Account, Op};
+use crate::keys;
 use crate::port::Ports;
 use crate::registration::Fields;
 
@@ -117,6 +118,9 @@ pub trait Backend {
     /// The inventory keys it reads (the host's own — `server_name`, `transport`, `ssh`,
     /// `docker`, `mas` — are the inventory's).
     const KEYS: &'static [&'static str];
+    /// Those of its keys whose value is a mapping, each with that mapping's keys
+    /// (read from its struct by [`keys::of`]): `psql: {command, database}`.
+    const MAPPINGS: &'static [keys::Mapping] = &[];
     const OPS: &'static [Op];
     /// The optional registration fields it passes on.
     const FIELDS: Fields = Fields::NONE;

@@ -35,9 +35,12 @@ const HOST_KEYS: &[&str] = &[
 /// so that inventories that say it keep working.
 const TRANSPORTS: &[&str] = &["http", "local", "ssh", "docker"];
 
+/// The keys of `mas`, the one mapping read by hand (its `client_secret` is a secret source).
+const MAS_KEYS: &[&str] = &["url", "client_id", "client_secret"];
+
 /// Every key a host or group may set: the host's and every backend's. Anything else is a typo
 /// or a key of another tool.
-fn keys() -> Vec<&'static str> {
+pub(super) fn keys() -> Vec<&'static str> {
     let mut keys = HOST_KEYS.to_vec();
     for kind in registry::BACKENDS {
         for key in kind.keys {
@@ -45,6 +48,20 @@ fn keys() -> Vec<&'static str> {
                 keys.push(key);
             }
         }
+    }
+    keys
+}
+
+/// Those of [`keys`] whose value is a mapping, each with that mapping's keys: the host's
+/// (`ssh`, `docker`, `mas`) and each backend's.
+pub(super) fn mapping_keys() -> Vec<(&'static str, &'static [&'static str])> {
+    let mut keys = vec![
+        ("ssh", provision_backends::keys::of::<RawSsh>()),
+        ("docker", provision_backends::keys::of::<RawDocker>()),
+        ("mas", MAS_KEYS),
+    ];
+    for kind in registry::BACKENDS {
+        keys.extend(kind.mappings.iter().map(|(key, of)| (*key, of())));
     }
     keys
 }
@@ -483,7 +500,6 @@ fn parse_mas(vars: &Vars, mas: &Placed, base: &Path) -> Result<Mas, Error> {
     let Value::Object(map) = &mas.value else {
         return Err(vars.wrong("mas", mas, shape));
     };
-    const MAS_KEYS: &[&str] = &["url", "client_id", "client_secret"];
     for key in map.keys() {
         if !MAS_KEYS.contains(&key.as_str()) {
             return Err(vars.wrong("mas", mas, unknown("key", key, MAS_KEYS)));

@@ -75,6 +75,20 @@ impl Inventory {
     }
 }
 
+/// Every key of provision's YAML inventory, as the reader knows them: a group's (`hosts`,
+/// `vars`, `children`, and `ansible_group_priority` among its vars), every variable a host or
+/// group may set, and each mapping's keys after its own (`ssh.port`, `psql.database`).
+/// inventory.example.yaml shows each one; a test holds it to this list.
+pub fn reference_keys() -> Vec<String> {
+    let layout = provision_backends::keys::of::<raw::Group>().iter().copied();
+    let vars = host::keys().into_iter().chain([tree::GROUP_PRIORITY]);
+    let mut keys: Vec<String> = layout.chain(vars).map(str::to_owned).collect();
+    for (key, inner) in host::mapping_keys() {
+        keys.extend(inner.iter().map(|k| format!("{key}.{k}")));
+    }
+    keys
+}
+
 /// The sources read so far.
 struct Reader {
     tree: Tree,

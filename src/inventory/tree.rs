@@ -16,6 +16,9 @@ use super::place::{HostVars, Place, Placed};
 use super::vars_files::VarsFiles;
 use crate::error::Error;
 
+/// The group variable that is the group's merge priority (Ansible's), read in either dialect.
+pub const GROUP_PRIORITY: &str = "ansible_group_priority";
+
 /// The vocabulary of a host's variables.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Dialect {
@@ -143,7 +146,7 @@ impl Tree {
     /// priority, not a variable (Ansible's `Group.set_variable`).
     pub fn set_group_var(&mut self, group: &str, key: &str, value: Placed) -> Result<(), Error> {
         let g = &mut self.groups[group];
-        if key == "ansible_group_priority" {
+        if key == GROUP_PRIORITY {
             let priority = match &value.value {
                 Value::Number(n) => n.as_i64(),
                 Value::String(s) => s.trim().parse().ok(),

@@ -10,7 +10,7 @@ use serde_saphyr::Spanned;
 use super::hostpattern;
 use super::place::{Place, Placed, Source};
 use super::tree::{Dialect, Tree};
-use super::{host, raw};
+use super::{host, raw, tree};
 use crate::error::Error;
 
 /// Adds the hosts, groups and variables of the YAML inventory `file` to `tree`.
@@ -33,7 +33,7 @@ fn read_group(
     tree.add_group(&name.value);
     let Some(group) = group else { return Ok(()) };
     for (key, value) in group.vars.iter().flatten() {
-        if key.value != "ansible_group_priority" {
+        if key.value != tree::GROUP_PRIORITY {
             host::check_key(file, key)?;
         }
         let value = Placed::new(value.value.clone(), Place::of(file, &value.referenced));

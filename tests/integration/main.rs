@@ -11,6 +11,7 @@ mod exec;
 mod faults;
 mod fixtures;
 mod hostile;
+mod inventory_example;
 mod lifecycle;
 mod mas;
 mod names;

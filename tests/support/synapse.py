@@ -8,7 +8,9 @@
                                          runs in a container of that name (see docker_argv)
     synapse.py login DIR URL USER        log in with the password read from stdin; print
                                          "@USER:SERVER: login ok, admin=BOOL" (the admin flag as
-                                         Synapse's admin API reports it) or exit 1
+                                         Synapse's admin API reports it) or exit 1; with
+                                         --token-out PATH, keep the login's access token there
+                                         (a new file, 0600)
 
 DIR ends up holding homeserver.yaml, shared_secret (the registration shared secret) and
 admin_token (an access token of the fixture's own admin, made with Synapse's real
@@ -245,6 +247,11 @@ def login(args):
         token = f.read().strip()
     status, info = http("GET", f"{args.url}/_synapse/admin/v2/users/{body['user_id']}", token=token)
     print(f"{body['user_id']}: login ok, admin={str(info.get('admin')).lower()}")
+    if args.token_out:
+        # The token is a credential: never printed, and written only to a file of our own.
+        fd = os.open(args.token_out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(body["access_token"] + "\n")
 
 
 def main():
@@ -264,6 +271,7 @@ def main():
     l.add_argument("dir")
     l.add_argument("url")
     l.add_argument("user")
+    l.add_argument("--token-out", metavar="PATH", help="write the login's access token to PATH")
     args = p.parse_args()
     if args.cmd == "venv":
         print(ensure_venv())
