@@ -332,7 +332,7 @@ fn display_names_emails_and_rooms_are_made_as_the_file_says_and_then_compared() 
         let dee_state = state(s, &dee);
         assert_eq!(dee_state["displayname"], "Doe, Dee");
         assert_eq!(emails(&dee_state), ["dee2@example.com", "dee@example.com"]);
-        assert_eq!(joined_rooms(s, &dee), [room_id.clone()]);
+        assert_eq!(joined_rooms(s, &dee), std::slice::from_ref(&room_id));
         let mut eve_rooms = joined_rooms(s, &eve);
         eve_rooms.sort();
         let mut want = vec![room_id.clone(), second_id.clone()];
