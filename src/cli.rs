@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::engine::ArgValueCompleter;
 
 const EXIT_CODES: &str = "\
 Exit status:
@@ -239,7 +240,7 @@ pub struct PingArgs {
 #[derive(Args)]
 pub struct InventoryArgs {
     /// Hosts to show (as for the other commands)
-    #[arg(short, long, value_name = "PATTERN")]
+    #[arg(short, long, value_name = "PATTERN", add = ArgValueCompleter::new(crate::completion::limit))]
     pub limit: Option<String>,
 }
 
@@ -642,7 +643,7 @@ pub struct PasswordArgs {
 pub struct RunArgs {
     /// Hosts to act on: host names, group names and globs, comma-separated; !pattern
     /// excludes, &pattern intersects (as Ansible's --limit)
-    #[arg(short, long, value_name = "PATTERN")]
+    #[arg(short, long, value_name = "PATTERN", add = ArgValueCompleter::new(crate::completion::limit))]
     pub limit: Option<String>,
 
     /// How many hosts are worked on at once

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod completion;
 pub mod desired;
 pub mod error;
 pub mod hardening;

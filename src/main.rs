@@ -7,6 +7,10 @@ use provision::{cli, commands, hardening, logging, output, render};
 
 fn main() -> ExitCode {
     hardening::no_core_dumps();
+    // COMPLETE=bash|zsh|fish: the shell asks for completions (host names after --limit), or
+    // for the script that will ask; nothing else runs.
+    clap_complete::CompleteEnv::with_factory(<cli::Cli as clap::CommandFactory>::command)
+        .complete();
     // Copied into a playbook's library/ as `provision_user`, the binary is the module itself:
     // Ansible runs it with the arguments file as its only argument.
     let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();

@@ -47,6 +47,11 @@ pub struct Inventory {
 }
 
 impl Inventory {
+    /// Its groups' names, in the order they were read.
+    pub fn group_names(&self) -> impl Iterator<Item = &str> {
+        self.groups.keys().map(String::as_str)
+    }
+
     /// Every `-i` source, in order, as one inventory.
     pub fn load(sources: &[PathBuf]) -> Result<Self, Error> {
         Reader::run(|r| {

@@ -76,6 +76,41 @@ fn completions_load_in_their_shells() {
     }
 }
 
+/// `source <(COMPLETE=bash provision)`: bash asks the binary at each <TAB>, and host and group
+/// names after --limit come from the inventory the line names.
+#[test]
+fn limit_completes_host_and_group_names_from_the_inventory_typed() {
+    let inv = write_file(
+        "complete-inv.yaml",
+        "all:\n  children:\n    production:\n      hosts:\n        matrix1: {server_name: a.org, backend: shared-secret, url: 'http://127.0.0.1:9', shared_secret: {env: NONE}}\n        matrix2: {server_name: b.org, backend: shared-secret, url: 'http://127.0.0.1:9', shared_secret: {env: NONE}}\n    staging:\n      hosts:\n        stage1: {server_name: c.org, backend: shared-secret, url: 'http://127.0.0.1:9', shared_secret: {env: NONE}}\n",
+    );
+    let complete = |line: &str| {
+        let script = format!(
+            "source <(COMPLETE=bash {bin}) && COMP_WORDS=({line}) && COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)) && COMP_TYPE=9 && _clap_complete_provision provision \"${{COMP_WORDS[COMP_CWORD]}}\" && printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            bin = env!("CARGO_BIN_EXE_provision"),
+        );
+        let out = Command::new("bash").args(["-c", &script]).output().unwrap();
+        let mut got: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
+        got.sort();
+        got
+    };
+    let inv = inv.display();
+    assert_eq!(
+        complete(&format!("provision -i {inv} plan users.yaml --limit ma")),
+        ["matrix1", "matrix2"]
+    );
+    assert_eq!(
+        complete(&format!("provision plan -i {inv} -l 'matrix1,!st'")),
+        ["matrix1,!stage1", "matrix1,!staging"]
+    );
+    // No such inventory: nothing offered, and no error on the terminal.
+    assert!(complete("provision -i /nonexistent plan --limit ma").is_empty());
+}
+
 #[test]
 fn the_man_page_renders_with_every_command() {
     let out = provision(&["man"], "");
