@@ -54,6 +54,10 @@ impl Op {
         Op::Join,
     ];
 
+    /// What an identity provider that owns the accounts does: all but profiles and rooms,
+    /// which stay the homeserver's.
+    pub const ACCOUNTS: &'static [Op] = Op::ALL.split_at(8).0;
+
     /// What is done to users that exist: all but registering.
     pub const EXISTING: &'static [Op] = match Op::ALL.split_first() {
         Some((_, rest)) => rest,
@@ -424,4 +428,15 @@ pub fn unsupported(backend: &str, op: Op) -> Failure {
         "not supported by {backend}: it cannot {}",
         op.what()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Op;
+
+    #[test]
+    fn accounts_are_all_but_profiles_and_rooms() {
+        assert_eq!(Op::ACCOUNTS.last(), Some(&Op::List));
+        assert!(Op::ALL.ends_with(&[Op::List, Op::Profile, Op::Join]));
+    }
 }

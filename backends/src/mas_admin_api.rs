@@ -48,16 +48,7 @@ impl Backend for MasAdminApi {
     const KEYS: &'static [&'static str] = &[];
     /// MAS's admin API does every account operation (crates/handlers/src/admin/v1/users/)
     /// but profiles and rooms, which are the homeserver's.
-    const OPS: &'static [Op] = &[
-        Op::Register,
-        Op::Read,
-        Op::SetAdmin,
-        Op::SetPassword,
-        Op::Lock,
-        Op::Deactivate,
-        Op::Reactivate,
-        Op::List,
-    ];
+    const OPS: &'static [Op] = Op::ACCOUNTS;
     /// Emails through `POST /api/admin/v1/user-emails` (user_emails/add.rs), and
     /// `skip_password_check` of users/set_password.rs. No display name: only the newest MAS
     /// has an endpoint for it (users/set_displayname.rs), which others answer with 404.
