@@ -11,15 +11,11 @@ fn main() -> ExitCode {
     // for the script that will ask; nothing else runs.
     clap_complete::CompleteEnv::with_factory(<cli::Cli as clap::CommandFactory>::command)
         .complete();
-    // Copied into a playbook's library/ as `provision_user`, the binary is the module itself:
-    // Ansible runs it with the arguments file as its only argument.
+    // Copied into a playbook's library/ as `provision_user`, or into the collection as its
+    // module `user` (ansible/collection/), the binary is the module itself: Ansible runs it
+    // with the arguments file as its only argument.
     let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if argv
-        .first()
-        .and_then(|a| std::path::Path::new(a).file_name())
-        .is_some_and(|n| n == "provision_user")
-        && argv.len() == 2
-    {
+    if commands::ansible::started_as_module(&argv) {
         argv.insert(1, "ansible-module".into());
     }
     let cli = cli::Cli::parse_from(argv);
