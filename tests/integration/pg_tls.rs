@@ -7,7 +7,9 @@ use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use crate::fixtures::{SERVER_NAME, json, provision, text, tls_postgres, unique, write_file};
+use crate::fixtures::{
+    FLEET, SERVER_NAME, json, provision, sshd, text, tls_postgres, unique, write_file,
+};
 
 /// A database with one user, not an admin; its name and the user's ID.
 fn database() -> (String, String) {
@@ -45,6 +47,11 @@ fn url(host: &str, db: &str, params: &str) -> String {
 
 /// `provision admin USER --on` on a host whose admin backend is sql at `url`.
 fn admin_on(user: &str, url: &str) -> Output {
+    admin_on_host(user, url, "")
+}
+
+/// The same, with more of the host's settings (one `key: value` line).
+fn admin_on_host(user: &str, url: &str, more: &str) -> Output {
     use std::os::unix::fs::PermissionsExt;
     let url_file = write_file("tls-database_url", url);
     std::fs::set_permissions(&url_file, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -56,7 +63,7 @@ fn admin_on(user: &str, url: &str) -> Output {
             "all:\n  hosts:\n    tlsdb:\n      server_name: {SERVER_NAME}\n      \
              backend: shared-secret\n      url: http://127.0.0.1:9\n      \
              shared_secret: {{file: {}}}\n      admin_backend: sql\n      \
-             database_url: {{file: {}}}\n",
+             database_url: {{file: {}}}\n      {more}\n",
             secret.display(),
             url_file.display()
         ),
@@ -70,6 +77,8 @@ fn admin_on(user: &str, url: &str) -> Output {
             inv.to_str().unwrap(),
             "--output",
             "json",
+            // The database's label (and whether the password stays out of the debug lines).
+            "-vv",
         ],
         "",
     )
@@ -224,4 +233,47 @@ fn disable_stays_plaintext() {
     let out = admin_on(&user, &url("127.0.0.1", &db, "sslmode=disable"));
     assert_set(&out, &db, &user);
     assert!(!used_tls(&db));
+}
+
+#[test]
+fn verify_full_runs_inside_the_ssh_tunnel_under_the_urls_host_name() {
+    let t = tls_postgres();
+    let ssh = format!("ssh: {}", sshd().ssh_vars(FLEET[0]));
+    let (db, user) = database();
+    let out = admin_on_host(
+        &user,
+        &url(
+            "localhost",
+            &db,
+            &format!("sslmode=verify-full&{}", ca(&t.ca)),
+        ),
+        &ssh,
+    );
+    assert_set(&out, &db, &user);
+    assert!(used_tls(&db));
+    let via = format!("via ssh root@{}", FLEET[0]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&via),
+        "{}",
+        text(&out)
+    );
+    // The name checked is the URL's, not the tunnel's socket.
+    let (db, user) = database();
+    let started = Instant::now();
+    let out = admin_on_host(
+        &user,
+        &url(
+            "127.0.0.1",
+            &db,
+            &format!("sslmode=verify-full&{}", ca(&t.ca)),
+        ),
+        &ssh,
+    );
+    assert_refused(
+        &out,
+        started.elapsed(),
+        &db,
+        &user,
+        "is not valid for this host name",
+    );
 }
