@@ -153,6 +153,8 @@ fn connector(mode: Mode, roots: Option<&Roots>) -> Result<MakeRustlsConnect, Str
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("database_url: TLS: {e}"))?;
     let roots = match roots {
+        // No TLS, no certificate to check: a root file is not even read, as in libpq.
+        _ if mode == Mode::Disable => None,
         Some(roots) => Some(Arc::new(load(roots)?)),
         None if matches!(mode, Mode::VerifyCa | Mode::VerifyFull) => {
             // libpq's words (fe-secure-openssl.c, `initialize_SSL`).
@@ -443,6 +445,12 @@ mod tests {
         );
         let e = mode("postgresql://db/x?sslmode=require&sslrootcert=system").unwrap_err();
         assert!(e.contains("weak sslmode=require"), "{e}");
+        assert_eq!(
+            mode("postgresql://db/x?sslmode=disable&sslrootcert=/nonexistent").map(|m| m.0),
+            Ok(Mode::Disable)
+        );
+        let e = mode("postgresql://db/x?sslmode=verify-ca").unwrap_err();
+        assert!(e.contains("needs root certificates"), "{e}");
         let e = mode("postgresql://db/x?sslmode=allow").unwrap_err();
         assert!(e.contains("allow is not supported"), "{e}");
         let e = mode("postgresql://u:secret@db/x?sslmode=verify-full&sslrootcert=/nonexistent")
