@@ -8,7 +8,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use crate::fixtures::{
-    FLEET, SERVER_NAME, json, provision, sshd, text, tls_postgres, unique, write_file,
+    FLEET, SERVER_NAME, json, postgres, provision, sshd, text, tls_postgres, unique, write_file,
 };
 
 /// A database with one user, not an admin; its name and the user's ID.
@@ -276,4 +276,26 @@ fn verify_full_runs_inside_the_ssh_tunnel_under_the_urls_host_name() {
         &user,
         "is not valid for this host name",
     );
+}
+
+#[test]
+fn require_against_a_server_without_tls_is_refused_at_once() {
+    // The suite's other cluster offers no TLS; no table is needed, nothing gets that far.
+    let pg = postgres();
+    let url = format!("{}?sslmode=require", pg.url);
+    let started = Instant::now();
+    let out = admin_on(&unique("u"), &url);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    let msg = json(&out)["hosts"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        msg.contains("the server does not offer TLS, and sslmode=require requires it")
+            && msg.contains("postgres 127.0.0.1:"),
+        "{msg}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let password = pg.url.split(':').nth(2).unwrap().split('@').next().unwrap();
+    assert!(!text(&out).contains(password), "{}", text(&out));
 }
