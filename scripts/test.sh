@@ -20,6 +20,9 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
 # build psycopg2 for Synapse-on-PostgreSQL.
 { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && need psql && need pg_config; } \
   || apt_install postgresql postgresql-client libpq-dev
+# openssl makes the certificates of the TLS tests (the PostgreSQL CA and server certificate,
+# the self-signed HTTPS server).
+need openssl || apt_install openssl
 # The Docker tests need a running engine; this machine kind has one.
 need docker || { echo "docker CLI missing: the Docker tests need a Docker Engine" >&2; exit 1; }
 docker info >/dev/null 2>&1 || { echo "the Docker Engine does not answer (docker info)" >&2; exit 1; }

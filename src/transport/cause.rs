@@ -42,16 +42,24 @@ pub fn is_dns(top: &(dyn Error + 'static)) -> bool {
     })
 }
 
-/// A sentence for a TLS failure in the chain, if there is one: what is wrong with the
-/// certificate, and what the operator can do. rustls's own text is for programmers
-/// ("invalid peer certificate: UnknownIssuer", rustls src/error.rs).
-pub fn tls(top: &(dyn Error + 'static)) -> Option<String> {
+/// What went wrong in a TLS handshake, found in an error's chain.
+pub enum TlsFailure {
+    /// What is wrong with the certificate, worded to follow "the TLS certificate".
+    Certificate(String),
+    /// Any other handshake failure, in rustls's words.
+    Handshake(String),
+}
+
+/// The TLS failure in the chain, if there is one: what is wrong with the certificate, in
+/// words for the operator; rustls's own text is for programmers ("invalid peer certificate:
+/// UnknownIssuer", rustls src/error.rs).
+pub fn tls_failure(top: &(dyn Error + 'static)) -> Option<TlsFailure> {
     use rustls::CertificateError as C;
     let error = chain(top)
         .into_iter()
         .find_map(|e| e.downcast_ref::<rustls::Error>())?;
     let rustls::Error::InvalidCertificate(why) = error else {
-        return Some(format!("the TLS handshake failed ({error})"));
+        return Some(TlsFailure::Handshake(error.to_string()));
     };
     let what = match why {
         C::UnknownIssuer => "is not trusted (self-signed or unknown issuer)".to_owned(),
@@ -69,10 +77,19 @@ pub fn tls(top: &(dyn Error + 'static)) -> Option<String> {
         }
         other => format!("does not verify ({other:?})"),
     };
-    Some(format!(
-        "the TLS certificate {what}; for a test server pass --insecure, or add the CA to the \
-         system trust store"
-    ))
+    Some(TlsFailure::Certificate(what))
+}
+
+/// A sentence for a TLS failure of an HTTPS request, if there is one, with what the
+/// operator can do.
+pub fn tls(top: &(dyn Error + 'static)) -> Option<String> {
+    Some(match tls_failure(top)? {
+        TlsFailure::Handshake(e) => format!("the TLS handshake failed ({e})"),
+        TlsFailure::Certificate(what) => format!(
+            "the TLS certificate {what}; for a test server pass --insecure, or add the CA to \
+             the system trust store"
+        ),
+    })
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod docker;
 mod docker_cli;
 mod http;
 mod local;
+mod pg_tls;
 mod postgres;
 mod psql;
 mod retry;

@@ -7,13 +7,19 @@ use std::sync::Arc;
 use provision_backends::port::sql::{Param, Sql};
 use provision_backends::port::{ExposeSecret, Failure, SecretString};
 use tokio::sync::OnceCell;
+use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::Ssh;
 
 pub struct Postgres {
     config: Config,
+    /// libpq's sslmode, for messages.
+    mode: super::pg_tls::Mode,
+    /// rustls, with the verifier the sslmode asks for.
+    tls: MakeRustlsConnect,
     /// `host:port/dbname`, for messages: never the password.
     label: String,
     via: Option<Arc<Ssh>>,
@@ -23,19 +29,12 @@ pub struct Postgres {
 }
 
 impl Postgres {
-    /// `url`: a libpq URL or key=value string. With `via`, it is resolved on the SSH host.
+    /// `url`: a libpq URL or key=value string, with libpq's `sslmode` and `sslrootcert`
+    /// (pg_tls.rs). With `via`, its host is resolved on the SSH host, and TLS, when asked
+    /// for, runs inside the tunnel to that host, under that name.
     pub fn new(url: &SecretString, via: Option<Arc<Ssh>>) -> Result<Self, String> {
-        let config: Config = url
-            .expose_secret()
-            .parse()
-            // tokio-postgres's message for a bad URL does not repeat the URL, nor the password.
-            .map_err(|e| format!("database_url: {e}"))?;
-        if !matches!(
-            config.get_ssl_mode(),
-            tokio_postgres::config::SslMode::Disable | tokio_postgres::config::SslMode::Prefer
-        ) {
-            return Err("database_url: sslmode=require is not supported; reach the database through the host's SSH tunnel (set `ssh`) instead".into());
-        }
+        let super::pg_tls::Parsed { config, mode, tls } =
+            super::pg_tls::parse(url.expose_secret())?;
         let host = match config.get_hosts().first() {
             Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
             Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
@@ -55,6 +54,8 @@ impl Postgres {
         };
         Ok(Postgres {
             config,
+            mode,
+            tls,
             label,
             via,
             client: OnceCell::new(),
@@ -65,25 +66,52 @@ impl Postgres {
     async fn client(&self) -> Result<&Client, Failure> {
         self.client
             .get_or_try_init(|| async {
-                let config = match &self.via {
-                    None => self.config.clone(),
-                    Some(ssh) => self.tunnel(ssh).await?,
-                };
-                let (client, connection) =
-                    config.connect(NoTls).await.map_err(|e| self.failed(e))?;
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::debug!("postgres connection ended: {e}");
+                let client = match &self.via {
+                    None => {
+                        let (client, connection) = self
+                            .config
+                            .connect(self.tls.clone())
+                            .await
+                            .map_err(|e| self.failed(e))?;
+                        tokio::spawn(watch(connection));
+                        client
                     }
-                });
+                    Some(ssh) => {
+                        let (socket, host) = self.tunnel(ssh).await?;
+                        let stream =
+                            tokio::net::UnixStream::connect(&socket)
+                                .await
+                                .map_err(|e| {
+                                    Failure::Unreachable(format!(
+                                        "{}: the tunnel's socket: {e}",
+                                        self.label
+                                    ))
+                                })?;
+                        // The TLS name is the database's host as the URL gives it: the tunnel
+                        // only carries the bytes (tokio-postgres's own connect uses `host`
+                        // the same way, src/connect.rs).
+                        let tls = MakeTlsConnect::<tokio::net::UnixStream>::make_tls_connect(
+                            &mut self.tls.clone(),
+                            &host,
+                        )
+                        .unwrap_or_else(|never| match never {});
+                        let (client, connection) = self
+                            .config
+                            .connect_raw(stream, tls)
+                            .await
+                            .map_err(|e| self.failed(e))?;
+                        tokio::spawn(watch(connection));
+                        client
+                    }
+                };
                 Ok(client)
             })
             .await
     }
 
-    /// Forwards a private Unix socket to the database's address on the SSH host, and returns
-    /// the config pointed at it (libpq's socket name: DIR/.s.PGSQL.PORT).
-    async fn tunnel(&self, ssh: &Ssh) -> Result<Config, Failure> {
+    /// Forwards a private Unix socket to the database's address on the SSH host; returns the
+    /// socket (libpq's name for it: DIR/.s.PGSQL.PORT) and the database's host name.
+    async fn tunnel(&self, ssh: &Ssh) -> Result<(std::path::PathBuf, String), Failure> {
         let host = match self.config.get_hosts().first() {
             Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
             _ => "127.0.0.1".into(),
@@ -103,20 +131,9 @@ impl Postgres {
                     self.label
                 ))
             })?;
-        ssh.forward(&dir.join(format!(".s.PGSQL.{port}")), &host, port)
-            .await?;
-        let mut config = Config::new();
-        config.host_path(dir).port(port);
-        if let Some(user) = self.config.get_user() {
-            config.user(user);
-        }
-        if let Some(password) = self.config.get_password() {
-            config.password(password);
-        }
-        if let Some(db) = self.config.get_dbname() {
-            config.dbname(db);
-        }
-        Ok(config)
+        let socket = dir.join(format!(".s.PGSQL.{port}"));
+        ssh.forward(&socket, &host, port).await?;
+        Ok((socket, host))
     }
 
     fn failed(&self, e: tokio_postgres::Error) -> Failure {
@@ -133,6 +150,17 @@ impl Postgres {
                 Failure::Permanent(format!("{}: {cause}", self.label))
             }
             Some(_) => Failure::Rejected(format!("{}: {cause}", self.label)),
+            // A certificate that does not verify will not verify on the next try either.
+            None if super::cause::tls_failure(&e).is_some() => {
+                Failure::Permanent(self.tls_failed(&e))
+            }
+            // sslmode asks for TLS and the server offers none (tokio-postgres
+            // src/connect_tls.rs): a setting of the server's, not a passing state.
+            None if cause == "server does not support TLS" => Failure::Permanent(format!(
+                "{}: the server does not offer TLS, and sslmode={} requires it",
+                self.label,
+                self.mode.name()
+            )),
             None if super::cause::is_dns(&e) => Failure::Permanent(format!(
                 "{}: the host name does not resolve ({cause})",
                 self.label
@@ -140,6 +168,36 @@ impl Postgres {
             // No connection, or it broke: nothing was changed.
             None => Failure::Unreachable(format!("{}: {cause}", self.label)),
         }
+    }
+}
+
+impl Postgres {
+    /// A certificate or handshake failure, named with the host and the sslmode that asked
+    /// for the check, and what to change.
+    fn tls_failed(&self, e: &tokio_postgres::Error) -> String {
+        let (label, mode) = (&self.label, self.mode.name());
+        match super::cause::tls_failure(e) {
+            Some(super::cause::TlsFailure::Certificate(what)) => {
+                let advice = if what.contains("host name") {
+                    "connect by a name the certificate holds, or use sslmode=verify-ca to check \
+                     the chain only"
+                } else {
+                    "set sslrootcert to the CA file that signed the server's certificate"
+                };
+                format!("{label}: sslmode={mode}: the TLS certificate {what}; {advice}")
+            }
+            Some(super::cause::TlsFailure::Handshake(why)) => {
+                format!("{label}: sslmode={mode}: the TLS handshake failed: {why}")
+            }
+            None => format!("{label}: {e}"),
+        }
+    }
+}
+
+/// Drives the connection until the client is dropped.
+async fn watch<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(connection: F) {
+    if let Err(e) = connection.await {
+        tracing::debug!("postgres connection ended: {e}");
     }
 }
 

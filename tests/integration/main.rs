@@ -15,6 +15,7 @@ mod inventory_example;
 mod lifecycle;
 mod mas;
 mod names;
+mod pg_tls;
 mod plan;
 mod playbook;
 mod register;

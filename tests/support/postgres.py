@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """A throwaway PostgreSQL on loopback, for provision's tests (Debian's server binaries).
 
-    postgres.py run DIR PORT    initdb (as the `postgres` user), start the server on
+    postgres.py run DIR PORT [--tls CERT KEY]
+                                initdb (as the `postgres` user), start the server on
                                 127.0.0.1:PORT, create role `synapse` (password in
                                 DIR/password) and database `synapse` with C collation as
                                 Synapse requires; print "ready DSN"; stop when the
-                                tests end (stdin closes or the parent goes: lifetime.py)
+                                tests end (stdin closes or the parent goes: lifetime.py).
+                                With --tls, the server also offers TLS with that
+                                certificate (PEM) and key, and logs each connection
+                                (DIR/postgres.log says whether it used TLS).
 
 The cluster and its Unix socket live in a folder of their own under /tmp (named in
 DIR/socket_dir), owned by `postgres`: DIR may sit where that user cannot reach (a 0700 clone).
@@ -53,7 +57,8 @@ def as_postgres_user(then):
 
 
 def main():
-    if len(sys.argv) != 4 or sys.argv[1] != "run":
+    tls = sys.argv[4:7] if len(sys.argv) == 7 and sys.argv[4] == "--tls" else None
+    if len(sys.argv) not in (4, 7) or sys.argv[1] != "run" or (len(sys.argv) == 7 and not tls):
         sys.exit(__doc__)
     top, port = os.path.abspath(sys.argv[2]), int(sys.argv[3])
     os.makedirs(top, exist_ok=True)
@@ -72,13 +77,26 @@ def main():
                      "--encoding=UTF8", "--locale=C"], stdout=subprocess.DEVNULL)
         with open(os.path.join(data, "pg_hba.conf"), "w") as f:
             f.write("local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
+    settings = []
+    if tls:
+        # The server refuses a key that others may read, unless root owns it ("private key
+        # file ... has group or world access", src/backend/libpq/be-secure-common.c): copies
+        # owned by `postgres`, mode 0600, beside the cluster.
+        for name, src in (("server.crt", tls[1]), ("server.key", tls[2])):
+            dst = os.path.join(d, name)
+            shutil.copyfile(src, dst)
+            os.chmod(dst, 0o600)
+            if os.geteuid() == 0:
+                os.chown(dst, pg.pw_uid, pg.pw_gid)
+        settings += ["-c", "ssl=on", "-c", f"ssl_cert_file={d}/server.crt",
+                     "-c", f"ssl_key_file={d}/server.key", "-c", "log_connections=on"]
     # The postmaster is our child itself, not runuser's: runuser does not pass SIGINT on, so
     # the fast shutdown below never reached the server, and killing runuser after the wait
     # left the postmaster running for good. Should this helper die first, the kernel sends
     # the postmaster SIGINT (fast shutdown) in its place.
     server = subprocess.Popen(
         [pg_bin("postgres"), "-D", data, "-p", str(port), "-c", "listen_addresses=127.0.0.1",
-         "-c", f"unix_socket_directories={d}", "-c", "fsync=off"],
+         "-c", f"unix_socket_directories={d}", "-c", "fsync=off"] + settings,
         stdout=open(os.path.join(top, "postgres.log"), "ab"), stderr=subprocess.STDOUT,
         preexec_fn=as_postgres_user(lifetime.die_with_parent(signal.SIGINT)))
 
