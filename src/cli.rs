@@ -130,6 +130,10 @@ pub enum Command {
     /// backend, the secret sources. Changes nothing
     #[command(after_help = PING_EXAMPLES)]
     Ping(PingArgs),
+    /// Log in to one host's admin API as an admin and keep the access token in a file (mode
+    /// 0600) for `admin_token: {file: PATH}`; the token is never printed
+    #[command(after_help = LOGIN_EXAMPLES)]
+    Login(LoginArgs),
     /// Print the resolved plan of every selected host: backend, transport, admin backend and
     /// where each secret comes from (never the secret)
     #[command(after_help = INVENTORY_EXAMPLES)]
@@ -157,6 +161,17 @@ pub enum Command {
     )]
     Man,
 }
+
+const LOGIN_EXAMPLES: &str = "\
+Examples:
+  provision login matrix1 --user admin --token-out secrets/matrix1.token
+  provision login matrix1 --user @admin:example.com --password-file admin.pw --token-out t
+
+Logs in at the host's `url` (the client-server API's password login, a device named
+\"provision\") and writes the access token to --token-out atomically, mode 0600; only where it
+was written is printed. The host's inventory then says admin_token: {file: PATH}. To log in
+at each run instead (and out at its end), say admin_token: {login: {user: NAME, password:
+{file: PATH}}}.";
 
 const PLAN_EXAMPLES: &str = "\
 Examples:
@@ -589,6 +604,11 @@ pub struct RegisterArgs {
     #[arg(long)]
     pub ignore_password_complexity: bool,
 
+    /// Register the user as one of Synapse's user types (shared-secret on Synapse,
+    /// synapse-cli; refused for hosts that cannot take one). With --from, every user's
+    #[arg(long, value_enum, value_name = "TYPE")]
+    pub user_type: Option<UserType>,
+
     #[command(flatten)]
     pub password: PasswordArgs,
 
@@ -609,6 +629,64 @@ impl RegisterArgs {
             (true, _) => Some(true),
             (_, true) => Some(false),
             _ => None,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct LoginArgs {
+    /// The host, by its inventory name
+    #[arg(value_name = "HOST")]
+    pub host: String,
+
+    /// The admin to log in as: a localpart (admin) or a full user ID
+    #[arg(long, value_name = "NAME")]
+    pub user: String,
+
+    #[command(flatten)]
+    pub password: LoginPasswordArgs,
+
+    /// Where the access token is written (mode 0600; a file there is replaced)
+    #[arg(long, value_name = "PATH")]
+    pub token_out: PathBuf,
+
+    /// How long the login may take
+    #[arg(long, default_value_t = 120, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+
+    /// Do not verify TLS certificates (for test servers only)
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+/// Where an existing account's password comes from. Without either, it is asked for on the
+/// terminal.
+#[derive(Args)]
+#[group(multiple = false)]
+pub struct LoginPasswordArgs {
+    /// Read the password from a file (a trailing newline is dropped)
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+
+    /// Read the password from standard input (a trailing newline is dropped)
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+/// Synapse's user types (synapse/api/constants.py, `UserTypes.ALL_USER_TYPES`), as
+/// `register_new_matrix_user -t` takes them.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UserType {
+    Bot,
+    Support,
+}
+
+impl UserType {
+    /// Synapse's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            UserType::Bot => "bot",
+            UserType::Support => "support",
         }
     }
 }

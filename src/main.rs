@@ -40,6 +40,7 @@ fn main() -> ExitCode {
         cli::Command::Plan(args) => commands::plan::run(global, args).map(shown),
         cli::Command::Apply(args) => commands::apply::run(global, args).map(shown),
         cli::Command::Ping(args) => commands::ping::run(global, args).map(shown),
+        cli::Command::Login(args) => commands::login::run(global, args).map(shown),
         cli::Command::Inventory(args) => commands::inventory::run(global, args)
             .map(|plans| render::inventory(global.output, &global.inventory, &plans)),
         cli::Command::Completions { shell } => Ok(cli::completions(shell)),

@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 
 use provision_backends::{ExposeSecret, SecretString};
 
-use crate::cli::PasswordArgs;
+use crate::cli::{LoginPasswordArgs, PasswordArgs};
 use crate::error::Error;
 use crate::local_file::{self, Owner};
 use crate::password_store::Store;
@@ -112,23 +112,47 @@ fn non_empty(s: String, from: &str) -> Result<SecretString, Error> {
 }
 
 fn prompt() -> Result<Password, Error> {
+    Ok(Password {
+        secret: ask(
+            true,
+            "use --password-file, --password-stdin or --random-password",
+        )?,
+        generated: None,
+    })
+}
+
+/// The password of an account that exists (`provision login`): from a file, standard input,
+/// or asked once on the terminal (nothing is being set, so nothing to confirm).
+pub fn existing(args: &LoginPasswordArgs) -> Result<SecretString, Error> {
+    if args.password_file.is_none() && !args.password_stdin {
+        return ask(false, "use --password-file or --password-stdin");
+    }
+    let args = PasswordArgs {
+        password_file: args.password_file.clone(),
+        password_stdin: args.password_stdin,
+        random_password: false,
+        password: None,
+        given: None,
+    };
+    Ok(obtain(&args, None)?.secret)
+}
+
+/// Asks on the terminal (twice when `confirm`); `instead` says what to use without one.
+fn ask(confirm: bool, instead: &str) -> Result<SecretString, Error> {
     if !std::io::stdin().is_terminal() {
-        return Err(Error::Usage(
-            "no password given and no terminal to ask on: use --password-file, --password-stdin or --random-password".into(),
-        ));
+        return Err(Error::Usage(format!(
+            "no password given and no terminal to ask on: {instead}"
+        )));
     }
     let ask = |label: &str| {
         rpassword::prompt_password(label)
             .map_err(|e| Error::Usage(format!("reading the password: {e}")))
     };
     let first = ask("Password: ")?;
-    if ask("Confirm password: ")? != first {
+    if confirm && ask("Confirm password: ")? != first {
         return Err(Error::Usage("the passwords do not match".into()));
     }
-    Ok(Password {
-        secret: non_empty(first, "the prompt")?,
-        generated: None,
-    })
+    non_empty(first, "the prompt")
 }
 
 pub fn random() -> Result<SecretString, Error> {

@@ -85,3 +85,12 @@ pub fn names_for(op: Op) -> Vec<&'static str> {
         .map(|k| k.name)
         .collect()
 }
+
+/// The names of the backends that read the inventory key `key`, for messages.
+pub fn names_taking(key: &str) -> Vec<&'static str> {
+    BACKENDS
+        .iter()
+        .filter(|k| k.keys.contains(&key))
+        .map(|k| k.name)
+        .collect()
+}

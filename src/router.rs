@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use provision_backends::admin_api::AdminApiConfig;
 use provision_backends::port::{ExecPort, HttpPort, Ports, SqlPort};
 use provision_backends::settings::reveal;
 use provision_backends::{
@@ -48,6 +49,40 @@ impl Router {
             backends,
             ssh: ports.ssh,
         })
+    }
+
+    /// `provision login`: logs in as `user` at the admin API the host's backends call with an
+    /// `admin_token`, building no backend (the token file they would read may not exist yet).
+    /// The future answers the URL logged in at, and the token.
+    pub fn login(
+        host: &Host,
+        client: &reqwest::Client,
+        user: String,
+        password: SecretString,
+    ) -> Result<
+        impl std::future::Future<Output = Result<(String, SecretString), Failure>> + Send + use<>,
+        String,
+    > {
+        let api = Router::admin_api(host).ok_or_else(Router::no_admin_api)?;
+        let ports = HostPorts {
+            host,
+            client,
+            ssh: None,
+        };
+        api.login(&ports, user, password)
+    }
+
+    /// The admin API of the host's backends that take an `admin_token`.
+    pub fn admin_api(host: &Host) -> Option<&AdminApiConfig> {
+        host.backends.iter().find_map(|b| b.config.admin_api())
+    }
+
+    /// Why a host cannot be logged in to.
+    pub fn no_admin_api() -> String {
+        format!(
+            "no backend of this host takes an admin_token (those that do: {})",
+            registry::names_taking("admin_token").join(", ")
+        )
     }
 
     fn first(&self, op: Op) -> Option<&dyn Account> {
@@ -239,7 +274,12 @@ impl Router {
     }
 
     /// Ends connections: the backends (and any database tunnel) first, the SSH master last.
+    /// Each backend first ends what the run opened on its server (an `admin_token` login's
+    /// device is logged out).
     pub async fn close(self) {
+        for backend in &self.backends {
+            backend.close().await;
+        }
         drop(self.backends);
         if let Some(ssh) = self.ssh {
             ssh.close().await;

@@ -328,6 +328,10 @@ pub trait Account: Identity + Send + Sync {
     /// `provision ping`: it answers, and what it found out about itself.
     async fn ping(&self) -> Result<String, Failure>;
 
+    /// Ends what the run opened on the server (an `admin_token` login's device), once the
+    /// run is done with this backend.
+    async fn close(&self) {}
+
     async fn register(&self, _reg: &Registration<'_>) -> Result<Outcome, Failure> {
         Err(unsupported(self.name(), Op::Register))
     }

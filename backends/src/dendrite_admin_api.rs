@@ -19,17 +19,16 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use crate::account::{Account, Change, Op, RegistrationToken, TokenTerms, unsupported};
-use crate::admin_api::AdminApiConfig;
+use crate::admin_api::{AdminApiConfig, AdminSession};
 use crate::matrix::MatrixAnswer;
 use crate::port::Ports;
-use crate::port::http::{Auth, Http, HttpPort, Request, Response, encode};
+use crate::port::http::{Http, Request, Response, encode};
 use crate::registration_tokens::TokenApi;
 use crate::settings::{Backend, Config, Homeserver, Settings};
 use crate::{Failure, Outcome, UserId};
 
 pub struct DendriteAdminApi {
-    http: HttpPort,
-    token: SecretString,
+    api: AdminSession,
     via: String,
 }
 
@@ -56,9 +55,13 @@ impl Config for DendriteAdminApiConfig {
         self.0.show(DendriteAdminApi::NAME)
     }
 
+    fn admin_api(&self) -> Option<&AdminApiConfig> {
+        Some(&self.0)
+    }
+
     fn build(&self, ports: &dyn Ports) -> Result<Box<dyn Account>, String> {
-        let (http, token, via) = self.0.open(ports, "Dendrite's admin API")?;
-        Ok(Box::new(DendriteAdminApi { http, token, via }))
+        let (api, via) = self.0.open(ports, "Dendrite's admin API")?;
+        Ok(Box::new(DendriteAdminApi { api, via }))
     }
 }
 
@@ -68,12 +71,17 @@ impl Account for DendriteAdminApi {
         self.via.clone()
     }
 
+    /// Logs out an `admin_token` login's device.
+    async fn close(&self) {
+        self.api.close().await;
+    }
+
     /// Whose token it is, and that it is an admin's: the token list is an admin endpoint that
     /// changes nothing and is served whether or not registration takes tokens.
     async fn ping(&self) -> Result<String, Failure> {
         let resp = self
-            .http
-            .send(self.authed(Request::get("/_matrix/client/v3/account/whoami")))
+            .api
+            .send(Request::get("/_matrix/client/v3/account/whoami"))
             .await?;
         if resp.status != 200 {
             return Err(refused(&resp));
@@ -104,7 +112,7 @@ impl Account for DendriteAdminApi {
                 "/_matrix/client/v3/register/available?username={}",
                 encode(user.localpart())
             );
-            let resp = self.http.send(Request::get(path)).await?;
+            let resp = self.api.http.send(Request::get(path)).await?;
             return match (resp.status, resp.matrix_error().0.as_str()) {
                 (200, _) => Err(Failure::Rejected(format!("no such user {user}"))),
                 (_, "M_USER_IN_USE") => Ok(Outcome::WouldDo {
@@ -123,7 +131,7 @@ impl Account for DendriteAdminApi {
             ),
             json!({"password": password.expose_secret(), "logout_devices": logout}),
         );
-        let resp = self.http.send(self.authed(request)).await?;
+        let resp = self.api.send(request).await?;
         match resp.status {
             200 if resp.json()["password_updated"] == json!(true) => Ok(Outcome::Done {
                 change: change.kind(),
@@ -155,14 +163,9 @@ impl Account for DendriteAdminApi {
 }
 
 impl DendriteAdminApi {
-    fn authed(&self, request: Request) -> Request {
-        request.auth(Auth::Bearer(self.token.clone()))
-    }
-
     fn tokens(&self) -> TokenApi<'_> {
         TokenApi {
-            http: &self.http,
-            admin_token: &self.token,
+            api: &self.api,
             base: "/_dendrite/admin/registrationTokens",
             server: "Dendrite admin API",
             delete_says_absent: false,
@@ -195,8 +198,7 @@ mod tests {
     ) -> (DendriteAdminApi, std::sync::Arc<Scripted>) {
         let http = Scripted::new(answers);
         let api = DendriteAdminApi {
-            http: http.clone(),
-            token: SecretString::from("dendrite_admin_token"),
+            api: AdminSession::given(http.clone(), "dendrite_admin_token"),
             via: String::new(),
         };
         (api, http)

@@ -7,7 +7,7 @@
 //! constructor and its [`account::Account`] implementation.
 
 pub mod account;
-mod admin_api;
+pub mod admin_api;
 pub mod keys;
 pub mod matrix;
 pub mod outcome;

@@ -56,6 +56,7 @@ impl Backend for MasAdminApi {
         display_name: false,
         emails: true,
         ignore_password_complexity: true,
+        user_type: false,
     };
     const RUNS_PROGRAMS: bool = false;
     const THROUGH_MAS: bool = true;

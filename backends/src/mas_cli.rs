@@ -31,6 +31,7 @@ impl Backend for MasCli {
         display_name: true,
         emails: true,
         ignore_password_complexity: true,
+        user_type: false,
     };
     const RUNS_PROGRAMS: bool = true;
 

@@ -14,6 +14,9 @@ pub struct Registration<'a> {
     pub emails: &'a [String],
     /// Likewise: skip MAS's password complexity check.
     pub ignore_password_complexity: bool,
+    /// Likewise: Synapse's user type (`bot`, `support`; synapse/api/constants.py `UserTypes`),
+    /// `None` for a regular user.
+    pub user_type: Option<&'a str>,
 }
 
 /// The optional fields of a `Registration` a backend passes on to the server. A field asked for
@@ -23,6 +26,8 @@ pub struct Fields {
     pub display_name: bool,
     pub emails: bool,
     pub ignore_password_complexity: bool,
+    /// Synapse's user types: only a Synapse host can take one, whatever its backend.
+    pub user_type: bool,
 }
 
 impl Fields {
@@ -30,6 +35,7 @@ impl Fields {
         display_name: false,
         emails: false,
         ignore_password_complexity: false,
+        user_type: false,
     };
 
     /// The names of the fields `wanted` asks for that this backend cannot pass on, as the
@@ -45,6 +51,9 @@ impl Fields {
         if wanted.ignore_password_complexity && !self.ignore_password_complexity {
             out.push("--ignore-password-complexity");
         }
+        if wanted.user_type && !self.user_type {
+            out.push("--user-type");
+        }
         out
     }
 }
@@ -58,6 +67,7 @@ impl<'a> Registration<'a> {
             display_name: None,
             emails: &[],
             ignore_password_complexity: false,
+            user_type: None,
         }
     }
 }

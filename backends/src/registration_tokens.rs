@@ -8,14 +8,14 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use crate::account::{RegistrationToken, TokenTerms};
+use crate::admin_api::AdminSession;
 use crate::outcome::Changed;
-use crate::port::http::{Auth, Http, HttpPort, Request, Response, encode};
+use crate::port::http::{Request, Response, encode};
 use crate::{Failure, Outcome};
 
 /// One server's token endpoints, with the admin token that calls them.
 pub struct TokenApi<'a> {
-    pub http: &'a HttpPort,
-    pub admin_token: &'a SecretString,
+    pub api: &'a AdminSession,
     /// The list's path; issuing is `{base}/new`, one token `{base}/{token}`.
     pub base: &'static str,
     /// "Synapse admin API", for messages.
@@ -26,10 +26,6 @@ pub struct TokenApi<'a> {
 }
 
 impl TokenApi<'_> {
-    fn authed(&self, request: Request) -> Request {
-        request.auth(Auth::Bearer(self.admin_token.clone()))
-    }
-
     /// Every field is sent, so no server default decides (an omitted `uses_allowed` means
     /// unlimited on both).
     pub async fn issue(&self, terms: &TokenTerms) -> Result<RegistrationToken, Failure> {
@@ -39,7 +35,7 @@ impl TokenApi<'_> {
             "length": terms.length,
         });
         let request = Request::post(format!("{}/new", self.base), body);
-        let resp = self.http.send(self.authed(request)).await?;
+        let resp = self.api.send(request).await?;
         if resp.status != 200 {
             return Err((self.refused)(&resp));
         }
@@ -57,7 +53,7 @@ impl TokenApi<'_> {
             Some(valid) => format!("{}?valid={valid}", self.base),
             None => self.base.to_owned(),
         };
-        let resp = self.http.send(self.authed(Request::get(query))).await?;
+        let resp = self.api.send(Request::get(query)).await?;
         if resp.status != 200 {
             return Err((self.refused)(&resp));
         }
@@ -92,7 +88,7 @@ impl TokenApi<'_> {
         }
         let path = format!("{}/{}", self.base, encode(token.expose_secret()));
         let request = Request::delete(path).hiding(token);
-        let resp = self.http.send(self.authed(request)).await?;
+        let resp = self.api.send(request).await?;
         match resp.status {
             200 => Ok(Outcome::Done { change, note: None }),
             404 => Ok(Outcome::Already { change }),

@@ -23,6 +23,14 @@ pub trait SecretSource: fmt::Display + Send + Sync {
 
 pub type Secret = Arc<dyn SecretSource>;
 
+/// `{login: {user: NAME, password: SOURCE}}`: an account to log in as, its password read from
+/// its source only when the login is made.
+#[derive(Clone)]
+pub struct Login {
+    pub user: String,
+    pub password: Secret,
+}
+
 /// Reads a secret for a backend being built; the error names the key and the source, never
 /// the value.
 pub fn reveal(key: &str, secret: &Secret) -> Result<SecretString, String> {
@@ -83,6 +91,9 @@ pub trait Settings {
     fn optional_url(&self, key: &str) -> Result<Option<String>, Self::Error>;
     /// A required secret source.
     fn secret(&self, key: &str, why: &str) -> Result<Secret, Self::Error>;
+    /// `{login: {user: NAME, password: SOURCE}}` at `key`; `None` when `key` holds anything
+    /// else (a secret source, read with [`Settings::secret`]).
+    fn login(&self, key: &str) -> Result<Option<Login>, Self::Error>;
     /// An optional mapping, deserialized; `shape` is shown when it does not fit.
     fn mapping<T: DeserializeOwned>(
         &self,
@@ -109,6 +120,10 @@ pub trait Config: Send + Sync {
     fn show(&self) -> serde_json::Value;
     /// Builds the backend over the host's ports, resolving its secrets. Nothing connects.
     fn build(&self, ports: &dyn Ports) -> Result<Box<dyn Account>, String>;
+    /// The admin API it calls with an `admin_token`, for `provision login`.
+    fn admin_api(&self) -> Option<&crate::admin_api::AdminApiConfig> {
+        None
+    }
 }
 
 /// A kind of backend, as the registry lists it.

@@ -42,10 +42,12 @@ impl Backend for SharedSecret {
     const NAME: &'static str = "shared-secret";
     const KEYS: &'static [&'static str] = &["url", "shared_secret"];
     const OPS: &'static [Op] = &[Op::Register];
-    /// Synapse's `/_synapse/admin/v1/register` takes a `displayname` (synapse/rest/admin/users.py,
-    /// UserRegisterServlet), nothing else of these.
+    /// Synapse's `/_synapse/admin/v1/register` takes a `displayname` and a `user_type`
+    /// (synapse/rest/admin/users.py, UserRegisterServlet, checks the type against
+    /// `UserTypes.ALL_USER_TYPES`), nothing else of these.
     const FIELDS: Fields = Fields {
         display_name: true,
+        user_type: true,
         ..Fields::NONE
     };
     const RUNS_PROGRAMS: bool = false;
@@ -103,7 +105,7 @@ impl Account for SharedSecret {
                 "username": reg.user.localpart(),
                 "password": reg.password.expose_secret(),
                 "admin": reg.admin,
-                "mac": mac(&self.secret, &nonce, reg.user.localpart(), reg.password, reg.admin),
+                "mac": mac(&self.secret, &nonce, reg.user.localpart(), reg.password, reg.admin, reg.user_type),
                 // No device or access token is needed: skipping them nearly doubles the
                 // server's throughput (synapse/rest/admin/users.py skips the device and
                 // token when `inhibit_login` is set).
@@ -111,6 +113,9 @@ impl Account for SharedSecret {
             });
             if let Some(name) = reg.display_name {
                 body["displayname"] = name.into();
+            }
+            if let Some(user_type) = reg.user_type {
+                body["user_type"] = user_type.into();
             }
             let resp = http.send(Request::post(REGISTER, body)).await?;
             match classify(&resp) {
@@ -258,14 +263,17 @@ fn first_line(body: &[u8]) -> String {
     line.trim().chars().take(120).collect()
 }
 
-/// hex(HMAC-SHA1(secret, nonce NUL user NUL password NUL "admin"|"notadmin")), over the user
-/// name exactly as sent (Synapse lower-cases it only after checking the MAC).
+/// hex(HMAC-SHA1(secret, nonce NUL user NUL password NUL "admin"|"notadmin" [NUL user_type])),
+/// over the user name exactly as sent (Synapse lower-cases it only after checking the MAC);
+/// the user type is part of it only when one is sent (UserRegisterServlet, and
+/// synapse/_scripts/register_new_matrix_user.py's `request_registration`).
 fn mac(
     secret: &SecretString,
     nonce: &str,
     user: &str,
     password: &SecretString,
     admin: bool,
+    user_type: Option<&str>,
 ) -> String {
     let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(secret.expose_secret().as_bytes())
         .expect("HMAC takes a key of any length");
@@ -280,6 +288,7 @@ fn mac(
         },
     ]
     .into_iter()
+    .chain(user_type.map(str::as_bytes))
     .enumerate()
     {
         if i > 0 {
@@ -324,8 +333,19 @@ mod tests {
             "john",
             &SecretString::from("pw"),
             true,
+            None,
         );
         assert_eq!(got, "09c755788f84cb0c17b767fba701c3b1945d39df");
+        // hmac.new(b"s3cret", b"abc\x00john\x00pw\x00notadmin\x00bot", sha1).hexdigest()
+        let got = mac(
+            &SecretString::from("s3cret"),
+            "abc",
+            "john",
+            &SecretString::from("pw"),
+            false,
+            Some("bot"),
+        );
+        assert_eq!(got, "56058be7302ee018df0f49e37bf029f732ea322f");
     }
 
     #[test]
@@ -347,9 +367,11 @@ mod tests {
                 "n1",
                 "john",
                 &SecretString::from("pw"),
-                true
+                true,
+                None
             )
         );
+        assert!(body.get("user_type").is_none(), "only sent when asked for");
     }
 
     #[test]

@@ -12,17 +12,16 @@ use serde_json::json;
 use crate::account::{
     Account, Change, ListFilter, Listed, Op, Page, RegistrationToken, TokenTerms, UserState,
 };
-use crate::admin_api::AdminApiConfig;
+use crate::admin_api::{AdminApiConfig, AdminSession};
 use crate::matrix::MatrixAnswer;
 use crate::port::Ports;
-use crate::port::http::{Auth, Http, HttpPort, Request, Response, encode};
+use crate::port::http::{Request, Response, encode};
 use crate::registration_tokens::TokenApi;
 use crate::settings::{Backend, Config, Settings};
 use crate::{Failure, Outcome, UserId};
 
 pub struct SynapseAdminApi {
-    http: HttpPort,
-    token: SecretString,
+    api: AdminSession,
     via: String,
 }
 
@@ -59,9 +58,13 @@ impl Config for SynapseAdminApiConfig {
         self.0.show(SynapseAdminApi::NAME)
     }
 
+    fn admin_api(&self) -> Option<&AdminApiConfig> {
+        Some(&self.0)
+    }
+
     fn build(&self, ports: &dyn Ports) -> Result<Box<dyn Account>, String> {
-        let (http, token, via) = self.0.open(ports, "the Synapse admin API")?;
-        Ok(Box::new(SynapseAdminApi { http, token, via }))
+        let (api, via) = self.0.open(ports, "the Synapse admin API")?;
+        Ok(Box::new(SynapseAdminApi { api, via }))
     }
 }
 
@@ -71,22 +74,27 @@ impl Account for SynapseAdminApi {
         self.via.clone()
     }
 
+    /// Logs out an `admin_token` login's device.
+    async fn close(&self) {
+        self.api.close().await;
+    }
+
     /// Whose token it is, and that it is a server admin's.
     async fn ping(&self) -> Result<String, Failure> {
         let resp = self
-            .http
-            .send(self.authed(Request::get("/_matrix/client/v3/account/whoami")))
+            .api
+            .send(Request::get("/_matrix/client/v3/account/whoami"))
             .await?;
         if resp.status != 200 {
             return Err(refused(&resp));
         }
         let me = resp.json()["user_id"].as_str().unwrap_or("").to_owned();
         let resp = self
-            .http
-            .send(self.authed(Request::get(format!(
+            .api
+            .send(Request::get(format!(
                 "/_synapse/admin/v2/users/{}",
                 encode(&me)
-            ))))
+            )))
             .await?;
         match resp.status {
             200 => Ok(format!(
@@ -167,7 +175,7 @@ impl Account for SynapseAdminApi {
                 json!({ "user_id": user.to_string() }),
             ),
         };
-        let resp = self.http.send(self.authed(request)).await?;
+        let resp = self.api.send(request).await?;
         let note = match change {
             Change::Reactivate { password: None } => {
                 Some("no password was set: the user can log in once one is".to_owned())
@@ -211,7 +219,7 @@ impl Account for SynapseAdminApi {
         if filter.admins {
             query.push_str("&admins=true");
         }
-        let resp = self.http.send(self.authed(Request::get(query))).await?;
+        let resp = self.api.send(Request::get(query)).await?;
         if resp.status != 200 {
             return Err(refused(&resp));
         }
@@ -234,11 +242,11 @@ impl Account for SynapseAdminApi {
     /// `UserMembershipRestServlet`.
     async fn rooms(&self, user: &UserId) -> Result<Vec<String>, Failure> {
         let resp = self
-            .http
-            .send(self.authed(Request::get(format!(
+            .api
+            .send(Request::get(format!(
                 "/_synapse/admin/v1/users/{}/joined_rooms",
                 encode(&user.to_string())
-            ))))
+            )))
             .await?;
         if resp.status != 200 {
             return Err(refused(&resp));
@@ -259,11 +267,11 @@ impl Account for SynapseAdminApi {
             return Ok(Some(room.to_owned()));
         }
         let resp = self
-            .http
-            .send(self.authed(Request::get(format!(
+            .api
+            .send(Request::get(format!(
                 "/_matrix/client/v3/directory/room/{}",
                 encode(room)
-            ))))
+            )))
             .await?;
         match resp.status {
             200 => Ok(resp.json()["room_id"].as_str().map(str::to_owned)),
@@ -296,8 +304,8 @@ impl Account for SynapseAdminApi {
         }
         // Only `admin` is sent: on an existing user nothing else changes.
         let resp = self
-            .http
-            .send(self.authed(Request::put(path(user), json!({ "admin": admin }))))
+            .api
+            .send(Request::put(path(user), json!({ "admin": admin })))
             .await?;
         match resp.status {
             200 | 201 => Ok(Outcome::AdminSet { admin, note: None }),
@@ -309,10 +317,7 @@ impl Account for SynapseAdminApi {
 impl SynapseAdminApi {
     /// The user's record as Synapse answers it, `None` when there is no such user.
     async fn record(&self, user: &UserId) -> Result<Option<serde_json::Value>, Failure> {
-        let resp = self
-            .http
-            .send(self.authed(Request::get(path(user))))
-            .await?;
+        let resp = self.api.send(Request::get(path(user))).await?;
         match resp.status {
             200 => Ok(Some(resp.json())),
             404 => Ok(None),
@@ -333,14 +338,9 @@ impl SynapseAdminApi {
         }
     }
 
-    fn authed(&self, request: Request) -> Request {
-        request.auth(Auth::Bearer(self.token.clone()))
-    }
-
     fn tokens(&self) -> TokenApi<'_> {
         TokenApi {
-            http: &self.http,
-            admin_token: &self.token,
+            api: &self.api,
             base: "/_synapse/admin/v1/registration_tokens",
             server: "Synapse admin API",
             delete_says_absent: true,
@@ -419,8 +419,7 @@ mod tests {
         let http = Scripted::new(answers);
         let user = UserId::new("john", "example.com").unwrap();
         let api = SynapseAdminApi {
-            http: http.clone(),
-            token: SecretString::from("syt_token"),
+            api: AdminSession::given(http.clone(), "syt_token"),
             via: String::new(),
         };
         let out = block_on(api.set_admin(&user, admin, false));
@@ -485,8 +484,7 @@ mod tests {
     ) -> (SynapseAdminApi, std::sync::Arc<Scripted>) {
         let http = Scripted::new(answers);
         let api = SynapseAdminApi {
-            http: http.clone(),
-            token: SecretString::from("syt_token"),
+            api: AdminSession::given(http.clone(), "syt_token"),
             via: String::new(),
         };
         (api, http)
@@ -583,8 +581,7 @@ mod tests {
             (200, json!({"locked": false})),
         ]);
         let api = SynapseAdminApi {
-            http: http.clone(),
-            token: SecretString::from("syt_token"),
+            api: AdminSession::given(http.clone(), "syt_token"),
             via: String::new(),
         };
         let user = UserId::new("john", "example.com").unwrap();
@@ -611,8 +608,7 @@ mod tests {
             (200, json!({"room_id": "!g:example.com"})),
         ]);
         let api = SynapseAdminApi {
-            http: http.clone(),
-            token: SecretString::from("syt_token"),
+            api: AdminSession::given(http.clone(), "syt_token"),
             via: String::new(),
         };
         let user = UserId::new("john", "example.com").unwrap();

@@ -8,6 +8,7 @@ use tokio::sync::OnceCell;
 
 use crate::account::{Account, Op, Preview};
 use crate::port::exec::{Command, Exec, ExecPort, Output};
+use crate::registration::Fields;
 use crate::settings::{Backend, Config, Homeserver, Settings, refuse_mas};
 use crate::tool::{FromTool, Tool, ToolConfig};
 use crate::{Failure, Outcome, Registration};
@@ -32,7 +33,12 @@ impl Backend for SynapseCli {
     const NAME: &'static str = "synapse-cli";
     const KEYS: &'static [&'static str] = &["config", "url", "command"];
     const OPS: &'static [Op] = &[Op::Register];
-    // `register_new_matrix_user` has no option for a display name or an email.
+    // `register_new_matrix_user` has no option for a display name or an email; it has one
+    // for the user type.
+    const FIELDS: Fields = Fields {
+        user_type: true,
+        ..Fields::NONE
+    };
     const RUNS_PROGRAMS: bool = true;
     const HOMESERVER: Option<Homeserver> = Some(Homeserver::Synapse);
 
@@ -162,6 +168,11 @@ impl SynapseCli {
         if features.exists_ok {
             cmd = cmd.arg("--exists-ok");
         }
+        // `-t` / `--user_type` (synapse/_scripts/register_new_matrix_user.py), which the
+        // tool signs into the shared-secret MAC.
+        if let Some(user_type) = reg.user_type {
+            cmd = cmd.option("--user_type", user_type);
+        }
         if let Some(url) = &self.url {
             cmd = cmd.arg("--").arg(url);
         }
@@ -215,6 +226,15 @@ mod tests {
     /// The tool's answers: for a current tool, the registration only; for an old one, the
     /// argparse refusal of the current form, then the registration.
     fn run(help: &str, answer: Output, admin: bool) -> (Result<Outcome, Failure>, Vec<Command>) {
+        run_typed(help, answer, admin, None)
+    }
+
+    fn run_typed(
+        help: &str,
+        answer: Output,
+        admin: bool,
+        user_type: Option<&str>,
+    ) -> (Result<Outcome, Failure>, Vec<Command>) {
         let answers = if help == HELP_NEW {
             vec![answer]
         } else {
@@ -236,9 +256,21 @@ mod tests {
                 None,
             ),
         );
-        let reg = Registration::new(&user, &password, admin);
+        let mut reg = Registration::new(&user, &password, admin);
+        reg.user_type = user_type;
         let out = crate::testing::block_on(cli.register(&reg));
         (out, exec.commands())
+    }
+
+    #[test]
+    fn a_user_type_goes_as_user_type() {
+        let (out, cmds) = run_typed(HELP_NEW, Recorder::ok("Success!\n"), false, Some("bot"));
+        assert_eq!(out, Ok(Outcome::Created { admin: false }));
+        assert!(
+            cmds[0].to_string().contains(" --user_type=bot "),
+            "{}",
+            cmds[0]
+        );
     }
 
     #[test]

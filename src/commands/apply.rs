@@ -269,6 +269,7 @@ fn host_work(
                     .filter(|_| creates.emails)
                     .unwrap_or_default(),
                 ignore_password_complexity: false,
+                user_type: None,
                 check: false,
             });
         }

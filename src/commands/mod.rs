@@ -6,6 +6,7 @@ pub mod admin;
 pub mod ansible;
 mod bulk;
 pub mod inventory;
+pub mod login;
 pub mod lifecycle {
     //! `lock`, `unlock`, `deactivate`, `reactivate`: see account.rs.
     pub use super::account::{deactivate, lock, reactivate};

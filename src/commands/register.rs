@@ -52,6 +52,7 @@ pub fn run(global: &Global, args: RegisterArgs) -> Result<Report, Error> {
         display_name: args.display_name.is_some(),
         emails: !args.emails.is_empty(),
         ignore_password_complexity: args.ignore_password_complexity,
+        user_type: args.user_type.is_some(),
     };
     refuse_dropped_fields(&hosts, &wanted, "")?;
     let check = args.run.check;
@@ -76,6 +77,7 @@ pub fn run(global: &Global, args: RegisterArgs) -> Result<Report, Error> {
         display_name: args.display_name.clone(),
         emails: args.emails.clone(),
         ignore_password_complexity: args.ignore_password_complexity,
+        user_type: args.user_type.map(|t| t.name().to_owned()),
         check,
     });
     let super::Fanned {

@@ -3,6 +3,7 @@
 //! converging its admin flag).
 
 use provision_backends::registration::Fields;
+use provision_backends::settings::Homeserver;
 use provision_backends::{Failure, Op, Outcome, Registration, SecretString, UserId};
 
 use super::Done;
@@ -19,6 +20,8 @@ pub struct Request {
     pub display_name: Option<String>,
     pub emails: Vec<String>,
     pub ignore_password_complexity: bool,
+    /// `--user-type`: Synapse's `bot` or `support`.
+    pub user_type: Option<String>,
     pub check: bool,
 }
 
@@ -44,7 +47,11 @@ pub fn refuse_dropped_fields(hosts: &[&Host], wanted: &Fields, whose: &str) -> R
         let Some(backend) = host.first(Op::Register) else {
             continue;
         };
-        let missing = backend.kind.fields.missing(wanted);
+        let mut passes = backend.kind.fields;
+        // User types are Synapse's (synapse/api/constants.py, `UserTypes`): a backend that
+        // passes one on to Synapse has nothing to pass it to on another homeserver.
+        passes.user_type &= host.homeserver == Homeserver::Synapse;
+        let missing = passes.missing(wanted);
         if !missing.is_empty() {
             problems.push(format!(
                 "{} (backend {}) cannot pass on {}",
@@ -74,6 +81,7 @@ pub async fn register_user(
     reg.display_name = request.display_name.as_deref();
     reg.emails = &request.emails;
     reg.ignore_password_complexity = request.ignore_password_complexity;
+    reg.user_type = request.user_type.as_deref();
     let (outcome, retried) = runner::watch_retries(async {
         if request.check {
             target.plan(&reg).await

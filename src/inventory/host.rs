@@ -249,6 +249,44 @@ impl Vars<'_> {
         Ok(url)
     }
 
+    /// `{login: {user: NAME, password: SOURCE}}` at `key`: the user, and where its password
+    /// comes from (a secret source, as [`Vars::secret`] reads one).
+    pub(super) fn login(
+        &self,
+        key: &str,
+        value: &Placed,
+        base: &Path,
+    ) -> Result<(String, SecretSource), Error> {
+        let shape = "expected {login: {user: NAME, password: {file: PATH} or {env: NAME}}}";
+        let fields = match &value.value {
+            Value::Object(map) if map.len() == 1 => match map.get("login") {
+                Some(Value::Object(fields)) => fields,
+                _ => return Err(self.wrong(key, value, shape)),
+            },
+            _ => return Err(self.wrong(key, value, shape)),
+        };
+        if let Some(other) = fields
+            .keys()
+            .find(|k| !matches!(k.as_str(), "user" | "password"))
+        {
+            return Err(self.wrong(key, value, format!("unknown key `login.{other}`: {shape}")));
+        }
+        let user = match fields.get("user") {
+            Some(Value::String(u)) if !u.is_empty() => u.clone(),
+            _ => return Err(self.wrong(key, value, format!("login.user is missing: {shape}"))),
+        };
+        let Some(password) = fields.get("password") else {
+            return Err(self.wrong(key, value, format!("login.password is missing: {shape}")));
+        };
+        let password = Placed {
+            value: password.clone(),
+            at: value.at.clone(),
+            parts: IndexMap::new(),
+        };
+        let password = self.secret(&format!("{key}.login.password"), &password, base)?;
+        Ok((user, password))
+    }
+
     pub(super) fn secret(
         &self,
         key: &str,

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use provision_backends::settings::{Homeserver, Mas, Secret, Settings};
+use provision_backends::settings::{Homeserver, Login, Mas, Secret, Settings};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
@@ -55,6 +55,22 @@ impl Settings for HostSettings<'_> {
             .get(key)
             .ok_or_else(|| self.vars.missing(key, why))?;
         Ok(Arc::new(self.vars.secret(key, v, self.base)?))
+    }
+
+    fn login(&self, key: &str) -> Result<Option<Login>, Error> {
+        let Some(v) = self.vars.get(key) else {
+            return Ok(None);
+        };
+        match &v.value {
+            serde_json::Value::Object(map) if map.contains_key("login") => {
+                let (user, password) = self.vars.login(key, v, self.base)?;
+                Ok(Some(Login {
+                    user,
+                    password: Arc::new(password),
+                }))
+            }
+            _ => Ok(None),
+        }
     }
 
     fn mapping<T: DeserializeOwned>(&self, key: &str, shape: &str) -> Result<Option<T>, Error> {

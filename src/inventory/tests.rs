@@ -584,3 +584,36 @@ all:
         "{e}"
     );
 }
+
+#[test]
+fn an_admin_token_login_is_read_and_its_mistakes_are_located() {
+    let host = "all:\n  hosts:\n    m1:\n      server_name: a.org\n      backend: shared-secret\n      url: http://x\n      shared_secret: {env: S}\n      admin_backend: synapse-api\n";
+    let inv = parse(&format!(
+        "{host}      admin_token: {{login: {{user: admin, password: {{env: ADMIN_PW}}}}}}\n"
+    ))
+    .unwrap();
+    let shown = inv.hosts[0].backends[1].config.show();
+    assert_eq!(
+        shown["admin_token"],
+        "a login as admin (password from environment variable ADMIN_PW)"
+    );
+    let e = err(&format!(
+        "{host}      admin_token: {{login: {{user: admin}}}}\n"
+    ));
+    assert!(
+        e.contains("login.password is missing") && e.contains(":9:"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{host}      admin_token: {{login: {{user: admin, password: hunter2}}}}\n"
+    ));
+    assert!(
+        e.contains("admin_token.login.password")
+            && e.contains("expected {file: PATH} or {env: NAME}"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{host}      admin_token: {{login: {{user: admin, pasword: {{env: P}}}}}}\n"
+    ));
+    assert!(e.contains("unknown key `login.pasword`"), "{e}");
+}

@@ -13,6 +13,7 @@ mod fixtures;
 mod hostile;
 mod inventory_example;
 mod lifecycle;
+mod login;
 mod mas;
 mod names;
 mod pg_tls;

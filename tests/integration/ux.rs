@@ -142,6 +142,8 @@ fn the_man_page_renders_with_every_command() {
         "PROVISION PLAN",
         "PROVISION PING",
         "PROVISION INVENTORY",
+        "PROVISION LOGIN",
+        "--token-out",
         "--password-stdin",
     ] {
         assert!(
@@ -159,6 +161,7 @@ fn every_subcommand_has_examples_in_its_help() {
         "plan",
         "ping",
         "inventory",
+        "login",
         "completions",
         "man",
     ] {
