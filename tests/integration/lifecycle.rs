@@ -328,7 +328,7 @@ fn ping_says_which_backend_serves_what_and_that_each_answers() {
     assert!(
         said.starts_with("shared-secret for register: shared-secret registration answers; ")
             && said.contains(
-                "synapse-api for read, admin, password, lock, deactivate, reactivate, users, tokens: Synapse admin API answers"
+                "synapse-api for read, admin, password, lock, deactivate, reactivate, users, profile, rooms, tokens: Synapse admin API answers"
             ),
         "{said}"
     );
