@@ -395,11 +395,11 @@ fn parse_lifetime(s: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Args)]
 pub struct TokenListArgs {
-    /// Only the tokens that can still be used (uses left, not expired)
+    /// Only the tokens that can still be used (uses left, not expired, not revoked)
     #[arg(long, conflicts_with = "invalid")]
     pub valid: bool,
 
-    /// Only the tokens that can no longer be used (used up or expired)
+    /// Only the tokens that can no longer be used (used up, expired, or revoked on MAS)
     #[arg(long)]
     pub invalid: bool,
 

@@ -518,3 +518,104 @@ fn apply_makes_a_mas_host_match_the_users_file() {
     let out = provision(&plan, "");
     assert_eq!(out.status.code(), Some(0), "in sync: {}", text(&out));
 }
+
+/// The stand-in's registration tokens, by token (user_registration_tokens/ keeps them by id).
+fn mas_tokens(m: &Mas) -> serde_json::Map<String, serde_json::Value> {
+    let db: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&m.db).unwrap_or("{}".into())).unwrap();
+    db["registration_tokens"]
+        .as_object()
+        .map(|tokens| {
+            tokens
+                .values()
+                .map(|t| (t["token"].as_str().unwrap().to_owned(), t.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn tokens_on_mas_are_single_use_by_default_listed_and_revoked_once() {
+    let m = mas(synapse());
+    let inv = api_inventory(&m);
+
+    // MAS makes a token without `usage_limit` unlimited; provision's default is single-use
+    // there as on Synapse, and of `--length` characters, which MAS does not take.
+    let out = provision(&["token", "issue", "-vv", "-i", inv.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(
+        stdout.contains("issued (single-use, no expiry)"),
+        "{stdout}"
+    );
+    let (_, after) = stdout.split_once("RECAP").unwrap();
+    let token = after
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("mas: "))
+        .unwrap_or_else(|| panic!("no token after the recap: {stdout}"))
+        .to_owned();
+    assert_eq!(token.len(), 16, "{token}");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains(&token),
+        "the token is in the logs"
+    );
+    let kept = &mas_tokens(&m)[&token];
+    assert_eq!(kept["usage_limit"], 1);
+    assert_eq!(kept["expires_at"], serde_json::Value::Null);
+
+    // Unlimited is asked for in so many words, and an expiry is MAS's RFC 3339.
+    let r = run(
+        &inv,
+        &[
+            "token",
+            "issue",
+            "--uses",
+            "unlimited",
+            "--expires",
+            "7d",
+            "--length",
+            "24",
+        ],
+        "",
+    );
+    assert_eq!(pair(&r), ("changed", "issued"), "{}", text(&r.2));
+    let open = json(&r.2)["tokens"]["mas"].as_str().unwrap().to_owned();
+    assert_eq!(open.len(), 24);
+    let kept = &mas_tokens(&m)[&open];
+    assert_eq!(kept["usage_limit"], serde_json::Value::Null);
+    assert!(
+        kept["expires_at"].as_str().unwrap().ends_with('Z'),
+        "{kept}"
+    );
+
+    // Revoked: no longer valid, listed as revoked; again (MAS's 400) is ok.
+    let r = run(&inv, &["token", "revoke", &open, "--check"], "");
+    assert_eq!(pair(&r), ("changed", "would_revoke"), "{}", text(&r.2));
+    assert!(mas_tokens(&m)[&open]["revoked_at"].is_null(), "--check");
+    let r = run(&inv, &["token", "revoke", &open, "-vv"], "");
+    assert_eq!(pair(&r), ("changed", "revoked"), "{}", text(&r.2));
+    assert!(!String::from_utf8_lossy(&r.2.stderr).contains(&open));
+    assert!(mas_tokens(&m)[&open]["revoked_at"].is_string());
+    let r = run(&inv, &["token", "revoke", &open], "");
+    assert_eq!(pair(&r), ("ok", "already_revoked"), "{}", text(&r.2));
+    let r = run(&inv, &["token", "revoke", "neverissued"], "");
+    assert_eq!(pair(&r), ("ok", "already_revoked"), "{}", text(&r.2));
+
+    let out = provision(
+        &["token", "list", "--valid", "-i", inv.to_str().unwrap()],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains(&token) && !text(&out).contains(&open),
+        "{}",
+        text(&out)
+    );
+    let out = provision(&["token", "list", "-i", inv.to_str().unwrap()], "");
+    let listed = text(&out);
+    let line = listed
+        .lines()
+        .find(|l| l.contains(&open))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(line.contains("revoked"), "{line}");
+}
