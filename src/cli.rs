@@ -589,6 +589,26 @@ pub struct RegisterArgs {
     #[arg(long)]
     pub ignore_password_complexity: bool,
 
+    /// Link the user to its account at this upstream SSO provider of MAS (the provider's id, a
+    /// ULID), with --sso-subject (mas-api; refused elsewhere). A user that exists gets the link
+    /// if it lacks it. With --from, the users file's sso_provider and sso_subject
+    #[arg(
+        long,
+        value_name = "ULID",
+        requires = "sso_subject",
+        conflicts_with = "from"
+    )]
+    pub sso_provider: Option<String>,
+
+    /// The user's subject (`sub` claim) at the --sso-provider
+    #[arg(
+        long,
+        value_name = "SUBJECT",
+        requires = "sso_provider",
+        conflicts_with = "from"
+    )]
+    pub sso_subject: Option<String>,
+
     #[command(flatten)]
     pub password: PasswordArgs,
 

@@ -17,7 +17,7 @@ use crate::matrix::MatrixAnswer;
 use crate::outcome::Changed;
 use crate::port::Ports;
 use crate::port::http::{Auth, Http, HttpPort, Request, Response, encode};
-use crate::registration::Fields;
+use crate::registration::{Fields, SsoLink};
 use crate::settings::{Backend, Config, Mas, Settings, reveal};
 use crate::{Failure, Outcome, Registration, UserId};
 
@@ -65,12 +65,14 @@ impl Backend for MasAdminApi {
         Op::Tokens,
     ];
     /// Emails through `POST /api/admin/v1/user-emails` (user_emails/add.rs), and
-    /// `skip_password_check` of users/set_password.rs. No display name: only the newest MAS
+    /// `skip_password_check` of users/set_password.rs, and an upstream SSO link
+    /// (upstream_oauth_links/add.rs). No display name: only the newest MAS
     /// has an endpoint for it (users/set_displayname.rs), which others answer with 404.
     const FIELDS: Fields = Fields {
         display_name: false,
         emails: true,
         ignore_password_complexity: true,
+        sso: true,
     };
     const RUNS_PROGRAMS: bool = false;
     const THROUGH_MAS: bool = true;
@@ -140,8 +142,10 @@ impl Account for MasAdminApi {
 
     /// users/add.rs: `POST /api/admin/v1/users` `{"username"}` answers 200 with the user, or
     /// 409 "User already exists" (or "Username is reserved by the homeserver"); then its
-    /// password, emails and admin flag, one request each. A user that exists is left as it is
-    /// (its password too); a step that fails after the creation says what the user lacks.
+    /// password, emails, admin flag and SSO link, one request each. A user that exists is left
+    /// as it is (its password too) but for its SSO link, which is added when missing: a run
+    /// that failed midway is completed by the next. A step that fails after the creation says
+    /// what the user lacks.
     async fn register(&self, reg: &Registration<'_>) -> Result<Outcome, Failure> {
         let username = reg.user.localpart();
         let resp = self
@@ -154,7 +158,22 @@ impl Account for MasAdminApi {
                 .ok_or_else(|| {
                     Failure::Rejected("MAS admin API: a created user without data.id".into())
                 })?,
-            409 if title(&resp) == "User already exists" => return Ok(Outcome::Exists),
+            409 if title(&resp) == "User already exists" => {
+                let Some(sso) = reg.sso else {
+                    return Ok(Outcome::Exists);
+                };
+                let (id, _) = self.existing(reg.user).await?;
+                return Ok(match self.link(&id, sso, false).await? {
+                    true => Outcome::Done {
+                        change: Changed::SsoLinked,
+                        note: Some(format!(
+                            "the user existed; linked to provider {}",
+                            sso.provider
+                        )),
+                    },
+                    false => Outcome::Exists,
+                });
+            }
             _ => return Err(mas_error(&resp)),
         };
         self.set_password(&id, reg.password, reg.ignore_password_complexity)
@@ -197,15 +216,33 @@ impl Account for MasAdminApi {
                     )
                 })?;
         }
+        if let Some(sso) = reg.sso {
+            self.link(&id, sso, false).await.map_err(|e| {
+                midway(
+                    username,
+                    "without its SSO link",
+                    e,
+                    "running the same command again adds it",
+                )
+            })?;
+        }
         Ok(Outcome::Created { admin: reg.admin })
     }
 
-    /// `--check` of `register`: MAS tells whether the user exists.
+    /// `--check` of `register`: MAS tells whether the user exists, and has its SSO link.
     async fn preview(&self, reg: &Registration<'_>) -> Result<Preview, Failure> {
-        Ok(Preview::Known(match self.find(reg.user).await? {
-            Some(_) => Outcome::Exists,
-            None => Outcome::WouldCreate { admin: reg.admin },
-        }))
+        Ok(Preview::Known(
+            match (self.find(reg.user).await?, reg.sso) {
+                (Some((id, _)), Some(sso)) => match self.link(&id, sso, true).await? {
+                    true => Outcome::WouldDo {
+                        change: Changed::SsoLinked,
+                    },
+                    false => Outcome::Exists,
+                },
+                (Some(_), None) => Outcome::Exists,
+                (None, _) => Outcome::WouldCreate { admin: reg.admin },
+            },
+        ))
     }
 
     /// Reads the user first: a state already reached is `ok`, a missing user an error.
@@ -359,6 +396,9 @@ const PAGE: u32 = 100;
 /// The registration tokens (user_registration_tokens/mod.rs).
 const TOKENS: &str = "/api/admin/v1/user-registration-tokens";
 
+/// The links of users to upstream SSO accounts (upstream_oauth_links/mod.rs).
+const LINKS: &str = "/api/admin/v1/upstream-oauth-links";
+
 impl MasAdminApi {
     pub fn new(
         http: HttpPort,
@@ -453,6 +493,57 @@ impl MasAdminApi {
         let resp = self.send(|| Request::post(&path, body.clone())).await?;
         match resp.status {
             status if status == ok => Ok(()),
+            _ => Err(mas_error(&resp)),
+        }
+    }
+
+    /// Links the user of MAS id `id` to `sso` unless it is linked already: `true` when it was
+    /// (under `check`: would be). upstream_oauth_links/add.rs answers 409 when the user has a
+    /// link to the provider whatever its subject, and does not check that the subject is
+    /// free: the constraint upstream_oauth_links_subject_unique (crates/storage-pg/migrations/)
+    /// refuses it as a 500. So the subject's link is looked up first (list.rs,
+    /// `filter[provider]` and `filter[subject]`), and a 409 is explained from the user's links.
+    async fn link(&self, id: &str, sso: &SsoLink, check: bool) -> Result<bool, Failure> {
+        let query = format!(
+            "{LINKS}?filter[provider]={}&filter[subject]={}",
+            encode(&sso.provider),
+            encode(&sso.subject)
+        );
+        let resp = self.send(|| Request::get(&query)).await?;
+        match resp.status {
+            200 => {}
+            404 => {
+                return Err(Failure::Rejected(format!(
+                    "MAS has no upstream OAuth provider {} (its `upstream_oauth2.providers` ids)",
+                    sso.provider
+                )));
+            }
+            _ => return Err(mas_error(&resp)),
+        }
+        if let Some(linked) = resp.json()["data"].as_array().and_then(|d| d.first()) {
+            return match linked["attributes"]["user_id"].as_str() {
+                Some(user) if user == id => Ok(false),
+                Some(user) => Err(Failure::Rejected(format!(
+                    "the SSO subject is linked to another MAS user ({user}) for provider {}; unlink it in MAS first",
+                    sso.provider
+                ))),
+                None => Err(Failure::Rejected(format!(
+                    "the SSO subject has a link to provider {} that no user claimed yet; remove it in MAS first",
+                    sso.provider
+                ))),
+            };
+        }
+        if check {
+            return Ok(true);
+        }
+        let body = json!({ "user_id": id, "provider_id": sso.provider, "subject": sso.subject });
+        let resp = self.send(|| Request::post(LINKS, body.clone())).await?;
+        match resp.status {
+            201 => Ok(true),
+            409 => Err(Failure::Rejected(format!(
+                "the user is linked to provider {} with another subject (MAS links a user once per provider); unlink it in MAS to link this one",
+                sso.provider
+            ))),
             _ => Err(mas_error(&resp)),
         }
     }

@@ -31,6 +31,9 @@ impl Backend for MasCli {
         display_name: true,
         emails: true,
         ignore_password_complexity: true,
+        // SSO links are made through MAS's admin API (mas-api), which says whether one is
+        // there already, so a re-run can complete a user.
+        sso: false,
     };
     const RUNS_PROGRAMS: bool = true;
 

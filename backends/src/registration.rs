@@ -14,6 +14,44 @@ pub struct Registration<'a> {
     pub emails: &'a [String],
     /// Likewise: skip MAS's password complexity check.
     pub ignore_password_complexity: bool,
+    /// Likewise: link the user to its account at an upstream SSO provider.
+    pub sso: Option<&'a SsoLink>,
+}
+
+/// A user's account at an upstream OAuth 2.0 / OIDC provider of MAS: the provider's MAS id
+/// and the `sub` claim the provider gives the user (upstream_oauth_links/add.rs in
+/// element-hq/matrix-authentication-service). Both are checked before they reach a URL or
+/// a body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoLink {
+    /// A ULID, upper case as MAS writes its ids.
+    pub provider: String,
+    pub subject: String,
+}
+
+impl SsoLink {
+    pub fn new(provider: &str, subject: &str) -> Result<SsoLink, String> {
+        // A ULID: 26 characters of Crockford's base32, the first at most 7 (128 bits).
+        let crockford = |c: char| c.is_ascii_alphanumeric() && !"ILOUilou".contains(c);
+        let ulid = provider.len() == 26
+            && provider.chars().all(crockford)
+            && provider.starts_with(|c: char| ('0'..='7').contains(&c));
+        if !ulid {
+            return Err(format!(
+                "SSO provider {provider:?} is not a MAS provider id (a ULID, as `mas-cli config sync` and the admin API's upstream-oauth-providers list give it)"
+            ));
+        }
+        if subject.is_empty() || subject.len() > 255 {
+            return Err("the SSO subject must be 1 to 255 bytes".into());
+        }
+        if subject.chars().any(char::is_control) {
+            return Err("the SSO subject holds a control character".into());
+        }
+        Ok(SsoLink {
+            provider: provider.to_ascii_uppercase(),
+            subject: subject.to_owned(),
+        })
+    }
 }
 
 /// The optional fields of a `Registration` a backend passes on to the server. A field asked for
@@ -23,6 +61,8 @@ pub struct Fields {
     pub display_name: bool,
     pub emails: bool,
     pub ignore_password_complexity: bool,
+    /// An upstream SSO link (`SsoLink`).
+    pub sso: bool,
 }
 
 impl Fields {
@@ -30,6 +70,7 @@ impl Fields {
         display_name: false,
         emails: false,
         ignore_password_complexity: false,
+        sso: false,
     };
 
     /// The names of the fields `wanted` asks for that this backend cannot pass on, as the
@@ -45,6 +86,9 @@ impl Fields {
         if wanted.ignore_password_complexity && !self.ignore_password_complexity {
             out.push("--ignore-password-complexity");
         }
+        if wanted.sso && !self.sso {
+            out.push("--sso-provider/--sso-subject (sso_provider/sso_subject)");
+        }
         out
     }
 }
@@ -58,6 +102,32 @@ impl<'a> Registration<'a> {
             display_name: None,
             emails: &[],
             ignore_password_complexity: false,
+            sso: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SsoLink;
+
+    #[test]
+    fn an_sso_link_is_a_ulid_and_a_plain_subject() {
+        let link = SsoLink::new("01jcprovider0000000000000a", "alice").unwrap();
+        assert_eq!(link.provider, "01JCPROVIDER0000000000000A");
+        for bad in [
+            "",
+            "01JCPROVIDER",
+            "81JCPROVIDER0000000000000A",
+            "01JCPROVIDER000000000000/A",
+        ] {
+            assert!(SsoLink::new(bad, "alice").is_err(), "{bad}");
+        }
+        for bad in ["", "a\nb", "a\u{7f}"] {
+            assert!(
+                SsoLink::new("01JCPROVIDER0000000000000A", bad).is_err(),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -269,6 +269,8 @@ fn host_work(
                     .filter(|_| creates.emails)
                     .unwrap_or_default(),
                 ignore_password_complexity: false,
+                // Refused before a plan (`UsersFile::no_sso`).
+                sso: None,
                 check: false,
             });
         }

@@ -36,6 +36,7 @@ pub fn run(global: &Global, args: &RegisterArgs) -> Result<Report, Error> {
         display_name: users.iter().any(|u| u.display_name.is_some()),
         emails: users.iter().any(|u| u.emails.is_some()),
         ignore_password_complexity: args.ignore_password_complexity,
+        sso: users.iter().any(|u| u.sso.is_some()),
     };
     refuse_dropped_fields(&hosts, &wanted, "the users or options ask for fields that ")?;
     let check = args.run.check;
@@ -126,6 +127,7 @@ fn request(
         display_name: u.display_name.clone(),
         emails: u.emails.clone().unwrap_or_default(),
         ignore_password_complexity: args.ignore_password_complexity,
+        sso: u.sso.clone(),
         check: args.run.check,
     }
 }
