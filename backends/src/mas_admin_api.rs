@@ -343,7 +343,7 @@ impl Account for MasAdminApi {
             .token_resources(valid)
             .await?
             .iter()
-            .filter_map(|t| registration_token(t))
+            .filter_map(registration_token)
             .collect())
     }
 
