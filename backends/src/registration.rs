@@ -113,19 +113,20 @@ mod tests {
 
     #[test]
     fn an_sso_link_is_a_ulid_and_a_plain_subject() {
-        let link = SsoLink::new("01jcprovider0000000000000a", "alice").unwrap();
-        assert_eq!(link.provider, "01JCPROVIDER0000000000000A");
+        let link = SsoLink::new("01jcprqvdxrs0000000000000a", "alice").unwrap();
+        assert_eq!(link.provider, "01JCPRQVDXRS0000000000000A");
         for bad in [
             "",
-            "01JCPROVIDER",
-            "81JCPROVIDER0000000000000A",
-            "01JCPROVIDER000000000000/A",
+            "01JCPRQVDXRS",
+            "81JCPRQVDXRS0000000000000A",
+            "01JCPRQVDXRS000000000000/A",
+            "01JCPRIVDXRS0000000000000A",
         ] {
             assert!(SsoLink::new(bad, "alice").is_err(), "{bad}");
         }
         for bad in ["", "a\nb", "a\u{7f}"] {
             assert!(
-                SsoLink::new("01JCPROVIDER0000000000000A", bad).is_err(),
+                SsoLink::new("01JCPRQVDXRS0000000000000A", bad).is_err(),
                 "{bad:?}"
             );
         }
