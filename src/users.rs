@@ -959,4 +959,37 @@ hosts: \"production:&synapse\"
         let e = file.only_present().unwrap_err().to_string();
         assert!(e.contains("rooms: are joined by provision apply"), "{e}");
     }
+
+    #[test]
+    fn sso_keys_go_together_and_are_checked_at_their_user() {
+        let users = load_str(
+            "u.csv",
+            "user,sso_provider,sso_subject\nann,01jcprqvdxrs0000000000000a,ann@idp\nbob,,\n",
+        )
+        .unwrap();
+        let sso = users[0].sso.as_ref().unwrap();
+        assert_eq!(
+            (sso.provider.as_str(), sso.subject.as_str()),
+            ("01JCPRQVDXRS0000000000000A", "ann@idp")
+        );
+        assert!(users[1].sso.is_none());
+        let yaml = "- user: ann\n  sso_provider: 01JCPRQVDXRS0000000000000A\n  sso_subject: ann\n";
+        assert!(load_str("u.yaml", yaml).unwrap()[0].sso.is_some());
+        for (text, says) in [
+            (
+                "- user: ann\n  sso_provider: 01JCPRQVDXRS0000000000000A\n",
+                "sso_provider and sso_subject go together",
+            ),
+            (
+                "- user: ann\n  sso_provider: acme\n  sso_subject: ann\n",
+                "is not a MAS provider id",
+            ),
+        ] {
+            let e = load_str("u.yaml", text).unwrap_err();
+            assert!(e.contains(says) && e.contains("u.yaml:1:"), "{e}");
+        }
+        let file = parse_str("u.yaml", yaml).unwrap();
+        let e = file.no_sso().unwrap_err().to_string();
+        assert!(e.contains("plan and apply do not compare SSO links"), "{e}");
+    }
 }
