@@ -683,16 +683,16 @@ fn an_sso_link_is_made_completed_by_a_rerun_and_never_stolen() {
         run(&inv, &args, "mas-sso-password")
     };
 
-    let r = go(sso(&ann, ACME, "ann-at-acme"));
+    let r = go(sso(&ann, ACME, "ann at acme&x=1+2"));
     assert_eq!(pair(&r), ("changed", "created"), "{}", text(&r.2));
     let ann_id = record(&m, &ann)["id"].as_str().unwrap().to_owned();
     assert!(
-        mas_links(&m).contains(&(ann_id.clone(), ACME.into(), "ann-at-acme".into())),
+        mas_links(&m).contains(&(ann_id.clone(), ACME.into(), "ann at acme&x=1+2".into())),
         "{:?}",
         mas_links(&m)
     );
     // Again: linked already, nothing sent.
-    let r = go(sso(&ann, ACME, "ann-at-acme"));
+    let r = go(sso(&ann, ACME, "ann at acme&x=1+2"));
     assert_eq!(pair(&r), ("ok", "exists"), "{}", text(&r.2));
     assert_eq!(mas_links(&m).len(), 1);
 
@@ -720,7 +720,7 @@ fn an_sso_link_is_made_completed_by_a_rerun_and_never_stolen() {
     assert_eq!(pair(&r), ("ok", "exists"), "{}", text(&r.2));
 
     // Ann's subject for another user: refused, and nothing linked.
-    let r = go(sso(&cy, ACME, "ann-at-acme"));
+    let r = go(sso(&cy, ACME, "ann at acme&x=1+2"));
     assert_eq!(r.0, "failed", "{}", text(&r.2));
     assert!(
         text(&r.2).contains(&format!("linked to another MAS user ({ann_id})")),
