@@ -354,7 +354,8 @@ pub struct TokenIssueArgs {
     pub expires: Option<std::time::Duration>,
 
     /// How many characters the server generates for the token (8 to 64; Synapse takes fewer,
-    /// but a token that short is guessed, and too short for provision to redact it from logs)
+    /// but a token that short is guessed, and too short for provision to redact it from logs).
+    /// MAS takes no length: for MAS provision generates the token, of as many letters and digits
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u8).range(8..=64))]
     pub length: u8,
 
