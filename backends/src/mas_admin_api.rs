@@ -538,14 +538,39 @@ impl MasAdminApi {
         }
         let body = json!({ "user_id": id, "provider_id": sso.provider, "subject": sso.subject });
         let resp = self.send(|| Request::post(LINKS, body.clone())).await?;
-        match resp.status {
-            201 => Ok(true),
-            409 => Err(Failure::Rejected(format!(
-                "the user is linked to provider {} with another subject (MAS links a user once per provider); unlink it in MAS to link this one",
-                sso.provider
-            ))),
-            _ => Err(mas_error(&resp)),
+        if resp.status == 201 {
+            return Ok(true);
         }
+        if resp.status != 409 {
+            return Err(mas_error(&resp));
+        }
+        // The user's link to the provider (list.rs, `filter[user]` and `filter[provider]`): this
+        // subject's if another run made it in between, else another subject's.
+        let query = format!(
+            "{LINKS}?filter[user]={}&filter[provider]={}",
+            encode(id),
+            encode(&sso.provider)
+        );
+        let resp = self.send(|| Request::get(&query)).await?;
+        if resp.status != 200 {
+            return Err(mas_error(&resp));
+        }
+        let body = resp.json();
+        let subjects: Vec<&str> = body["data"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .filter_map(|l| l["attributes"]["subject"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if subjects.contains(&sso.subject.as_str()) {
+            return Ok(false);
+        }
+        Err(Failure::Rejected(format!(
+            "the user is linked to provider {} with another subject (MAS links a user once per provider); unlink it in MAS to link this one",
+            sso.provider
+        )))
     }
 
     /// Every registration token resource, page after page (cursor `page[after]`, params.rs).
@@ -1388,5 +1413,60 @@ mod tests {
         let out = block_on(api(&http).revoke_token(&SecretString::from("aaaa"), true));
         assert!(matches!(out, Ok(Outcome::WouldDo { .. })), "{out:?}");
         assert_eq!(http.requests().len(), 3);
+    }
+
+    #[test]
+    fn a_409_on_linking_is_ok_when_the_link_is_this_one_and_a_failure_else() {
+        let link = SsoLink::new("01JCPRQVDXRS0000000000000A", "ann sub").unwrap();
+        let none = (200, json!({"data": [], "links": {"self": "x"}}));
+        let conflict = (
+            409,
+            json!({"errors": [{"title": "User ID 01JUSER already has an upstream link for Upstream Oauth 2.0 Provider ID 01JCPRQVDXRS0000000000000A"}]}),
+        );
+        let users_link = |subject: &str| {
+            (
+                200,
+                json!({"data": [{"type": "upstream-oauth-link", "id": "01JLINK", "attributes": {
+                    "provider_id": "01JCPRQVDXRS0000000000000A", "subject": subject,
+                    "user_id": "01JUSER", "human_account_name": null}}], "links": {"self": "x"}}),
+            )
+        };
+        let http = Scripted::new(vec![
+            discovery(),
+            token("t"),
+            none.clone(),
+            conflict.clone(),
+            users_link("ann sub"),
+        ]);
+        assert_eq!(
+            block_on(api(&http).link("01JUSER", &link, false)),
+            Ok(false)
+        );
+        assert_eq!(
+            http.requests()[2..],
+            [
+                "Get /api/admin/v1/upstream-oauth-links?filter[provider]=01JCPRQVDXRS0000000000000A&filter[subject]=ann%20sub",
+                "Post /api/admin/v1/upstream-oauth-links",
+                "Get /api/admin/v1/upstream-oauth-links?filter[user]=01JUSER&filter[provider]=01JCPRQVDXRS0000000000000A",
+            ]
+        );
+        assert_eq!(
+            http.seen.lock().unwrap()[3].1,
+            Some(
+                json!({"user_id": "01JUSER", "provider_id": "01JCPRQVDXRS0000000000000A", "subject": "ann sub"})
+            )
+        );
+        let http = Scripted::new(vec![
+            discovery(),
+            token("t"),
+            none,
+            conflict,
+            users_link("other"),
+        ]);
+        let out = block_on(api(&http).link("01JUSER", &link, false));
+        assert!(
+            matches!(&out, Err(Failure::Rejected(m)) if m.contains("with another subject")),
+            "{out:?}"
+        );
     }
 }
