@@ -369,7 +369,8 @@ pub struct TokenIssueArgs {
     pub expires: Option<std::time::Duration>,
 
     /// How many characters the server generates for the token (8 to 64; Synapse takes fewer,
-    /// but a token that short is guessed, and too short for provision to redact it from logs)
+    /// but a token that short is guessed, and too short for provision to redact it from logs).
+    /// MAS takes no length: for MAS provision generates the token, of as many letters and digits
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u8).range(8..=64))]
     pub length: u8,
 
@@ -410,11 +411,11 @@ fn parse_lifetime(s: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Args)]
 pub struct TokenListArgs {
-    /// Only the tokens that can still be used (uses left, not expired)
+    /// Only the tokens that can still be used (uses left, not expired, not revoked)
     #[arg(long, conflicts_with = "invalid")]
     pub valid: bool,
 
-    /// Only the tokens that can no longer be used (used up or expired)
+    /// Only the tokens that can no longer be used (used up, expired, or revoked on MAS)
     #[arg(long)]
     pub invalid: bool,
 
@@ -608,6 +609,25 @@ pub struct RegisterArgs {
     /// synapse-cli; refused for hosts that cannot take one). With --from, every user's
     #[arg(long, value_enum, value_name = "TYPE")]
     pub user_type: Option<UserType>,
+    /// Link the user to its account at this upstream SSO provider of MAS (the provider's id, a
+    /// ULID), with --sso-subject (mas-api; refused elsewhere). A user that exists gets the link
+    /// if it lacks it. With --from, the users file's sso_provider and sso_subject
+    #[arg(
+        long,
+        value_name = "ULID",
+        requires = "sso_subject",
+        conflicts_with = "from"
+    )]
+    pub sso_provider: Option<String>,
+
+    /// The user's subject (`sub` claim) at the --sso-provider
+    #[arg(
+        long,
+        value_name = "SUBJECT",
+        requires = "sso_provider",
+        conflicts_with = "from"
+    )]
+    pub sso_subject: Option<String>,
 
     #[command(flatten)]
     pub password: PasswordArgs,

@@ -218,6 +218,7 @@ pub fn token_row(
         Output::Human => {
             let state = match (valid, token.expiry_ms) {
                 (true, _) => "valid",
+                (false, _) if token.revoked => "revoked",
                 (false, Some(expiry)) if expiry <= now_ms => "expired",
                 (false, _) => "used up",
             };

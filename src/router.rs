@@ -133,6 +133,13 @@ impl Router {
             None => None,
         };
         if exists == Some(true) {
+            // An existing user may lack the SSO link a re-run adds: the registering backend
+            // (the only one that links) says.
+            if reg.sso.is_some()
+                && let Preview::Known(outcome) = registers.preview(reg).await?
+            {
+                return Ok(outcome);
+            }
             return Ok(Outcome::Exists);
         }
         let admin = reg.admin;

@@ -4,7 +4,9 @@
 //! (yes/no/true/false/1/0, empty: leave as is), `password_file` (empty: generate),
 //! `display_name`, `email` or `emails` (a list, or addresses separated by commas), `rooms`
 //! (room IDs or aliases to join, with `state: present`), `state` (present, the default, locked
-//! or deactivated) and `erase` (only with `state: deactivated`). Errors name the file and line, with the known word closest
+//! or deactivated), `erase` (only with `state: deactivated`), and `sso_provider` with
+//! `sso_subject` (an upstream SSO account to link the new user to, through mas-api; flat
+//! keys, so that a CSV column is the same word as a YAML key). Errors name the file and line, with the known word closest
 //! to a misspelt one; empty lines are skipped; a user listed twice is an error.
 
 use std::collections::HashMap;
@@ -13,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 use provision_backends::canonical_email;
+use provision_backends::registration::SsoLink;
 use provision_backends::user_id::UserArg;
 use serde::Deserialize;
 use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -33,6 +36,8 @@ pub const KEYS: &[&str] = &[
     "rooms",
     "state",
     "erase",
+    "sso_provider",
+    "sso_subject",
 ];
 
 /// The keys of the YAML mapping form.
@@ -87,6 +92,8 @@ pub struct BulkUser {
     pub state: State,
     /// With `state: deactivated`: erase the user's data too.
     pub erase: bool,
+    /// `sso_provider` and `sso_subject`: the upstream SSO account to link it to.
+    pub sso: Option<SsoLink>,
     /// Where the user is written (line, column), and its `state` when it has one.
     pub at: (u64, u64),
     pub state_at: Option<(u64, u64)>,
@@ -106,6 +113,7 @@ impl BulkUser {
             rooms: Vec::new(),
             state: State::Present,
             erase: false,
+            sso: None,
             at: (0, 0),
             state_at: None,
         })
@@ -148,6 +156,18 @@ impl UsersFile {
             ));
         }
         Ok(())
+    }
+
+    /// `provision plan`/`apply` do not read users' SSO links yet: a file that asks for one is
+    /// for `register --from`, refused rather than half done.
+    pub fn no_sso(&self) -> Result<(), Error> {
+        match self.users.iter().find(|u| u.sso.is_some()) {
+            Some(u) => Err(self.at(
+                "sso_provider/sso_subject are linked by register --from; plan and apply do not compare SSO links yet",
+                u.at,
+            )),
+            None => Ok(()),
+        }
     }
 
     /// `--limit`, else the file's `hosts`.
@@ -254,6 +274,7 @@ fn entry(
     let (mut name, mut admin, mut password_file, mut display_name) = (None, None, None, None);
     let (mut emails, mut rooms) = (None::<Vec<String>>, Vec::new());
     let (mut state, mut state_at, mut erase) = (State::Present, None, None);
+    let (mut sso_provider, mut sso_subject) = (None, None);
     let mut seen: Vec<&str> = Vec::new();
     for field in &row.fields {
         let key = field.key.as_str();
@@ -301,6 +322,8 @@ fn entry(
                     state_at = Some(field.at);
                 }
             }
+            "sso_provider" => sso_provider = text(key, v).map_err(wrong)?,
+            "sso_subject" => sso_subject = text(key, v).map_err(wrong)?,
             // "erase"
             _ => erase = flag(key, v).map_err(wrong)?.map(|e| (e, field.at)),
         }
@@ -327,6 +350,18 @@ fn entry(
             state_at.unwrap_or(row.at),
         ));
     }
+    let sso = match (sso_provider, sso_subject) {
+        (None, None) => None,
+        (Some(provider), Some(subject)) => {
+            Some(SsoLink::new(&provider, &subject).map_err(|e| at(e, row.at))?)
+        }
+        _ => {
+            return Err(at(
+                "sso_provider and sso_subject go together".into(),
+                row.at,
+            ));
+        }
+    };
     Ok(BulkUser {
         user,
         name,
@@ -337,6 +372,7 @@ fn entry(
         rooms,
         state,
         erase: erase.is_some_and(|(e, _)| e),
+        sso,
         at: row.at,
         state_at,
     })
@@ -922,5 +958,38 @@ hosts: \"production:&synapse\"
         let file = parse_str("u.yaml", "- user: a\n  rooms: ['#g:x.org']\n").unwrap();
         let e = file.only_present().unwrap_err().to_string();
         assert!(e.contains("rooms: are joined by provision apply"), "{e}");
+    }
+
+    #[test]
+    fn sso_keys_go_together_and_are_checked_at_their_user() {
+        let users = load_str(
+            "u.csv",
+            "user,sso_provider,sso_subject\nann,01jcprqvdxrs0000000000000a,ann@idp\nbob,,\n",
+        )
+        .unwrap();
+        let sso = users[0].sso.as_ref().unwrap();
+        assert_eq!(
+            (sso.provider.as_str(), sso.subject.as_str()),
+            ("01JCPRQVDXRS0000000000000A", "ann@idp")
+        );
+        assert!(users[1].sso.is_none());
+        let yaml = "- user: ann\n  sso_provider: 01JCPRQVDXRS0000000000000A\n  sso_subject: ann\n";
+        assert!(load_str("u.yaml", yaml).unwrap()[0].sso.is_some());
+        for (text, says) in [
+            (
+                "- user: ann\n  sso_provider: 01JCPRQVDXRS0000000000000A\n",
+                "sso_provider and sso_subject go together",
+            ),
+            (
+                "- user: ann\n  sso_provider: acme\n  sso_subject: ann\n",
+                "is not a MAS provider id",
+            ),
+        ] {
+            let e = load_str("u.yaml", text).unwrap_err();
+            assert!(e.contains(says) && e.contains("u.yaml:1:"), "{e}");
+        }
+        let file = parse_str("u.yaml", yaml).unwrap();
+        let e = file.no_sso().unwrap_err().to_string();
+        assert!(e.contains("plan and apply do not compare SSO links"), "{e}");
     }
 }

@@ -167,15 +167,21 @@ pub struct RegistrationToken {
     pub completed: u64,
     /// Milliseconds since the epoch; `None`: never expires.
     pub expiry_ms: Option<u64>,
+    /// Revoked by an admin: MAS revokes (user_registration_tokens/revoke.rs) where Synapse and
+    /// Dendrite delete, so only MAS lists tokens that are revoked.
+    pub revoked: bool,
 }
 
 impl RegistrationToken {
     /// Whether it is still valid at `now_ms`, as the admin API's `valid` filter decides
     /// (synapse/storage/databases/main/registration.py, `get_registration_tokens`): uses left
-    /// (pending ones count) and not expired.
+    /// (pending ones count) and not expired; and, as MAS's `valid` (admin/model.rs), not
+    /// revoked.
     pub fn valid(&self, now_ms: u64) -> bool {
-        self.uses_allowed
-            .is_none_or(|allowed| self.pending + self.completed < allowed)
+        !self.revoked
+            && self
+                .uses_allowed
+                .is_none_or(|allowed| self.pending + self.completed < allowed)
             && self.expiry_ms.is_none_or(|expiry| expiry > now_ms)
     }
 }
@@ -188,6 +194,7 @@ impl std::fmt::Debug for RegistrationToken {
             .field("pending", &self.pending)
             .field("completed", &self.completed)
             .field("expiry_ms", &self.expiry_ms)
+            .field("revoked", &self.revoked)
             .finish()
     }
 }

@@ -9,11 +9,15 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use tokio::sync::Mutex;
 
-use crate::account::{Account, Change, ListFilter, Listed, Op, Page, Preview, UserState};
+use crate::account::{
+    Account, Change, ListFilter, Listed, Op, Page, Preview, RegistrationToken, TokenTerms,
+    UserState,
+};
 use crate::matrix::MatrixAnswer;
+use crate::outcome::Changed;
 use crate::port::Ports;
 use crate::port::http::{Auth, Http, HttpPort, Request, Response, encode};
-use crate::registration::Fields;
+use crate::registration::{Fields, SsoLink};
 use crate::settings::{Backend, Config, Mas, Settings, reveal};
 use crate::{Failure, Outcome, Registration, UserId};
 
@@ -47,16 +51,29 @@ impl Backend for MasAdminApi {
     const NAME: &'static str = "mas-api";
     const KEYS: &'static [&'static str] = &[];
     /// MAS's admin API does every account operation (crates/handlers/src/admin/v1/users/)
-    /// but profiles and rooms, which are the homeserver's.
-    const OPS: &'static [Op] = Op::ACCOUNTS;
+    /// but profiles and rooms, which are the homeserver's; and registration tokens
+    /// (v1/user_registration_tokens/), which under MAS are MAS's, not the homeserver's.
+    const OPS: &'static [Op] = &[
+        Op::Register,
+        Op::Read,
+        Op::SetAdmin,
+        Op::SetPassword,
+        Op::Lock,
+        Op::Deactivate,
+        Op::Reactivate,
+        Op::List,
+        Op::Tokens,
+    ];
     /// Emails through `POST /api/admin/v1/user-emails` (user_emails/add.rs), and
-    /// `skip_password_check` of users/set_password.rs. No display name: only the newest MAS
+    /// `skip_password_check` of users/set_password.rs, and an upstream SSO link
+    /// (upstream_oauth_links/add.rs). No display name: only the newest MAS
     /// has an endpoint for it (users/set_displayname.rs), which others answer with 404.
     const FIELDS: Fields = Fields {
         display_name: false,
         emails: true,
         ignore_password_complexity: true,
         user_type: false,
+        sso: true,
     };
     const RUNS_PROGRAMS: bool = false;
     const THROUGH_MAS: bool = true;
@@ -126,8 +143,10 @@ impl Account for MasAdminApi {
 
     /// users/add.rs: `POST /api/admin/v1/users` `{"username"}` answers 200 with the user, or
     /// 409 "User already exists" (or "Username is reserved by the homeserver"); then its
-    /// password, emails and admin flag, one request each. A user that exists is left as it is
-    /// (its password too); a step that fails after the creation says what the user lacks.
+    /// password, emails, admin flag and SSO link, one request each. A user that exists is left
+    /// as it is (its password too) but for its SSO link, which is added when missing: a run
+    /// that failed midway is completed by the next. A step that fails after the creation says
+    /// what the user lacks.
     async fn register(&self, reg: &Registration<'_>) -> Result<Outcome, Failure> {
         let username = reg.user.localpart();
         let resp = self
@@ -140,7 +159,22 @@ impl Account for MasAdminApi {
                 .ok_or_else(|| {
                     Failure::Rejected("MAS admin API: a created user without data.id".into())
                 })?,
-            409 if title(&resp) == "User already exists" => return Ok(Outcome::Exists),
+            409 if title(&resp) == "User already exists" => {
+                let Some(sso) = reg.sso else {
+                    return Ok(Outcome::Exists);
+                };
+                let (id, _) = self.existing(reg.user).await?;
+                return Ok(match self.link(&id, sso, false).await? {
+                    true => Outcome::Done {
+                        change: Changed::SsoLinked,
+                        note: Some(format!(
+                            "the user existed; linked to provider {}",
+                            sso.provider
+                        )),
+                    },
+                    false => Outcome::Exists,
+                });
+            }
             _ => return Err(mas_error(&resp)),
         };
         self.set_password(&id, reg.password, reg.ignore_password_complexity)
@@ -183,15 +217,33 @@ impl Account for MasAdminApi {
                     )
                 })?;
         }
+        if let Some(sso) = reg.sso {
+            self.link(&id, sso, false).await.map_err(|e| {
+                midway(
+                    username,
+                    "without its SSO link",
+                    e,
+                    "running the same command again adds it",
+                )
+            })?;
+        }
         Ok(Outcome::Created { admin: reg.admin })
     }
 
-    /// `--check` of `register`: MAS tells whether the user exists.
+    /// `--check` of `register`: MAS tells whether the user exists, and has its SSO link.
     async fn preview(&self, reg: &Registration<'_>) -> Result<Preview, Failure> {
-        Ok(Preview::Known(match self.find(reg.user).await? {
-            Some(_) => Outcome::Exists,
-            None => Outcome::WouldCreate { admin: reg.admin },
-        }))
+        Ok(Preview::Known(
+            match (self.find(reg.user).await?, reg.sso) {
+                (Some((id, _)), Some(sso)) => match self.link(&id, sso, true).await? {
+                    true => Outcome::WouldDo {
+                        change: Changed::SsoLinked,
+                    },
+                    false => Outcome::Exists,
+                },
+                (Some(_), None) => Outcome::Exists,
+                (None, _) => Outcome::WouldCreate { admin: reg.admin },
+            },
+        ))
     }
 
     /// Reads the user first: a state already reached is `ok`, a missing user an error.
@@ -263,6 +315,65 @@ impl Account for MasAdminApi {
         Ok(Page { users, next })
     }
 
+    /// user_registration_tokens/add.rs: `POST /api/admin/v1/user-registration-tokens`
+    /// `{token, usage_limit, expires_at}`, 201 with the token. Every field is sent: MAS reads
+    /// a missing `usage_limit` as unlimited, provision's `None` is sent as `null` only when
+    /// unlimited was asked. MAS takes no length (it generates 12 alphanumerics when given no
+    /// token), so provision generates the token itself, of `terms.length` alphanumerics: the
+    /// same `--length` on every backend.
+    async fn issue_token(&self, terms: &TokenTerms) -> Result<RegistrationToken, Failure> {
+        let token = random_token(terms.length)?;
+        let body = json!({
+            "token": token.expose_secret(),
+            "usage_limit": terms.uses_allowed,
+            "expires_at": terms.expiry_ms.map(rfc3339),
+        });
+        let resp = self.send(|| Request::post(TOKENS, body.clone())).await?;
+        if resp.status != 201 {
+            return Err(mas_error(&resp));
+        }
+        registration_token(&resp.json()["data"]).ok_or_else(|| {
+            Failure::Rejected("MAS admin API: no token in the answer to issuing one".into())
+        })
+    }
+
+    /// user_registration_tokens/list.rs: `GET /api/admin/v1/user-registration-tokens`, every
+    /// page; `filter[valid]` is MAS's own (not expired, not revoked, uses left).
+    async fn list_tokens(&self, valid: Option<bool>) -> Result<Vec<RegistrationToken>, Failure> {
+        Ok(self
+            .token_resources(valid)
+            .await?
+            .iter()
+            .filter_map(registration_token)
+            .collect())
+    }
+
+    /// user_registration_tokens/revoke.rs: `POST .../{id}/revoke`, addressed by MAS's id, so
+    /// the token is found in the list first (MAS has no lookup by token). A token MAS does not
+    /// have, or has revoked already (revoke.rs answers 400 to that), is the state wanted.
+    async fn revoke_token(&self, token: &SecretString, check: bool) -> Result<Outcome, Failure> {
+        let change = Changed::TokenRevoked;
+        let listed = self.token_resources(None).await?;
+        let found = listed
+            .iter()
+            .find(|t| t["attributes"]["token"].as_str() == Some(token.expose_secret()));
+        let id = match found {
+            Some(t) if t["attributes"]["revoked_at"].is_null() => t["id"].as_str().unwrap_or(""),
+            _ => return Ok(Outcome::Already { change }),
+        };
+        if check {
+            return Ok(Outcome::WouldDo { change });
+        }
+        let path = format!("{TOKENS}/{}/revoke", encode(id));
+        let resp = self.send(|| Request::post(&path, json!({}))).await?;
+        match resp.status {
+            200 => Ok(Outcome::Done { change, note: None }),
+            // Revoked or gone in between.
+            400 | 404 => Ok(Outcome::Already { change }),
+            _ => Err(mas_error(&resp)),
+        }
+    }
+
     async fn set_admin(&self, user: &UserId, admin: bool, check: bool) -> Result<Outcome, Failure> {
         let (id, state) = self.existing(user).await?;
         if state.admin == Some(admin) {
@@ -282,6 +393,12 @@ impl Account for MasAdminApi {
 
 /// Users asked for per page (MAS's own default is 10).
 const PAGE: u32 = 100;
+
+/// The registration tokens (user_registration_tokens/mod.rs).
+const TOKENS: &str = "/api/admin/v1/user-registration-tokens";
+
+/// The links of users to upstream SSO accounts (upstream_oauth_links/mod.rs).
+const LINKS: &str = "/api/admin/v1/upstream-oauth-links";
 
 impl MasAdminApi {
     pub fn new(
@@ -378,6 +495,123 @@ impl MasAdminApi {
         match resp.status {
             status if status == ok => Ok(()),
             _ => Err(mas_error(&resp)),
+        }
+    }
+
+    /// Links the user of MAS id `id` to `sso` unless it is linked already: `true` when it was
+    /// (under `check`: would be). upstream_oauth_links/add.rs answers 409 when the user has a
+    /// link to the provider whatever its subject, and does not check that the subject is
+    /// free: the constraint upstream_oauth_links_subject_unique (crates/storage-pg/migrations/)
+    /// refuses it as a 500. So the subject's link is looked up first (list.rs,
+    /// `filter[provider]` and `filter[subject]`), and a 409 is explained from the user's links.
+    async fn link(&self, id: &str, sso: &SsoLink, check: bool) -> Result<bool, Failure> {
+        let query = format!(
+            "{LINKS}?filter[provider]={}&filter[subject]={}",
+            encode(&sso.provider),
+            encode(&sso.subject)
+        );
+        let resp = self.send(|| Request::get(&query)).await?;
+        match resp.status {
+            200 => {}
+            404 => {
+                return Err(Failure::Rejected(format!(
+                    "MAS has no upstream OAuth provider {} (its `upstream_oauth2.providers` ids)",
+                    sso.provider
+                )));
+            }
+            _ => return Err(mas_error(&resp)),
+        }
+        if let Some(linked) = resp.json()["data"].as_array().and_then(|d| d.first()) {
+            return match linked["attributes"]["user_id"].as_str() {
+                Some(user) if user == id => Ok(false),
+                Some(user) => Err(Failure::Rejected(format!(
+                    "the SSO subject is linked to another MAS user ({user}) for provider {}; unlink it in MAS first",
+                    sso.provider
+                ))),
+                None => Err(Failure::Rejected(format!(
+                    "the SSO subject has a link to provider {} that no user claimed yet; remove it in MAS first",
+                    sso.provider
+                ))),
+            };
+        }
+        if check {
+            return Ok(true);
+        }
+        let body = json!({ "user_id": id, "provider_id": sso.provider, "subject": sso.subject });
+        let resp = self.send(|| Request::post(LINKS, body.clone())).await?;
+        if resp.status == 201 {
+            return Ok(true);
+        }
+        if resp.status != 409 {
+            return Err(mas_error(&resp));
+        }
+        // The user's link to the provider (list.rs, `filter[user]` and `filter[provider]`): this
+        // subject's if another run made it in between, else another subject's.
+        let query = format!(
+            "{LINKS}?filter[user]={}&filter[provider]={}",
+            encode(id),
+            encode(&sso.provider)
+        );
+        let resp = self.send(|| Request::get(&query)).await?;
+        if resp.status != 200 {
+            return Err(mas_error(&resp));
+        }
+        let body = resp.json();
+        let subjects: Vec<&str> = body["data"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .filter_map(|l| l["attributes"]["subject"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if subjects.contains(&sso.subject.as_str()) {
+            return Ok(false);
+        }
+        Err(Failure::Rejected(format!(
+            "the user is linked to provider {} with another subject (MAS links a user once per provider); unlink it in MAS to link this one",
+            sso.provider
+        )))
+    }
+
+    /// Every registration token resource, page after page (cursor `page[after]`, params.rs).
+    async fn token_resources(
+        &self,
+        valid: Option<bool>,
+    ) -> Result<Vec<serde_json::Value>, Failure> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query = format!("{TOKENS}?page[first]={PAGE}");
+            if let Some(valid) = valid {
+                query.push_str(&format!("&filter[valid]={valid}"));
+            }
+            if let Some(after) = &cursor {
+                query.push_str(&format!("&page[after]={}", encode(after)));
+            }
+            let resp = self.send(|| Request::get(&query)).await?;
+            if resp.status != 200 {
+                return Err(mas_error(&resp));
+            }
+            let body = resp.json();
+            let Some(data) = body["data"].as_array() else {
+                return Err(Failure::Rejected(
+                    "MAS admin API: no data in the list of registration tokens".into(),
+                ));
+            };
+            all.extend(data.iter().cloned());
+            let next = match (body["links"]["next"].is_string(), data.last()) {
+                (true, Some(last)) => last["meta"]["page"]["cursor"]
+                    .as_str()
+                    .or(last["id"].as_str())
+                    .map(str::to_owned),
+                _ => None,
+            };
+            // A cursor that does not move would page for ever.
+            if next.is_none() || next == cursor {
+                return Ok(all);
+            }
+            cursor = next;
         }
     }
 
@@ -495,6 +729,121 @@ fn state(attributes: &serde_json::Value) -> UserState {
         locked: Some(!attributes["locked_at"].is_null()),
         ..UserState::default()
     }
+}
+
+/// A registration token from MAS's resource (admin/model.rs, `UserRegistrationToken`):
+/// `usage_limit` (null: unlimited), `times_used`, `expires_at` and `revoked_at` (RFC 3339).
+/// MAS counts a use when a registration completes, so nothing is pending.
+fn registration_token(resource: &serde_json::Value) -> Option<RegistrationToken> {
+    let a = &resource["attributes"];
+    Some(RegistrationToken {
+        token: a["token"].as_str().filter(|t| !t.is_empty())?.to_owned(),
+        uses_allowed: a["usage_limit"].as_u64(),
+        pending: 0,
+        completed: a["times_used"].as_u64().unwrap_or(0),
+        expiry_ms: match &a["expires_at"] {
+            serde_json::Value::String(at) => Some(from_rfc3339(at)?),
+            _ => None,
+        },
+        revoked: !a["revoked_at"].is_null(),
+    })
+}
+
+/// Alphanumerics, as MAS generates its own tokens (user_registration_tokens/add.rs).
+const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// A token of `length` alphanumerics from the system's randomness, each equally likely.
+fn random_token(length: u8) -> Result<SecretString, Failure> {
+    let length = usize::from(length);
+    let mut out = String::with_capacity(length);
+    let mut buf = [0u8; 64];
+    while out.len() < length {
+        getrandom::fill(&mut buf)
+            .map_err(|e| Failure::Rejected(format!("no randomness available: {e}")))?;
+        // Bytes at or above 248 (= 4 * 62) are dropped so every character is equally likely.
+        out.extend(
+            buf.iter()
+                .filter(|b| usize::from(**b) < 4 * ALPHANUMERIC.len())
+                .map(|b| char::from(ALPHANUMERIC[usize::from(*b) % ALPHANUMERIC.len()]))
+                .take(length - out.len()),
+        );
+    }
+    Ok(SecretString::from(out))
+}
+
+/// Milliseconds since the epoch as RFC 3339 in UTC, as MAS's `DateTime<Utc>` reads it.
+fn rfc3339(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60,
+        ms % 1000
+    )
+}
+
+/// RFC 3339 (`2026-01-01T00:00:00Z`, with or without fractions or an offset) to
+/// milliseconds since the epoch; `None` for anything else or before 1970.
+fn from_rfc3339(at: &str) -> Option<u64> {
+    let num = |s: &str| -> Option<i64> {
+        s.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let (date, time) = at.split_once(['T', 't', ' '])?;
+    let mut date = date.splitn(3, '-');
+    let (y, m, d) = (num(date.next()?)?, num(date.next()?)?, num(date.next()?)?);
+    let (time, offset) = match time.find(['Z', 'z', '+', '-']) {
+        Some(i) => time.split_at(i),
+        None => return None,
+    };
+    let offset_secs = match offset {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = if offset.starts_with('-') { -1 } else { 1 };
+            let (h, min) = offset[1..].split_once(':')?;
+            sign * (num(h)? * 3600 + num(min)? * 60)
+        }
+    };
+    let (hms, fraction) = time.split_once('.').unwrap_or((time, ""));
+    let mut hms = hms.splitn(3, ':');
+    let (h, min, s) = (num(hms.next()?)?, num(hms.next()?)?, num(hms.next()?)?);
+    let ms = match fraction {
+        "" => 0,
+        f => num(&format!("{f:0<3}")[..3])?,
+    };
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || min > 59 || s > 60 {
+        return None;
+    }
+    let secs = days_from_civil(y, m, d) * 86_400 + h * 3600 + min * 60 + s - offset_secs;
+    u64::try_from(secs * 1000 + ms).ok()
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day since 1970-01-01 (Hinnant's `civil_from_days`).
+fn civil(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// A failure after the user was created: what the user lacks, and how to finish it (a re-run
@@ -919,6 +1268,206 @@ mod tests {
                 "Get /api/admin/v1/users?page[first]=100&filter[admin]=true",
                 "Get /api/admin/v1/users?page[first]=100&page[after]=01JB&filter[admin]=true",
             ]
+        );
+    }
+
+    #[test]
+    fn rfc3339_both_ways() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_900_000_000_123), "2030-03-17T17:46:40.123Z");
+        assert_eq!(
+            from_rfc3339("2030-03-17T17:46:40.123Z"),
+            Some(1_900_000_000_123)
+        );
+        assert_eq!(
+            from_rfc3339("2030-03-17T17:46:40Z"),
+            Some(1_900_000_000_000)
+        );
+        assert_eq!(
+            from_rfc3339("2030-03-17T19:46:40+02:00"),
+            Some(1_900_000_000_000)
+        );
+        assert_eq!(
+            from_rfc3339("2024-02-29T00:00:00.5Z"),
+            Some(1_709_164_800_500)
+        );
+        assert_eq!(from_rfc3339("yesterday"), None);
+        assert_eq!(from_rfc3339("2030-13-01T00:00:00Z"), None);
+    }
+
+    #[test]
+    fn mas_does_tokens_as_well_as_accounts() {
+        assert!(MasAdminApi::OPS.starts_with(Op::ACCOUNTS));
+        assert!(MasAdminApi::OPS.contains(&Op::Tokens));
+    }
+
+    fn token_resource(id: &str, token: &str, revoked: bool) -> serde_json::Value {
+        json!({"type": "user-registration_token", "id": id, "attributes": {
+            "token": token, "valid": !revoked, "usage_limit": 1, "times_used": 0,
+            "created_at": "2026-01-01T00:00:00Z", "last_used_at": null,
+            "expires_at": "2030-03-17T17:46:40Z",
+            "revoked_at": if revoked { json!("2026-01-02T00:00:00Z") } else { json!(null) }}})
+    }
+
+    #[test]
+    fn a_token_is_issued_with_every_term_and_a_token_of_the_asked_length() {
+        let http = Scripted::new(vec![
+            discovery(),
+            token("t"),
+            (
+                201,
+                json!({"data": token_resource("01JTOKEN", "whatever", false)}),
+            ),
+        ]);
+        let terms = TokenTerms {
+            uses_allowed: Some(1),
+            expiry_ms: Some(1_900_000_000_000),
+            length: 20,
+        };
+        let issued = block_on(api(&http).issue_token(&terms)).unwrap();
+        assert_eq!(issued.uses_allowed, Some(1));
+        assert_eq!(issued.expiry_ms, Some(1_900_000_000_000));
+        let seen = http.seen.lock().unwrap();
+        let body = seen[2].1.as_ref().unwrap();
+        assert_eq!(body["usage_limit"], 1);
+        assert_eq!(body["expires_at"], "2030-03-17T17:46:40.000Z");
+        let sent = body["token"].as_str().unwrap();
+        assert_eq!(sent.len(), 20);
+        assert!(sent.bytes().all(|b| b.is_ascii_alphanumeric()));
+        drop(seen);
+
+        // Unlimited is said, not left to MAS's default.
+        let http = Scripted::new(vec![
+            discovery(),
+            token("t"),
+            (201, json!({"data": token_resource("01JTOKEN", "x", false)})),
+        ]);
+        let terms = TokenTerms {
+            uses_allowed: None,
+            expiry_ms: None,
+            length: 16,
+        };
+        block_on(api(&http).issue_token(&terms)).unwrap();
+        let seen = http.seen.lock().unwrap();
+        let body = seen[2].1.as_ref().unwrap().as_object().unwrap();
+        assert!(body["usage_limit"].is_null() && body.contains_key("usage_limit"));
+        assert!(body["expires_at"].is_null() && body.contains_key("expires_at"));
+    }
+
+    #[test]
+    fn tokens_are_listed_page_after_page_and_a_revoked_one_is_not_valid() {
+        let http = Scripted::new(vec![
+            discovery(),
+            token("t"),
+            (
+                200,
+                json!({"meta": {"count": 2}, "data": [token_resource("01JA", "aaaa", false)],
+                    "links": {"self": "x", "next": "y"}}),
+            ),
+            (
+                200,
+                json!({"meta": {"count": 2}, "data": [token_resource("01JB", "bbbb", true)],
+                    "links": {"self": "y"}}),
+            ),
+        ]);
+        let listed = block_on(api(&http).list_tokens(Some(false))).unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed[0].valid(0));
+        assert!(!listed[1].valid(0));
+        assert_eq!(
+            http.requests()[2..],
+            [
+                "Get /api/admin/v1/user-registration-tokens?page[first]=100&filter[valid]=false",
+                "Get /api/admin/v1/user-registration-tokens?page[first]=100&filter[valid]=false&page[after]=01JA",
+            ]
+        );
+    }
+
+    #[test]
+    fn revoke_finds_the_token_by_listing_and_a_revoked_or_unknown_one_is_already() {
+        let list = || {
+            (
+                200,
+                json!({"data": [token_resource("01JA", "aaaa", false), token_resource("01JB", "bbbb", true)],
+                    "links": {"self": "x"}}),
+            )
+        };
+        let http = Scripted::new(vec![
+            discovery(),
+            token("t"),
+            list(),
+            (200, json!({"data": token_resource("01JA", "aaaa", true)})),
+        ]);
+        let out = block_on(api(&http).revoke_token(&SecretString::from("aaaa"), false));
+        assert!(matches!(out, Ok(Outcome::Done { .. })), "{out:?}");
+        assert_eq!(
+            http.requests()[3],
+            "Post /api/admin/v1/user-registration-tokens/01JA/revoke"
+        );
+        for gone in ["bbbb", "cccc"] {
+            let http = Scripted::new(vec![discovery(), token("t"), list()]);
+            let out = block_on(api(&http).revoke_token(&SecretString::from(gone), false));
+            assert!(matches!(out, Ok(Outcome::Already { .. })), "{out:?}");
+            assert_eq!(http.requests().len(), 3, "nothing revoked");
+        }
+        let http = Scripted::new(vec![discovery(), token("t"), list()]);
+        let out = block_on(api(&http).revoke_token(&SecretString::from("aaaa"), true));
+        assert!(matches!(out, Ok(Outcome::WouldDo { .. })), "{out:?}");
+        assert_eq!(http.requests().len(), 3);
+    }
+
+    #[test]
+    fn a_409_on_linking_is_ok_when_the_link_is_this_one_and_a_failure_else() {
+        let link = SsoLink::new("01JCPRQVDXRS0000000000000A", "ann sub").unwrap();
+        let none = (200, json!({"data": [], "links": {"self": "x"}}));
+        let conflict = (
+            409,
+            json!({"errors": [{"title": "User ID 01JUSER already has an upstream link for Upstream Oauth 2.0 Provider ID 01JCPRQVDXRS0000000000000A"}]}),
+        );
+        let users_link = |subject: &str| {
+            (
+                200,
+                json!({"data": [{"type": "upstream-oauth-link", "id": "01JLINK", "attributes": {
+                    "provider_id": "01JCPRQVDXRS0000000000000A", "subject": subject,
+                    "user_id": "01JUSER", "human_account_name": null}}], "links": {"self": "x"}}),
+            )
+        };
+        let http = Scripted::new(vec![
+            discovery(),
+            token("t"),
+            none.clone(),
+            conflict.clone(),
+            users_link("ann sub"),
+        ]);
+        assert_eq!(
+            block_on(api(&http).link("01JUSER", &link, false)),
+            Ok(false)
+        );
+        assert_eq!(
+            http.requests()[2..],
+            [
+                "Get /api/admin/v1/upstream-oauth-links?filter[provider]=01JCPRQVDXRS0000000000000A&filter[subject]=ann%20sub",
+                "Post /api/admin/v1/upstream-oauth-links",
+                "Get /api/admin/v1/upstream-oauth-links?filter[user]=01JUSER&filter[provider]=01JCPRQVDXRS0000000000000A",
+            ]
+        );
+        assert_eq!(
+            http.seen.lock().unwrap()[3].1,
+            Some(
+                json!({"user_id": "01JUSER", "provider_id": "01JCPRQVDXRS0000000000000A", "subject": "ann sub"})
+            )
+        );
+        let http = Scripted::new(vec![
+            discovery(),
+            token("t"),
+            none,
+            conflict,
+            users_link("other"),
+        ]);
+        let out = block_on(api(&http).link("01JUSER", &link, false));
+        assert!(
+            matches!(&out, Err(Failure::Rejected(m)) if m.contains("with another subject")),
+            "{out:?}"
         );
     }
 }

@@ -32,6 +32,9 @@ impl Backend for MasCli {
         emails: true,
         ignore_password_complexity: true,
         user_type: false,
+        // SSO links are made through MAS's admin API (mas-api), which says whether one is
+        // there already, so a re-run can complete a user.
+        sso: false,
     };
     const RUNS_PROGRAMS: bool = true;
 

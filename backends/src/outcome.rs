@@ -142,6 +142,8 @@ pub enum Changed {
     TokenIssued,
     /// A registration token revoked.
     TokenRevoked,
+    /// An existing user linked to its account at an upstream SSO provider.
+    SsoLinked,
 }
 
 impl Changed {
@@ -159,6 +161,7 @@ impl Changed {
             Changed::Joined => "joined",
             Changed::TokenIssued => "issued",
             Changed::TokenRevoked => "revoked",
+            Changed::SsoLinked => "sso_linked",
         }
     }
 
@@ -178,6 +181,7 @@ impl Changed {
             Changed::TokenIssued => "issued",
             // The server has no such token: revoked before, or never issued there.
             Changed::TokenRevoked => "already_revoked",
+            Changed::SsoLinked => "sso_already_linked",
         }
     }
 
@@ -195,6 +199,7 @@ impl Changed {
             Changed::Joined => "would_join",
             Changed::TokenIssued => "would_issue",
             Changed::TokenRevoked => "would_revoke",
+            Changed::SsoLinked => "would_link_sso",
         }
     }
 }

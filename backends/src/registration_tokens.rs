@@ -106,5 +106,6 @@ fn registration_token(t: &serde_json::Value) -> Option<RegistrationToken> {
         pending: t["pending"].as_u64().unwrap_or(0),
         completed: t["completed"].as_u64().unwrap_or(0),
         expiry_ms: t["expiry_time"].as_u64(),
+        revoked: false,
     })
 }

@@ -270,6 +270,8 @@ fn host_work(
                     .unwrap_or_default(),
                 ignore_password_complexity: false,
                 user_type: None,
+                // Refused before a plan (`UsersFile::no_sso`).
+                sso: None,
                 check: false,
             });
         }

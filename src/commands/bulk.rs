@@ -37,6 +37,7 @@ pub fn run(global: &Global, args: &RegisterArgs) -> Result<Report, Error> {
         emails: users.iter().any(|u| u.emails.is_some()),
         ignore_password_complexity: args.ignore_password_complexity,
         user_type: args.user_type.is_some(),
+        sso: users.iter().any(|u| u.sso.is_some()),
     };
     refuse_dropped_fields(&hosts, &wanted, "the users or options ask for fields that ")?;
     let check = args.run.check;
@@ -128,6 +129,7 @@ fn request(
         emails: u.emails.clone().unwrap_or_default(),
         ignore_password_complexity: args.ignore_password_complexity,
         user_type: args.user_type.map(|t| t.name().to_owned()),
+        sso: u.sso.clone(),
         check: args.run.check,
     }
 }

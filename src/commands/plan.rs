@@ -66,6 +66,7 @@ pub fn planned<R>(
     then: impl FnOnce(Planned<'_>) -> Result<R, Error>,
 ) -> Result<R, Error> {
     let file = users::load(path)?;
+    file.no_sso()?;
     let inventory = Inventory::load(&global.inventory)?;
     let limit = file.limit(run.limit.as_deref()).map(str::to_owned);
     let hosts = inventory.select(limit.as_deref())?;

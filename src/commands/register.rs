@@ -17,7 +17,7 @@ use crate::password_store::Store;
 use crate::report::{HostError, Report};
 use crate::router::Router;
 use crate::runner::Job;
-use provision_backends::registration::Fields;
+use provision_backends::registration::{Fields, SsoLink};
 
 pub fn run(global: &Global, args: RegisterArgs) -> Result<Report, Error> {
     let Some(name) = args.user.as_deref() else {
@@ -53,6 +53,14 @@ pub fn run(global: &Global, args: RegisterArgs) -> Result<Report, Error> {
         emails: !args.emails.is_empty(),
         ignore_password_complexity: args.ignore_password_complexity,
         user_type: args.user_type.is_some(),
+        sso: args.sso_provider.is_some(),
+    };
+    // Checked before any host is asked: the provider id and subject go into a URL and a body.
+    let sso = match (&args.sso_provider, &args.sso_subject) {
+        (Some(provider), Some(subject)) => {
+            Some(SsoLink::new(provider, subject).map_err(Error::Usage)?)
+        }
+        _ => None,
     };
     refuse_dropped_fields(&hosts, &wanted, "")?;
     let check = args.run.check;
@@ -78,6 +86,7 @@ pub fn run(global: &Global, args: RegisterArgs) -> Result<Report, Error> {
         emails: args.emails.clone(),
         ignore_password_complexity: args.ignore_password_complexity,
         user_type: args.user_type.map(|t| t.name().to_owned()),
+        sso,
         check,
     });
     let super::Fanned {

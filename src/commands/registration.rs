@@ -2,7 +2,8 @@
 //! check that no option is silently dropped, and registering one user on one host (then
 //! converging its admin flag).
 
-use provision_backends::registration::Fields;
+use provision_backends::outcome::Changed;
+use provision_backends::registration::{Fields, SsoLink};
 use provision_backends::settings::Homeserver;
 use provision_backends::{Failure, Op, Outcome, Registration, SecretString, UserId};
 
@@ -22,6 +23,8 @@ pub struct Request {
     pub ignore_password_complexity: bool,
     /// `--user-type`: Synapse's `bot` or `support`.
     pub user_type: Option<String>,
+    /// The upstream SSO account to link the user to.
+    pub sso: Option<SsoLink>,
     pub check: bool,
 }
 
@@ -82,6 +85,7 @@ pub async fn register_user(
     reg.emails = &request.emails;
     reg.ignore_password_complexity = request.ignore_password_complexity;
     reg.user_type = request.user_type.as_deref();
+    reg.sso = request.sso.as_ref();
     let (outcome, retried) = runner::watch_retries(async {
         if request.check {
             target.plan(&reg).await
@@ -99,14 +103,26 @@ pub async fn register_user(
         retried,
         failed: None,
     };
-    match (request.admin, &done.outcome) {
-        (Some(flag), Outcome::Exists) if target.can(Op::SetAdmin) => {
+    // An existing user whose SSO link was added (or would be) is still an existing user.
+    let existed = matches!(
+        done.outcome,
+        Outcome::Exists
+            | Outcome::Done {
+                change: Changed::SsoLinked,
+                ..
+            }
+            | Outcome::WouldDo {
+                change: Changed::SsoLinked
+            }
+    );
+    match (request.admin, existed) {
+        (Some(flag), true) if target.can(Op::SetAdmin) => {
             match target.admin(&done.user, flag, request.check).await {
                 Ok(admin) => done.admin = Some(admin),
                 Err(e) => done.failed = Some(format!("the admin flag could not be set: {e}")),
             }
         }
-        (Some(flag), Outcome::Exists) => {
+        (Some(flag), true) => {
             // Asked for and not had: the operator must not read "ok" here.
             done.failed = Some(format!(
                 "its admin flag cannot be checked or set to {}: this host has no admin_backend (set admin_backend: sql, synapse-api or mas-api)",

@@ -1,12 +1,14 @@
 //! `provision token issue|list|revoke`: registration tokens on every selected host, through the
-//! first backend of each that manages them (`Op::Tokens`; Synapse's admin API,
-//! synapse/rest/admin/registration_tokens.py).
+//! first backend of each that manages them (`Op::Tokens`: Synapse's admin API,
+//! synapse/rest/admin/registration_tokens.py; Dendrite's; MAS's,
+//! crates/handlers/src/admin/v1/user_registration_tokens/).
 //!
 //! An issued token is a secret until it is used. Each host issues one; it is registered with
 //! `output::keep_secret` the moment it arrives, so no other line (a server's error, a log
 //! line) can show it, and it is shown once after the recap (JSON: `tokens`), or only written
 //! to `--token-out`. provision's terms are the same on every host whatever the server's
-//! defaults: single-use unless `--uses`, no expiry unless `--expires`.
+//! defaults (MAS's and Synapse's are unlimited): single-use unless `--uses`, no expiry unless
+//! `--expires`, `--length` characters.
 
 use std::path::Path;
 use std::sync::Arc;

@@ -518,3 +518,302 @@ fn apply_makes_a_mas_host_match_the_users_file() {
     let out = provision(&plan, "");
     assert_eq!(out.status.code(), Some(0), "in sync: {}", text(&out));
 }
+
+/// The stand-in's registration tokens, by token (user_registration_tokens/ keeps them by id).
+fn mas_tokens(m: &Mas) -> serde_json::Map<String, serde_json::Value> {
+    let db: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&m.db).unwrap_or("{}".into())).unwrap();
+    db["registration_tokens"]
+        .as_object()
+        .map(|tokens| {
+            tokens
+                .values()
+                .map(|t| (t["token"].as_str().unwrap().to_owned(), t.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn tokens_on_mas_are_single_use_by_default_listed_and_revoked_once() {
+    let m = mas(synapse());
+    let inv = api_inventory(&m);
+
+    // MAS makes a token without `usage_limit` unlimited; provision's default is single-use
+    // there as on Synapse, and of `--length` characters, which MAS does not take.
+    let out = provision(&["token", "issue", "-vv", "-i", inv.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(
+        stdout.contains("issued (single-use, no expiry)"),
+        "{stdout}"
+    );
+    let (_, after) = stdout.split_once("RECAP").unwrap();
+    let token = after
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("mas: "))
+        .unwrap_or_else(|| panic!("no token after the recap: {stdout}"))
+        .to_owned();
+    assert_eq!(token.len(), 16, "{token}");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains(&token),
+        "the token is in the logs"
+    );
+    let kept = &mas_tokens(&m)[&token];
+    assert_eq!(kept["usage_limit"], 1);
+    assert_eq!(kept["expires_at"], serde_json::Value::Null);
+
+    // Unlimited is asked for in so many words, and an expiry is MAS's RFC 3339.
+    let r = run(
+        &inv,
+        &[
+            "token",
+            "issue",
+            "--uses",
+            "unlimited",
+            "--expires",
+            "7d",
+            "--length",
+            "24",
+        ],
+        "",
+    );
+    assert_eq!(pair(&r), ("changed", "issued"), "{}", text(&r.2));
+    let open = json(&r.2)["tokens"]["mas"].as_str().unwrap().to_owned();
+    assert_eq!(open.len(), 24);
+    let kept = &mas_tokens(&m)[&open];
+    assert_eq!(kept["usage_limit"], serde_json::Value::Null);
+    assert!(
+        kept["expires_at"].as_str().unwrap().ends_with('Z'),
+        "{kept}"
+    );
+
+    // Revoked: no longer valid, listed as revoked; again (MAS's 400) is ok.
+    let r = run(&inv, &["token", "revoke", &open, "--check"], "");
+    assert_eq!(pair(&r), ("changed", "would_revoke"), "{}", text(&r.2));
+    assert!(mas_tokens(&m)[&open]["revoked_at"].is_null(), "--check");
+    let r = run(&inv, &["token", "revoke", &open, "-vv"], "");
+    assert_eq!(pair(&r), ("changed", "revoked"), "{}", text(&r.2));
+    assert!(!String::from_utf8_lossy(&r.2.stderr).contains(&open));
+    assert!(mas_tokens(&m)[&open]["revoked_at"].is_string());
+    let r = run(&inv, &["token", "revoke", &open], "");
+    assert_eq!(pair(&r), ("ok", "already_revoked"), "{}", text(&r.2));
+    let r = run(&inv, &["token", "revoke", "neverissued"], "");
+    assert_eq!(pair(&r), ("ok", "already_revoked"), "{}", text(&r.2));
+
+    let out = provision(
+        &["token", "list", "--valid", "-i", inv.to_str().unwrap()],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains(&token) && !text(&out).contains(&open),
+        "{}",
+        text(&out)
+    );
+    let out = provision(&["token", "list", "-i", inv.to_str().unwrap()], "");
+    let listed = text(&out);
+    let line = listed
+        .lines()
+        .find(|l| l.contains(&open))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(line.contains("revoked"), "{line}");
+}
+
+/// The stand-in's upstream SSO links, as (user ID, provider, subject).
+fn mas_links(m: &Mas) -> Vec<(String, String, String)> {
+    let db: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&m.db).unwrap()).unwrap();
+    let field = |l: &serde_json::Value, k: &str| l[k].as_str().unwrap_or("").to_owned();
+    db["upstream_oauth_links"]
+        .as_object()
+        .map(|links| {
+            links
+                .values()
+                .map(|l| {
+                    (
+                        field(l, "user_id"),
+                        field(l, "provider_id"),
+                        field(l, "subject"),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Adds an upstream OAuth provider to the stand-in's database (MAS's come from its config).
+fn add_provider(m: &Mas, id: &str) {
+    let mut db: serde_json::Value = std::fs::read_to_string(&m.db)
+        .ok()
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap_or_else(|| serde_json::json!({"users": {}}));
+    let providers = db["upstream_oauth_providers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    db["upstream_oauth_providers"] = providers
+        .into_iter()
+        .chain([serde_json::json!(id)])
+        .collect();
+    std::fs::write(&m.db, db.to_string()).unwrap();
+}
+
+#[test]
+fn an_sso_link_is_made_completed_by_a_rerun_and_never_stolen() {
+    let m = mas(synapse());
+    let inv = api_inventory(&m);
+    const ACME: &str = "01JACMEPR0V1DER00000000000";
+    const LATER: &str = "01JKATERPR0V1DER0000000000";
+    add_provider(&m, ACME);
+    let [ann, bob, cy] = ["ann", "bob", "cy"].map(|p| unique(&format!("masso{p}")).to_lowercase());
+    let sso = |user: &str, provider: &str, subject: &str| {
+        vec![
+            "register".to_owned(),
+            user.to_owned(),
+            "--sso-provider".into(),
+            provider.into(),
+            "--sso-subject".into(),
+            subject.into(),
+            "--password-stdin".into(),
+        ]
+    };
+    let go = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&inv, &args, "mas-sso-password")
+    };
+
+    let r = go(sso(&ann, ACME, "ann at acme&x=1+2"));
+    assert_eq!(pair(&r), ("changed", "created"), "{}", text(&r.2));
+    let ann_id = record(&m, &ann)["id"].as_str().unwrap().to_owned();
+    assert!(
+        mas_links(&m).contains(&(ann_id.clone(), ACME.into(), "ann at acme&x=1+2".into())),
+        "{:?}",
+        mas_links(&m)
+    );
+    // Again: linked already, nothing sent.
+    let r = go(sso(&ann, ACME, "ann at acme&x=1+2"));
+    assert_eq!(pair(&r), ("ok", "exists"), "{}", text(&r.2));
+    assert_eq!(mas_links(&m).len(), 1);
+
+    // Midway: MAS has no such provider yet; the user is created, the run says what it lacks,
+    // and once the provider is there the same command completes it.
+    let r = go(sso(&bob, LATER, "bob-later"));
+    assert_eq!(r.0, "failed", "{}", text(&r.2));
+    assert!(
+        text(&r.2).contains("created in MAS without its SSO link")
+            && text(&r.2).contains(&format!("no upstream OAuth provider {LATER}")),
+        "{}",
+        text(&r.2)
+    );
+    assert!(record(&m, &bob)["id"].is_string());
+    add_provider(&m, LATER);
+    let mut check = sso(&bob, LATER, "bob-later");
+    check.push("--check".into());
+    let r = go(check);
+    assert_eq!(pair(&r), ("changed", "would_link_sso"), "{}", text(&r.2));
+    let r = go(sso(&bob, LATER, "bob-later"));
+    assert_eq!(pair(&r), ("changed", "sso_linked"), "{}", text(&r.2));
+    let bob_id = record(&m, &bob)["id"].as_str().unwrap().to_owned();
+    assert!(mas_links(&m).contains(&(bob_id, LATER.into(), "bob-later".into())));
+    let r = go(sso(&bob, LATER, "bob-later"));
+    assert_eq!(pair(&r), ("ok", "exists"), "{}", text(&r.2));
+
+    // Ann's subject for another user: refused, and nothing linked.
+    let r = go(sso(&cy, ACME, "ann at acme&x=1+2"));
+    assert_eq!(r.0, "failed", "{}", text(&r.2));
+    assert!(
+        text(&r.2).contains(&format!("linked to another MAS user ({ann_id})")),
+        "{}",
+        text(&r.2)
+    );
+    // Ann with another subject at the same provider: MAS links once per provider (409).
+    let r = go(sso(&ann, ACME, "someone-else"));
+    assert_eq!(r.0, "failed", "{}", text(&r.2));
+    assert!(
+        text(&r.2).contains("with another subject"),
+        "{}",
+        text(&r.2)
+    );
+    assert_eq!(mas_links(&m).len(), 2);
+
+    // Checked before anything runs: a provider that is no ULID, a subject with a newline.
+    let dan = unique("massodan").to_lowercase();
+    for (provider, subject) in [("acme", "dan"), (ACME, "dan\nx")] {
+        let out = provision(
+            &[
+                "register",
+                &dan,
+                "--sso-provider",
+                provider,
+                "--sso-subject",
+                subject,
+                "--password-stdin",
+                "-i",
+                inv.to_str().unwrap(),
+            ],
+            "mas-sso-password",
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(record(&m, &dan).is_null());
+    }
+
+    // The users file's sso_provider/sso_subject, through register --from.
+    let eve = unique("massoeve").to_lowercase();
+    let file = write_file(
+        "mas-sso-users.csv",
+        &format!(
+            "user,password_file,sso_provider,sso_subject\n{eve},{},{ACME},eve-at-acme\n",
+            write_file("mas-sso-eve.pw", "mas-sso-password").display()
+        ),
+    );
+    let out = provision(
+        &[
+            "register",
+            "--from",
+            file.to_str().unwrap(),
+            "-i",
+            inv.to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let eve_id = record(&m, &eve)["id"].as_str().unwrap().to_owned();
+    assert!(mas_links(&m).contains(&(eve_id, ACME.into(), "eve-at-acme".into())));
+}
+
+#[test]
+fn a_backend_that_cannot_link_sso_is_refused_before_anything_runs() {
+    let m = mas(synapse());
+    let inv = write_file(
+        "mas-cli-sso-inventory.yaml",
+        &format!(
+            "all:\n  hosts:\n    mas:\n      server_name: {SERVER_NAME}\n      {}\n",
+            mas_vars(&m, "01JADMINCLIENT", "admin-client-secret").replace('\n', "\n      ")
+        ),
+    );
+    let user = unique("masclisso").to_lowercase();
+    let out = provision(
+        &[
+            "register",
+            &user,
+            "--sso-provider",
+            "01JACMEPR0V1DER00000000000",
+            "--sso-subject",
+            "x",
+            "--password-stdin",
+            "-i",
+            inv.to_str().unwrap(),
+        ],
+        "mas-sso-password",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("(backend mas-cli) cannot pass on --sso-provider"),
+        "{}",
+        text(&out)
+    );
+    assert!(record(&m, &user).is_null());
+}

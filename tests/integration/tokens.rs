@@ -296,7 +296,7 @@ fn check_issues_nothing_and_a_host_without_the_backend_says_which_can() {
     assert_eq!(status, "failed");
     assert!(
         text(&out).contains(
-            "no backend of this host can issue, list or revoke registration tokens (those that can: synapse-api, dendrite-api)"
+            "no backend of this host can issue, list or revoke registration tokens (those that can: synapse-api, mas-api, dendrite-api)"
         ),
         "{}",
         text(&out)
