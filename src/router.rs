@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use provision_backends::port::{ExecPort, HttpPort, Ports, SqlPort};
+use provision_backends::port::{ExecPort, HttpPort, Ports, SqlPort, TunnelPort};
 use provision_backends::settings::reveal;
 use provision_backends::{
     Account, Change, Failure, ListFilter, Op, Outcome, Page, Preview, Registration,
@@ -15,7 +15,8 @@ use crate::error::or_list;
 use crate::inventory::{Host, Transport};
 use crate::registry;
 use crate::transport::{
-    Docker, DockerCli, ExecTransport, HttpTransport, Local, Postgres, Psql, Retry, Ssh, Sudo,
+    Docker, DockerCli, ExecTransport, HttpTransport, Local, Postgres, Psql, Retry, Ssh, SshTunnel,
+    Sudo,
 };
 
 pub struct Router {
@@ -292,6 +293,26 @@ impl Ports for HostPorts<'_> {
             command.to_owned(),
             database.map(str::to_owned),
         )))
+    }
+
+    /// The host's SSH connection, when its tools run on the host itself. In a container
+    /// (`ssh.container`, a playbook host), the server listens on the container's address,
+    /// which is not looked up yet.
+    fn tunnel(&self) -> Result<TunnelPort, String> {
+        match (&self.host.transport, &self.ssh) {
+            (
+                Some(Transport::Ssh {
+                    container: Some(container),
+                }),
+                _,
+            ) => Err(format!(
+                "the tool runs in the container {container}, whose address on the host is not looked up yet"
+            )),
+            (Some(Transport::Ssh { container: None }) | None, Some(ssh)) => {
+                Ok(Arc::new(SshTunnel::new(ssh.clone())))
+            }
+            _ => Err("the host is not reached over SSH".into()),
+        }
     }
 }
 

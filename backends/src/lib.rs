@@ -27,6 +27,7 @@ pub mod playbook_wrapper;
 pub mod shared_secret;
 pub mod synapse_admin_api;
 pub mod synapse_cli;
+mod synapse_config;
 
 #[cfg(test)]
 mod testing;

@@ -1,6 +1,14 @@
 //! Synapse's own `register_new_matrix_user` (synapse/_scripts/register_new_matrix_user.py),
 //! run on the host or in its container. `-c CONFIG` makes the tool read the shared secret on
-//! the host, so provision never holds it; the password goes on stdin.
+//! the host; the password goes on stdin.
+//!
+//! Each run of the tool is a Python start-up (≈3 users/s), while the same Synapse answers the
+//! shared-secret API the tool calls at hundreds a second. So when the host is reached over
+//! SSH, provision does what the tool does itself: it reads the secret and the client
+//! listener from the config on the host ([`crate::synapse_config`]) and registers through
+//! the shared-secret API over a forward on the host's SSH connection ([`Ports::tunnel`]).
+//! Without a secret in the config, or when the forward fails, the tool does it, and a
+//! one-line warning says why; `via: tool` keeps the tool, `via: api` refuses to fall back.
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
@@ -8,8 +16,10 @@ use tokio::sync::OnceCell;
 
 use crate::account::{Account, Op, Preview};
 use crate::port::exec::{Command, Exec, ExecPort, Output};
+use crate::port::{Ports, TunnelPort};
 use crate::settings::{Backend, Config, Homeserver, Settings, refuse_mas};
-use crate::tool::{FromTool, Tool, ToolConfig};
+use crate::shared_secret::SharedSecret;
+use crate::tool::{FromTool, Tool, ToolConfig, Via};
 use crate::{Failure, Outcome, Registration};
 
 pub const DEFAULT_COMMAND: &str = "register_new_matrix_user";
@@ -19,6 +29,18 @@ pub struct SynapseCli {
     config: String,
     url: Option<String>,
     features: OnceCell<Features>,
+    via: Option<Via>,
+    /// The host's SSH connection, or why it has none.
+    tunnel: Result<TunnelPort, String>,
+    /// Which way registrations go, found out once per run.
+    route: OnceCell<Route>,
+}
+
+enum Route {
+    /// The shared-secret API over the host's SSH connection.
+    Api(SharedSecret),
+    /// The tool, and why.
+    Tool(String),
 }
 
 /// What the installed version supports; both arrived in Synapse 1.110.
@@ -30,7 +52,7 @@ struct Features {
 
 impl Backend for SynapseCli {
     const NAME: &'static str = "synapse-cli";
-    const KEYS: &'static [&'static str] = &["config", "url", "command"];
+    const KEYS: &'static [&'static str] = &["config", "url", "command", "via"];
     const OPS: &'static [Op] = &[Op::Register];
     // `register_new_matrix_user` has no option for a display name or an email.
     const RUNS_PROGRAMS: bool = true;
@@ -53,18 +75,37 @@ impl FromTool for SynapseCli {
             config: c.config.clone().unwrap_or_default(),
             url: c.url.clone(),
             features: OnceCell::new(),
+            via: c.via,
+            tunnel: Err("built without the host's ports".into()),
+            route: OnceCell::new(),
         }
+    }
+
+    fn build(ports: &dyn Ports, c: &ToolConfig<Self>) -> Result<Self, String> {
+        let mut backend = Self::from_tool(ports.exec()?, c);
+        backend.tunnel = ports.tunnel();
+        Ok(backend)
     }
 }
 
 #[async_trait]
 impl Account for SynapseCli {
     fn via(&self) -> String {
-        self.tool.via()
+        match self.route.get() {
+            Some(Route::Api(api)) => api.via(),
+            _ => self.tool.via(),
+        }
     }
 
-    /// The tool runs on the target, and what it supports.
+    /// Which way registrations go and why, and that it answers: the API, or the tool and
+    /// what it supports.
     async fn ping(&self) -> Result<String, Failure> {
+        let why = match self.route().await? {
+            Route::Api(api) => {
+                return Ok(format!("registers {}: {}", api.via(), api.ping().await?));
+            }
+            Route::Tool(why) => why,
+        };
         let f = self.features().await?;
         let yes = |b: bool| {
             if b {
@@ -74,7 +115,7 @@ impl Account for SynapseCli {
             }
         };
         Ok(format!(
-            "{} answers on {} (--password-file: {}, --exists-ok: {})",
+            "{why}: registers with the tool; {} answers on {} (--password-file: {}, --exists-ok: {})",
             self.tool.command,
             self.tool.exec.describe(),
             yes(f.password_file),
@@ -83,6 +124,9 @@ impl Account for SynapseCli {
     }
 
     async fn register(&self, reg: &Registration<'_>) -> Result<Outcome, Failure> {
+        if let Route::Api(api) = self.route().await? {
+            return api.register(reg).await;
+        }
         // Each run of the tool costs a Python start-up (about 0.45 s of CPU), so its features
         // are not asked for first: the current form is tried, and an older tool's argparse
         // refusal (exit 2, before it does anything) sends the old form instead.
@@ -112,12 +156,75 @@ impl Account for SynapseCli {
     /// Finds out what the installed tool supports (running `--help` changes nothing) and
     /// shows the command that would run.
     async fn preview(&self, reg: &Registration<'_>) -> Result<Preview, Failure> {
+        if let Route::Api(api) = self.route().await? {
+            return api.preview(reg).await;
+        }
         let features = self.features().await?;
         Ok(self.tool.preview(self.command(features, reg)))
     }
 }
 
 impl SynapseCli {
+    /// Which way registrations go, found out on first use: the API when the host's config
+    /// and connection allow it (unless `via: tool`), else the tool with a warning saying why
+    /// (or, under `via: api`, a failure).
+    async fn route(&self) -> Result<&Route, Failure> {
+        self.route
+            .get_or_try_init(|| async {
+                if self.via == Some(Via::Tool) {
+                    return Ok(Route::Tool("via: tool in the inventory".into()));
+                }
+                match self.api().await {
+                    Ok(api) => {
+                        tracing::info!("{}: registering {}", self.tool.exec.describe(), api.via());
+                        Ok(Route::Api(api))
+                    }
+                    Err(why) if self.via == Some(Via::Api) => {
+                        Err(Failure::Rejected(format!("via: api, but {why}")))
+                    }
+                    Err(why) => {
+                        tracing::warn!(
+                            "{}: {why}: registering with {} instead (one Python start-up per user)",
+                            self.tool.exec.describe(),
+                            self.tool.command
+                        );
+                        Ok(Route::Tool(why))
+                    }
+                }
+            })
+            .await
+    }
+
+    /// The shared-secret API over the host's connection, once it has answered; else why not.
+    async fn api(&self) -> Result<SharedSecret, String> {
+        let tunnel = self.tunnel.as_ref().map_err(Clone::clone)?;
+        let endpoint =
+            crate::synapse_config::read(&self.tool.exec, &self.config, self.url.as_deref())
+                .await
+                .map_err(|f| format!("cannot read {}: {f}", self.config))??;
+        let address = if endpoint.host.contains(':') {
+            format!("[{}]:{}", endpoint.host, endpoint.port)
+        } else {
+            format!("{}:{}", endpoint.host, endpoint.port)
+        };
+        let api = SharedSecret::new(
+            tunnel.http(&endpoint.host, endpoint.port),
+            endpoint.secret,
+            format!(
+                "via the shared-secret API at {address} {}, secret from {}",
+                tunnel.describe(),
+                self.config
+            ),
+        );
+        api.ping().await.map_err(|f| {
+            format!(
+                "the shared-secret API at {address} {} failed: {f}",
+                tunnel.describe()
+            )
+        })?;
+        Ok(api)
+    }
+
     async fn features(&self) -> Result<Features, Failure> {
         let tool = &self.tool;
         self.features
