@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::fixtures::{
-    COUNTED, SERVER_NAME, Synapse, argv_recorder, counted_lock, json, password_rows, provision,
-    scratch, sshd, synapse, text, unique, write_file,
+    COUNTED, FLEET, SERVER_NAME, Synapse, argv_recorder, counted_lock, json, password_rows,
+    provision, scratch, sshd, synapse, text, unique, write_file,
 };
 
 /// homeserver.yaml as the running Synapse has it, changed by `change`, written as JSON (YAML
@@ -33,13 +33,13 @@ fn secret(s: &Synapse) -> String {
         .to_owned()
 }
 
-/// An inventory of one synapse-cli host over SSH at COUNTED, with `extra` host keys.
-fn inventory(config: &Path, command: &Path, extra: &str) -> PathBuf {
+/// An inventory of one synapse-cli host over SSH at `address`, with `extra` host keys.
+fn inventory(address: &str, config: &Path, command: &Path, extra: &str) -> PathBuf {
     write_file(
         &unique("tunnel.yaml"),
         &format!(
             "all:\n  hosts:\n    counted:\n      server_name: {SERVER_NAME}\n      backend: synapse-cli\n      transport: ssh\n      ssh: {}\n      config: {}\n      command: {}\n{extra}",
-            sshd().ssh_vars(COUNTED),
+            sshd().ssh_vars(address),
             config.display(),
             command.display(),
         ),
@@ -102,7 +102,8 @@ fn register_from_goes_through_the_shared_secret_api_over_the_hosts_ssh() {
         );
     });
     let (tool, tool_log) = argv_recorder(&scratch(), &s.register_tool());
-    let inv = inventory(&config, &tool, "");
+    // The address whose connections are counted, which only tests holding the lock use.
+    let inv = inventory(COUNTED, &config, &tool, "");
     let passwords = scratch().join(unique("tunnel-passwords.csv"));
     let users = users(&unique("tun"), 20);
 
@@ -146,7 +147,7 @@ fn the_shared_secret_is_on_no_command_line() {
     let s = synapse();
     let secret = secret(s);
     let (tool, tool_log) = argv_recorder(&scratch(), &s.register_tool());
-    let inv = inventory(&s.config(), &tool, "");
+    let inv = inventory(FLEET[0], &s.config(), &tool, "");
     let passwords = scratch().join(unique("tunnel-passwords.csv"));
     let users = users(&unique("tcl"), 20);
     let mut child = register_from(&inv, &users, &passwords)
@@ -207,7 +208,7 @@ fn a_config_without_a_secret_falls_back_to_the_tool_and_says_so() {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let inv = inventory(&config, &tool, "");
+    let inv = inventory(FLEET[1], &config, &tool, "");
     let passwords = scratch().join(unique("tunnel-passwords.csv"));
     let users = users(&unique("tfb"), 3);
     let out = register_from(&inv, &users, &passwords).output().unwrap();
@@ -232,7 +233,7 @@ fn a_config_without_a_secret_falls_back_to_the_tool_and_says_so() {
     );
 
     // `via: api` refuses to fall back.
-    let inv = inventory(&config, &tool, "      via: api\n");
+    let inv = inventory(FLEET[1], &config, &tool, "      via: api\n");
     let users = crate::fixtures::write_file(
         &unique("tunnel-one.csv"),
         &format!("user,admin,password_file\n{},,\n", unique("tfa")),
@@ -253,7 +254,7 @@ fn a_config_without_a_secret_falls_back_to_the_tool_and_says_so() {
 fn via_tool_forces_the_tool() {
     let s = synapse();
     let (tool, tool_log) = argv_recorder(&scratch(), &s.register_tool());
-    let inv = inventory(&s.config(), &tool, "      via: tool\n");
+    let inv = inventory(FLEET[0], &s.config(), &tool, "      via: tool\n");
     let passwords = scratch().join(unique("tunnel-passwords.csv"));
     let users = users(&unique("tvt"), 2);
     let out = register_from(&inv, &users, &passwords).output().unwrap();
