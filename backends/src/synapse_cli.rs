@@ -174,7 +174,9 @@ impl SynapseCli {
                 if self.via == Some(Via::Tool) {
                     return Ok(Route::Tool("via: tool in the inventory".into()));
                 }
-                match self.api().await {
+                // The host could not be asked (its connection failed): that is the
+                // registration's failure, as it would be the tool's; nothing is decided yet.
+                match self.api().await? {
                     Ok(api) => {
                         tracing::info!("{}: registering {}", self.tool.exec.describe(), api.via());
                         Ok(Route::Api(api))
@@ -196,12 +198,18 @@ impl SynapseCli {
     }
 
     /// The shared-secret API over the host's connection, once it has answered; else why not.
-    async fn api(&self) -> Result<SharedSecret, String> {
-        let tunnel = self.tunnel.as_ref().map_err(Clone::clone)?;
+    async fn api(&self) -> Result<Result<SharedSecret, String>, Failure> {
+        let tunnel = match &self.tunnel {
+            Ok(tunnel) => tunnel,
+            Err(why) => return Ok(Err(why.clone())),
+        };
         let endpoint =
-            crate::synapse_config::read(&self.tool.exec, &self.config, self.url.as_deref())
-                .await
-                .map_err(|f| format!("cannot read {}: {f}", self.config))??;
+            match crate::synapse_config::read(&self.tool.exec, &self.config, self.url.as_deref())
+                .await?
+            {
+                Ok(endpoint) => endpoint,
+                Err(why) => return Ok(Err(why)),
+            };
         let address = if endpoint.host.contains(':') {
             format!("[{}]:{}", endpoint.host, endpoint.port)
         } else {
@@ -216,13 +224,14 @@ impl SynapseCli {
                 self.config
             ),
         );
-        api.ping().await.map_err(|f| {
-            format!(
+        // The forward opens with the first request: a nonce proves both it and the API.
+        Ok(match api.ping().await {
+            Ok(_) => Ok(api),
+            Err(f) => Err(format!(
                 "the shared-secret API at {address} {} failed: {f}",
                 tunnel.describe()
-            )
-        })?;
-        Ok(api)
+            )),
+        })
     }
 
     async fn features(&self) -> Result<Features, Failure> {

@@ -193,21 +193,7 @@ fn a_config_without_a_secret_falls_back_to_the_tool_and_says_so() {
     let config = config_like(s, |c| {
         c.remove("registration_shared_secret");
     });
-    let dir = scratch();
-    let log = dir.join(unique("fallback.argv"));
-    let tool = dir.join(unique("fallback-tool"));
-    std::fs::write(
-        &tool,
-        format!(
-            "#!/bin/sh\necho run >> '{}'\nfor a; do shift; case \"$a\" in --config=*) a='--config={}';; esac; set -- \"$@\" \"$a\"; done\nexec '{}' \"$@\"\n",
-            log.display(),
-            s.config().display(),
-            s.register_tool()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (tool, log) = tool_with_the_real_config(s);
     let inv = inventory(FLEET[1], &config, &tool, "");
     let passwords = scratch().join(unique("tunnel-passwords.csv"));
     let users = users(&unique("tfb"), 3);
@@ -247,6 +233,60 @@ fn a_config_without_a_secret_falls_back_to_the_tool_and_says_so() {
         "{}",
         text(&out)
     );
+}
+
+/// A tool that records each run, then runs the real register_new_matrix_user on the running
+/// Synapse's own config, whatever `--config` provision gave it: the host's secret is
+/// elsewhere than the config provision reads. Returns (tool, log).
+fn tool_with_the_real_config(s: &Synapse) -> (PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch();
+    let log = dir.join(unique("fallback.argv"));
+    let tool = dir.join(unique("fallback-tool"));
+    std::fs::write(
+        &tool,
+        format!(
+            "#!/bin/sh\necho run >> '{}'\nfor a; do shift; case \"$a\" in --config=*) a='--config={}';; esac; set -- \"$@\" \"$a\"; done\nexec '{}' \"$@\"\n",
+            log.display(),
+            s.config().display(),
+            s.register_tool()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (tool, log)
+}
+
+/// A listener that does not answer through the forward (nothing listens on its port): the
+/// tool registers, after one line saying why.
+#[test]
+fn a_forward_that_fails_falls_back_to_the_tool_and_says_so() {
+    let s = synapse();
+    let closed = crate::fixtures::free_port();
+    let config = config_like(s, |c| {
+        c["listeners"][0]["port"] = closed.into();
+    });
+    let (tool, log) = tool_with_the_real_config(s);
+    let inv = inventory(FLEET[2], &config, &tool, "");
+    let passwords = scratch().join(unique("tunnel-passwords.csv"));
+    let users = users(&unique("tff"), 2);
+    let out = register_from(&inv, &users, &passwords).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let notes: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("registering with"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{stderr}");
+    assert!(
+        notes[0].contains(&format!(
+            "the shared-secret API at 127.0.0.1:{closed} over ssh root@{}:",
+            FLEET[2]
+        )) && notes[0].contains("failed"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 2);
+    assert_all_log_in(s, &passwords, 2);
 }
 
 /// `via: tool` keeps the tool, without a warning.
