@@ -215,8 +215,20 @@ impl SynapseCli {
         } else {
             format!("{}:{}", endpoint.host, endpoint.port)
         };
+        let forward = tunnel.http(&endpoint.host, endpoint.port);
+        // The forward opens with the first request: a nonce, asked once, proves both it and
+        // the API (retrying a forward that does not answer would only delay the fallback).
+        if let Err(f) = SharedSecret::new(forward.once, endpoint.secret.clone(), String::new())
+            .ping()
+            .await
+        {
+            return Ok(Err(format!(
+                "the shared-secret API at {address} {} failed: {f}",
+                tunnel.describe()
+            )));
+        }
         let api = SharedSecret::new(
-            tunnel.http(&endpoint.host, endpoint.port),
+            forward.http,
             endpoint.secret,
             format!(
                 "via the shared-secret API at {address} {}, secret from {}",
@@ -224,14 +236,7 @@ impl SynapseCli {
                 self.config
             ),
         );
-        // The forward opens with the first request: a nonce proves both it and the API.
-        Ok(match api.ping().await {
-            Ok(_) => Ok(api),
-            Err(f) => Err(format!(
-                "the shared-secret API at {address} {} failed: {f}",
-                tunnel.describe()
-            )),
-        })
+        Ok(Ok(api))
     }
 
     async fn features(&self) -> Result<Features, Failure> {

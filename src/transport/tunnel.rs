@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use provision_backends::port::Failure;
 use provision_backends::port::http::{Http, HttpPort, Request, Response};
-use provision_backends::port::tunnel::Tunnel;
+use provision_backends::port::tunnel::{Forward, Tunnel};
 use tokio::sync::OnceCell;
 
 use super::{HttpTransport, Retry, Ssh};
@@ -25,13 +25,17 @@ impl SshTunnel {
 }
 
 impl Tunnel for SshTunnel {
-    fn http(&self, host: &str, port: u16) -> HttpPort {
-        Arc::new(Retry::new(Forwarded {
+    fn http(&self, host: &str, port: u16) -> Forward {
+        let forwarded = Shared(Arc::new(Forwarded {
             ssh: self.ssh.clone(),
             host: host.to_owned(),
             port,
             http: OnceCell::new(),
-        }))
+        }));
+        Forward {
+            http: Arc::new(Retry::new(forwarded.clone())) as HttpPort,
+            once: Arc::new(forwarded),
+        }
     }
 
     fn describe(&self) -> String {
@@ -39,6 +43,16 @@ impl Tunnel for SshTunnel {
             "over {}",
             provision_backends::port::exec::Exec::describe(&*self.ssh)
         )
+    }
+}
+
+/// One forward, for both of [`Forward`]'s handles.
+#[derive(Clone)]
+struct Shared(Arc<Forwarded>);
+
+impl Http for Shared {
+    async fn send(&self, request: Request) -> Result<Response, Failure> {
+        self.0.send(request).await
     }
 }
 
