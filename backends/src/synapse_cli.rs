@@ -5,7 +5,7 @@
 //! Each run of the tool is a Python start-up (≈3 users/s), while the same Synapse answers the
 //! shared-secret API the tool calls at hundreds a second. So when the host is reached over
 //! SSH, provision does what the tool does itself: it reads the secret and the client
-//! listener from the config on the host ([`crate::synapse_config`]) and registers through
+//! listener from the config on the host ([`crate::server_config`]) and registers through
 //! the shared-secret API over a forward on the host's SSH connection ([`Ports::tunnel`]).
 //! Without a secret in the config, or when the forward fails, the tool does it, and a
 //! one-line warning says why; `via: tool` keeps the tool, `via: api` refuses to fall back.
@@ -15,11 +15,12 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
 use crate::account::{Account, Op, Preview};
+use crate::port::Ports;
 use crate::port::exec::{Command, Exec, ExecPort, Output};
-use crate::port::{Ports, TunnelPort};
+use crate::server_config::FoundEndpoint;
 use crate::settings::{Backend, Config, Homeserver, Settings, refuse_mas};
-use crate::shared_secret::SharedSecret;
-use crate::tool::{FromTool, Tool, ToolConfig, Via};
+use crate::tool::{FromTool, Tool, ToolConfig};
+use crate::tunnelled::{Route, Tunnelled};
 use crate::{Failure, Outcome, Registration};
 
 pub const DEFAULT_COMMAND: &str = "register_new_matrix_user";
@@ -29,18 +30,8 @@ pub struct SynapseCli {
     config: String,
     url: Option<String>,
     features: OnceCell<Features>,
-    via: Option<Via>,
-    /// The host's SSH connection, or why it has none.
-    tunnel: Result<TunnelPort, String>,
     /// Which way registrations go, found out once per run.
-    route: OnceCell<Route>,
-}
-
-enum Route {
-    /// The shared-secret API over the host's SSH connection.
-    Api(SharedSecret),
-    /// The tool, and why.
-    Tool(String),
+    tunnelled: Tunnelled,
 }
 
 /// What the installed version supports; both arrived in Synapse 1.110.
@@ -75,15 +66,13 @@ impl FromTool for SynapseCli {
             config: c.config.clone().unwrap_or_default(),
             url: c.url.clone(),
             features: OnceCell::new(),
-            via: c.via,
-            tunnel: Err("built without the host's ports".into()),
-            route: OnceCell::new(),
+            tunnelled: Tunnelled::new(c.via),
         }
     }
 
     fn build(ports: &dyn Ports, c: &ToolConfig<Self>) -> Result<Self, String> {
         let mut backend = Self::from_tool(ports.exec()?, c);
-        backend.tunnel = ports.tunnel();
+        backend.tunnelled.tunnel = ports.tunnel();
         Ok(backend)
     }
 }
@@ -91,20 +80,19 @@ impl FromTool for SynapseCli {
 #[async_trait]
 impl Account for SynapseCli {
     fn via(&self) -> String {
-        match self.route.get() {
-            Some(Route::Api(api)) => api.via(),
-            _ => self.tool.via(),
-        }
+        self.tunnelled.via(&self.tool)
     }
 
     /// Which way registrations go and why, and that it answers: the API, or the tool and
     /// what it supports.
     async fn ping(&self) -> Result<String, Failure> {
-        let why = match self.route().await? {
-            Route::Api(api) => {
-                return Ok(format!("registers {}: {}", api.via(), api.ping().await?));
-            }
-            Route::Tool(why) => why,
+        let why = match self
+            .tunnelled
+            .ping(&self.tool, &self.config, self.find())
+            .await?
+        {
+            Ok(said) => return Ok(said),
+            Err(why) => why,
         };
         let f = self.features().await?;
         let yes = |b: bool| {
@@ -165,78 +153,15 @@ impl Account for SynapseCli {
 }
 
 impl SynapseCli {
-    /// Which way registrations go, found out on first use: the API when the host's config
-    /// and connection allow it (unless `via: tool`), else the tool with a warning saying why
-    /// (or, under `via: api`, a failure).
     async fn route(&self) -> Result<&Route, Failure> {
-        self.route
-            .get_or_try_init(|| async {
-                if self.via == Some(Via::Tool) {
-                    return Ok(Route::Tool("via: tool in the inventory".into()));
-                }
-                // The host could not be asked (its connection failed): that is the
-                // registration's failure, as it would be the tool's; nothing is decided yet.
-                match self.api().await? {
-                    Ok(api) => {
-                        tracing::info!("{}: registering {}", self.tool.exec.describe(), api.via());
-                        Ok(Route::Api(api))
-                    }
-                    Err(why) if self.via == Some(Via::Api) => {
-                        Err(Failure::Rejected(format!("via: api, but {why}")))
-                    }
-                    Err(why) => {
-                        tracing::warn!(
-                            "{}: {why}: registering with {} instead (one Python start-up per user)",
-                            self.tool.exec.describe(),
-                            self.tool.command
-                        );
-                        Ok(Route::Tool(why))
-                    }
-                }
-            })
+        self.tunnelled
+            .route(&self.tool, &self.config, self.find())
             .await
     }
 
-    /// The shared-secret API over the host's connection, once it has answered; else why not.
-    async fn api(&self) -> Result<Result<SharedSecret, String>, Failure> {
-        let tunnel = match &self.tunnel {
-            Ok(tunnel) => tunnel,
-            Err(why) => return Ok(Err(why.clone())),
-        };
-        let endpoint =
-            match crate::synapse_config::read(&self.tool.exec, &self.config, self.url.as_deref())
-                .await?
-            {
-                Ok(endpoint) => endpoint,
-                Err(why) => return Ok(Err(why)),
-            };
-        let address = if endpoint.host.contains(':') {
-            format!("[{}]:{}", endpoint.host, endpoint.port)
-        } else {
-            format!("{}:{}", endpoint.host, endpoint.port)
-        };
-        let forward = tunnel.http(&endpoint.host, endpoint.port);
-        // The forward opens with the first request: a nonce, asked once, proves both it and
-        // the API (retrying a forward that does not answer would only delay the fallback).
-        if let Err(f) = SharedSecret::new(forward.once, endpoint.secret.clone(), String::new())
-            .ping()
-            .await
-        {
-            return Ok(Err(format!(
-                "the shared-secret API at {address} {} failed: {f}",
-                tunnel.describe()
-            )));
-        }
-        let api = SharedSecret::new(
-            forward.http,
-            endpoint.secret,
-            format!(
-                "via the shared-secret API at {address} {}, secret from {}",
-                tunnel.describe(),
-                self.config
-            ),
-        );
-        Ok(Ok(api))
+    /// The secret and the address, from the config on the host.
+    fn find(&self) -> impl Future<Output = FoundEndpoint> + '_ {
+        crate::server_config::synapse(&self.tool.exec, &self.config, self.url.as_deref())
     }
 
     async fn features(&self) -> Result<Features, Failure> {

@@ -290,7 +290,7 @@ fn dendrite_cli_standin_over_ssh() {
     let d = sshd();
     let (tool, argv) = argv_recorder(&scratch(), &standin("create-account"));
     let vars = format!(
-        "backend: dendrite-cli\ntransport: ssh\nssh: {}\nconfig: {}\nurl: {}\ncommand: {}",
+        "backend: dendrite-cli\nvia: tool\ntransport: ssh\nssh: {}\nconfig: {}\nurl: {}\ncommand: {}",
         d.ssh_vars(FLEET[0]),
         dendrite_config(&s.secret_file()).display(),
         s.url,

@@ -310,3 +310,40 @@ fn via_tool_forces_the_tool() {
         "{said}"
     );
 }
+
+/// dendrite-cli over SSH: the secret from `client_api.registration_shared_secret`, the server
+/// at `url` (here the Synapse, which serves the same API, as exec.rs's Dendrite tests do).
+#[test]
+fn dendrite_cli_over_ssh_goes_through_the_api_too() {
+    let s = synapse();
+    let config = write_file(
+        &unique("dendrite.json"),
+        &serde_json::json!({"client_api": {"registration_shared_secret": secret(s)}}).to_string(),
+    );
+    // The tool is never to run: a recorder around a program that fails.
+    let (tool, tool_log) = argv_recorder(&scratch(), "/bin/false");
+    let inv = write_file(
+        &unique("tunnel-dendrite.yaml"),
+        &format!(
+            "all:\n  hosts:\n    d:\n      server_name: {SERVER_NAME}\n      backend: dendrite-cli\n      transport: ssh\n      ssh: {}\n      config: {}\n      url: {}\n      command: {}\n",
+            sshd().ssh_vars(FLEET[2]),
+            config.display(),
+            s.url,
+            tool.display(),
+        ),
+    );
+    let passwords = scratch().join(unique("tunnel-passwords.csv"));
+    let users = users(&unique("tdc"), 3);
+    let out = register_from(&inv, &users, &passwords).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("registering via the shared-secret API at 127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(!tool_log.exists(), "the tool ran");
+    assert_all_log_in(s, &passwords, 3);
+    assert!(
+        ping(&inv).starts_with("dendrite-cli for register: registers via the shared-secret API")
+    );
+}

@@ -22,6 +22,9 @@ pub struct Endpoint {
 /// Why the tool must do it: the config has no secret, no listener that can be reached.
 pub type WhyNot = String;
 
+/// `Ok(Err(why))`: the tool must be used; `Err`: the host could not be asked.
+pub type FoundEndpoint = Result<Result<Endpoint, WhyNot>, Failure>;
+
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct HomeserverYaml {
@@ -34,11 +37,7 @@ struct HomeserverYaml {
 /// inventory's, which the tool would be given (it wins over the listeners, as the tool's
 /// `server_url` argument does). `Ok(Err(why))`: the tool must be used; `Err`: the host
 /// could not be asked.
-pub async fn read(
-    exec: &ExecPort,
-    config: &str,
-    url: Option<&str>,
-) -> Result<Result<Endpoint, WhyNot>, Failure> {
+pub async fn synapse(exec: &ExecPort, config: &str, url: Option<&str>) -> FoundEndpoint {
     let text = match cat(exec, config).await? {
         Ok(text) => text,
         Err(why) => return Ok(Err(why)),
@@ -84,6 +83,46 @@ pub async fn read(
         host,
         port,
     }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct DendriteYaml {
+    client_api: Option<serde_json::Value>,
+}
+
+/// What Dendrite's `create-account` reads (cmd/create-account/main.go in element-hq/dendrite):
+/// the secret from the config's `client_api.registration_shared_secret`, the server at `-url`,
+/// by default http://localhost:8008 (its listen address is a flag of the server, not in the
+/// config).
+pub async fn dendrite(exec: &ExecPort, config: &str, url: Option<&str>) -> FoundEndpoint {
+    let text = match cat(exec, config).await? {
+        Ok(text) => text,
+        Err(why) => return Ok(Err(why)),
+    };
+    let Ok(yaml) = serde_saphyr::from_str::<DendriteYaml>(&text) else {
+        return Ok(Err(format!("{config} does not parse as YAML")));
+    };
+    let secret = match yaml
+        .client_api
+        .as_ref()
+        .map(|c| &c["registration_shared_secret"])
+    {
+        Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(v) if !v.is_null() && !v.is_string() => {
+            return Ok(Err(format!(
+                "client_api.registration_shared_secret in {config} is not a string"
+            )));
+        }
+        _ => return Ok(Err(format!("no shared secret in {config}"))),
+    };
+    Ok(
+        from_url(url.unwrap_or("http://localhost:8008")).map(|(host, port)| Endpoint {
+            secret: SecretString::from(secret),
+            host,
+            port,
+        }),
+    )
 }
 
 /// A file's text on the host; `Err(why)` when it cannot be read (its stderr says why, never
