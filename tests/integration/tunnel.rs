@@ -141,7 +141,7 @@ fn register_from_goes_through_the_shared_secret_api_over_the_hosts_ssh() {
 }
 
 /// Every command line on this machine (provision, ssh, sshd and what it runs: `cat` of the
-/// config) is read while the run goes on: the secret is on none of them.
+/// config) is read while the run goes on: the secret is on none of them, nor in the log.
 #[test]
 fn the_shared_secret_is_on_no_command_line() {
     let s = synapse();
@@ -150,7 +150,9 @@ fn the_shared_secret_is_on_no_command_line() {
     let inv = inventory(FLEET[0], &s.config(), &tool, "");
     let passwords = scratch().join(unique("tunnel-passwords.csv"));
     let users = users(&unique("tcl"), 20);
+    // -vvv: every log line provision has (trace), none of which may hold the secret.
     let mut child = register_from(&inv, &users, &passwords)
+        .arg("-vvv")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
