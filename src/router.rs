@@ -295,9 +295,8 @@ impl Ports for HostPorts<'_> {
         )))
     }
 
-    /// The host's SSH connection, when its tools run on the host itself. In a container
-    /// (`ssh.container`, a playbook host), the server listens on the container's address,
-    /// which is not looked up yet.
+    /// The host's SSH connection; for a tool in a container on it (a playbook host), to the
+    /// container's address there.
     fn tunnel(&self) -> Result<TunnelPort, String> {
         match (&self.host.transport, &self.ssh) {
             (
@@ -305,9 +304,14 @@ impl Ports for HostPorts<'_> {
                     container: Some(container),
                 }),
                 _,
-            ) => Err(format!(
-                "the tool runs in the container {container}, whose address on the host is not looked up yet"
-            )),
+            ) => match &self.ssh {
+                Some(ssh) => Ok(Arc::new(SshTunnel::in_container(
+                    ssh.clone(),
+                    self.on_host()?,
+                    container,
+                ))),
+                None => Err("internal error: transport ssh without ssh settings".into()),
+            },
             (Some(Transport::Ssh { container: None }) | None, Some(ssh)) => {
                 Ok(Arc::new(SshTunnel::new(ssh.clone())))
             }

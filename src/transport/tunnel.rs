@@ -8,19 +8,35 @@
 use std::sync::Arc;
 
 use provision_backends::port::Failure;
+use provision_backends::port::exec::{Command, Exec};
 use provision_backends::port::http::{Http, HttpPort, Request, Response};
 use provision_backends::port::tunnel::{Forward, Tunnel};
 use tokio::sync::OnceCell;
 
-use super::{HttpTransport, Retry, Ssh};
+use super::{ContainerName, ExecTransport, HttpTransport, Retry, Ssh};
 
 pub struct SshTunnel {
     ssh: Arc<Ssh>,
+    /// The container the server runs in, and how to run `docker` on its host.
+    container: Option<Arc<(ExecTransport, ContainerName)>>,
 }
 
 impl SshTunnel {
     pub fn new(ssh: Arc<Ssh>) -> Self {
-        SshTunnel { ssh }
+        SshTunnel {
+            ssh,
+            container: None,
+        }
+    }
+
+    /// For a server in `container` on the SSH host: its loopback is the container's, reached
+    /// from the host at the container's address on its Docker network (`docker inspect`
+    /// through `host`, the host's own exec transport).
+    pub fn in_container(ssh: Arc<Ssh>, host: ExecTransport, container: &ContainerName) -> Self {
+        SshTunnel {
+            ssh,
+            container: Some(Arc::new((host, container.clone()))),
+        }
     }
 }
 
@@ -30,6 +46,7 @@ impl Tunnel for SshTunnel {
             ssh: self.ssh.clone(),
             host: host.to_owned(),
             port,
+            container: self.container.clone(),
             http: OnceCell::new(),
         }));
         Forward {
@@ -39,10 +56,11 @@ impl Tunnel for SshTunnel {
     }
 
     fn describe(&self) -> String {
-        format!(
-            "over {}",
-            provision_backends::port::exec::Exec::describe(&*self.ssh)
-        )
+        let over = format!("over {}", Exec::describe(&*self.ssh));
+        match &self.container {
+            Some(c) => format!("{over}, in the container {}", c.1),
+            None => over,
+        }
     }
 }
 
@@ -61,6 +79,7 @@ struct Forwarded {
     ssh: Arc<Ssh>,
     host: String,
     port: u16,
+    container: Option<Arc<(ExecTransport, ContainerName)>>,
     http: OnceCell<HttpTransport>,
 }
 
@@ -68,7 +87,8 @@ impl Forwarded {
     async fn open(&self) -> Result<HttpTransport, Failure> {
         let socket = super::rundir::entry("h")
             .map_err(|e| Failure::Unreachable(format!("cannot make the forward's socket: {e}")))?;
-        self.ssh.forward(&socket, &self.host, self.port).await?;
+        let target = self.target().await?;
+        self.ssh.forward(&socket, &target, self.port).await?;
         let client = super::http::builder()
             .unix_socket(socket)
             .build()
@@ -83,6 +103,46 @@ impl Forwarded {
         let url = reqwest::Url::parse(&format!("http://{host}:{}", self.port))
             .map_err(|e| Failure::Permanent(format!("{host}:{}: {e}", self.port)))?;
         Ok(HttpTransport::new(client, &url))
+    }
+}
+
+impl Forwarded {
+    /// Where the forward goes from the SSH host: the address itself, or for a loopback
+    /// address in a container, the container's first address on its networks (Docker's
+    /// `NetworkSettings.Networks`). A container on the host's network (`--network host`) has
+    /// none there, and its loopback is the host's.
+    async fn target(&self) -> Result<String, Failure> {
+        let Some(container) = &self.container else {
+            return Ok(self.host.clone());
+        };
+        let loopback = self.host == "localhost"
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            return Ok(self.host.clone());
+        }
+        let (host, name) = &**container;
+        let out = host
+            .run(
+                Command::new("docker")
+                    .arg("inspect")
+                    .arg("--format")
+                    .arg("{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}")
+                    .arg("--")
+                    .arg(name.as_str()),
+            )
+            .await?;
+        if !out.success() {
+            return Err(out.failure("docker inspect", ""));
+        }
+        // Only an IP address goes on to the forward, whatever the output holds.
+        Ok(out
+            .stdout
+            .split_whitespace()
+            .find(|a| a.parse::<std::net::IpAddr>().is_ok())
+            .map_or_else(|| self.host.clone(), str::to_owned))
     }
 }
 

@@ -349,3 +349,33 @@ fn dendrite_cli_over_ssh_goes_through_the_api_too() {
         ping(&inv).starts_with("dendrite-cli for register: registers via the shared-secret API")
     );
 }
+
+/// A playbook-style host: the tool in a container on the SSH host. The config is read in the
+/// container, the container's loopback is reached at its address on the host (this fixture's
+/// container is on the host's network, so that is the host's loopback).
+#[test]
+fn a_tool_in_a_container_over_ssh_goes_through_the_api_too() {
+    let s = crate::fixtures::docker_synapse();
+    let container = s.container.clone().unwrap();
+    let (tool, tool_log) = argv_recorder(&s.dir, &s.register_tool());
+    let inv = write_file(
+        &unique("tunnel-container.yaml"),
+        &format!(
+            "all:\n  hosts:\n    c:\n      server_name: {SERVER_NAME}\n      backend: synapse-cli\n      transport: ssh\n      ssh: {}\n      docker: {{container: {container}}}\n      config: {}\n      command: {}\n",
+            sshd().ssh_vars(FLEET[2]),
+            s.config().display(),
+            tool.display(),
+        ),
+    );
+    let passwords = scratch().join(unique("tunnel-passwords.csv"));
+    let users = users(&unique("tct"), 3);
+    let out = register_from(&inv, &users, &passwords).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(", in the container {container}")),
+        "{stderr}"
+    );
+    assert!(!tool_log.exists(), "the tool ran");
+    assert_all_log_in(s, &passwords, 3);
+}
