@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use provision_backends::admin_api::AdminApiConfig;
-use provision_backends::port::{ExecPort, HttpPort, Ports, SqlPort};
+
+use provision_backends::port::{ExecPort, HttpPort, Ports, SqlPort, TunnelPort};
 use provision_backends::settings::reveal;
 use provision_backends::{
     Account, Change, Failure, ListFilter, Op, Outcome, Page, Preview, Registration,
@@ -16,7 +17,8 @@ use crate::error::or_list;
 use crate::inventory::{Host, Transport};
 use crate::registry;
 use crate::transport::{
-    Docker, DockerCli, ExecTransport, HttpTransport, Local, Postgres, Psql, Retry, Ssh, Sudo,
+    Docker, DockerCli, ExecTransport, HttpTransport, Local, Postgres, Psql, Retry, Ssh, SshTunnel,
+    Sudo,
 };
 
 pub struct Router {
@@ -339,6 +341,30 @@ impl Ports for HostPorts<'_> {
             command.to_owned(),
             database.map(str::to_owned),
         )))
+    }
+
+    /// The host's SSH connection; for a tool in a container on it (a playbook host), to the
+    /// container's address there.
+    fn tunnel(&self) -> Result<TunnelPort, String> {
+        match (&self.host.transport, &self.ssh) {
+            (
+                Some(Transport::Ssh {
+                    container: Some(container),
+                }),
+                _,
+            ) => match &self.ssh {
+                Some(ssh) => Ok(Arc::new(SshTunnel::in_container(
+                    ssh.clone(),
+                    self.on_host()?,
+                    container,
+                ))),
+                None => Err("internal error: transport ssh without ssh settings".into()),
+            },
+            (Some(Transport::Ssh { container: None }) | None, Some(ssh)) => {
+                Ok(Arc::new(SshTunnel::new(ssh.clone())))
+            }
+            _ => Err("the host is not reached over SSH".into()),
+        }
     }
 }
 

@@ -6,9 +6,12 @@ use async_trait::async_trait;
 use secrecy::ExposeSecret;
 
 use crate::account::{Account, Op, Preview};
+use crate::port::Ports;
 use crate::port::exec::{Command, ExecPort, Output};
+use crate::server_config::FoundEndpoint;
 use crate::settings::{Backend, Config, Homeserver, Settings};
 use crate::tool::{FromTool, Tool, ToolConfig};
+use crate::tunnelled::{Route, Tunnelled};
 use crate::{Failure, Outcome, Registration};
 
 pub const DEFAULT_COMMAND: &str = "create-account";
@@ -17,11 +20,13 @@ pub struct DendriteCli {
     tool: Tool,
     config: String,
     url: Option<String>,
+    /// Over SSH, the shared-secret API the tool calls, called from here (see synapse_cli.rs).
+    tunnelled: Tunnelled,
 }
 
 impl Backend for DendriteCli {
     const NAME: &'static str = "dendrite-cli";
-    const KEYS: &'static [&'static str] = &["config", "url", "command"];
+    const KEYS: &'static [&'static str] = &["config", "url", "command", "via"];
     const OPS: &'static [Op] = &[Op::Register];
     // `create-account` has no option for a display name or an email.
     const RUNS_PROGRAMS: bool = true;
@@ -42,35 +47,70 @@ impl FromTool for DendriteCli {
             tool: c.tool(exec, DEFAULT_COMMAND),
             config: c.config.clone().unwrap_or_default(),
             url: c.url.clone(),
+            tunnelled: Tunnelled::new(c.via),
         }
+    }
+
+    fn build(ports: &dyn Ports, c: &ToolConfig<Self>) -> Result<Self, String> {
+        let mut backend = Self::from_tool(ports.exec()?, c);
+        backend.tunnelled.tunnel = ports.tunnel();
+        Ok(backend)
     }
 }
 
 #[async_trait]
 impl Account for DendriteCli {
     fn via(&self) -> String {
-        self.tool.via()
+        self.tunnelled.via(&self.tool)
     }
 
-    /// Go's flag package answers `-help` with the usage and exit 0.
+    /// Which way registrations go and why; Go's flag package answers `-help` with the usage
+    /// and exit 0.
     async fn ping(&self) -> Result<String, Failure> {
-        self.tool
+        let why = match self
+            .tunnelled
+            .ping(&self.tool, &self.config, self.find())
+            .await?
+        {
+            Ok(said) => return Ok(said),
+            Err(why) => why,
+        };
+        let answers = self
+            .tool
             .answers(Command::new(&self.tool.command).arg("-help"))
-            .await
+            .await?;
+        Ok(format!("{why}: registers with the tool; {answers}"))
     }
 
     async fn register(&self, reg: &Registration<'_>) -> Result<Outcome, Failure> {
+        if let Route::Api(api) = self.route().await? {
+            return api.register(reg).await;
+        }
         check_password(reg)?;
         let out = self.tool.run(self.command(reg)).await?;
         interpret(&self.tool.command, &out, reg.admin)
     }
 
     async fn preview(&self, reg: &Registration<'_>) -> Result<Preview, Failure> {
+        if let Route::Api(api) = self.route().await? {
+            return api.preview(reg).await;
+        }
         Ok(self.tool.preview(self.command(reg)))
     }
 }
 
 impl DendriteCli {
+    async fn route(&self) -> Result<&Route, Failure> {
+        self.tunnelled
+            .route(&self.tool, &self.config, self.find())
+            .await
+    }
+
+    /// The secret and the address, from the config on the host.
+    fn find(&self) -> impl Future<Output = FoundEndpoint> + '_ {
+        crate::server_config::dendrite(&self.tool.exec, &self.config, self.url.as_deref())
+    }
+
     /// `-name=VALUE`, one argument per flag: Go's flag package (src/flag/flag.go,
     /// `parseOne`) already takes the word after a non-boolean flag as its value, whatever it
     /// starts with, but the joined form leaves nothing to the parser's goodwill, and a wrapper

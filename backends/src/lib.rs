@@ -24,9 +24,11 @@ pub mod dendrite_cli;
 pub mod mas_admin_api;
 pub mod mas_cli;
 pub mod playbook_wrapper;
+mod server_config;
 pub mod shared_secret;
 pub mod synapse_admin_api;
 pub mod synapse_cli;
+mod tunnelled;
 
 #[cfg(test)]
 mod testing;

@@ -178,6 +178,12 @@ impl Account for SharedSecret {
 }
 
 impl SharedSecret {
+    /// Over an HTTP port and a secret another backend found (synapse-cli, which reads them
+    /// from the server's config on its host); `via` says where, for messages.
+    pub(crate) fn new(http: HttpPort, secret: SecretString, via: String) -> Self {
+        SharedSecret { http, secret, via }
+    }
+
     async fn nonce(&self) -> Result<String, Failure> {
         let resp = self.http.send(Request::get(REGISTER)).await?;
         match resp.status {

@@ -1,16 +1,27 @@
 //! Synapse's own `register_new_matrix_user` (synapse/_scripts/register_new_matrix_user.py),
 //! run on the host or in its container. `-c CONFIG` makes the tool read the shared secret on
-//! the host, so provision never holds it; the password goes on stdin.
+//! the host; the password goes on stdin.
+//!
+//! Each run of the tool is a Python start-up (≈3 users/s), while the same Synapse answers the
+//! shared-secret API the tool calls at hundreds a second. So when the host is reached over
+//! SSH, provision does what the tool does itself: it reads the secret and the client
+//! listener from the config on the host ([`crate::server_config`]) and registers through
+//! the shared-secret API over a forward on the host's SSH connection ([`Ports::tunnel`]).
+//! Without a secret in the config, or when the forward fails, the tool does it, and a
+//! one-line warning says why; `via: tool` keeps the tool, `via: api` refuses to fall back.
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
 use crate::account::{Account, Op, Preview};
+use crate::port::Ports;
 use crate::port::exec::{Command, Exec, ExecPort, Output};
 use crate::registration::Fields;
+use crate::server_config::FoundEndpoint;
 use crate::settings::{Backend, Config, Homeserver, Settings, refuse_mas};
 use crate::tool::{FromTool, Tool, ToolConfig};
+use crate::tunnelled::{Route, Tunnelled};
 use crate::{Failure, Outcome, Registration};
 
 pub const DEFAULT_COMMAND: &str = "register_new_matrix_user";
@@ -20,6 +31,8 @@ pub struct SynapseCli {
     config: String,
     url: Option<String>,
     features: OnceCell<Features>,
+    /// Which way registrations go, found out once per run.
+    tunnelled: Tunnelled,
 }
 
 /// What the installed version supports; both arrived in Synapse 1.110.
@@ -31,7 +44,7 @@ struct Features {
 
 impl Backend for SynapseCli {
     const NAME: &'static str = "synapse-cli";
-    const KEYS: &'static [&'static str] = &["config", "url", "command"];
+    const KEYS: &'static [&'static str] = &["config", "url", "command", "via"];
     const OPS: &'static [Op] = &[Op::Register];
     // `register_new_matrix_user` has no option for a display name or an email; it has one
     // for the user type.
@@ -59,18 +72,34 @@ impl FromTool for SynapseCli {
             config: c.config.clone().unwrap_or_default(),
             url: c.url.clone(),
             features: OnceCell::new(),
+            tunnelled: Tunnelled::new(c.via),
         }
+    }
+
+    fn build(ports: &dyn Ports, c: &ToolConfig<Self>) -> Result<Self, String> {
+        let mut backend = Self::from_tool(ports.exec()?, c);
+        backend.tunnelled.tunnel = ports.tunnel();
+        Ok(backend)
     }
 }
 
 #[async_trait]
 impl Account for SynapseCli {
     fn via(&self) -> String {
-        self.tool.via()
+        self.tunnelled.via(&self.tool)
     }
 
-    /// The tool runs on the target, and what it supports.
+    /// Which way registrations go and why, and that it answers: the API, or the tool and
+    /// what it supports.
     async fn ping(&self) -> Result<String, Failure> {
+        let why = match self
+            .tunnelled
+            .ping(&self.tool, &self.config, self.find())
+            .await?
+        {
+            Ok(said) => return Ok(said),
+            Err(why) => why,
+        };
         let f = self.features().await?;
         let yes = |b: bool| {
             if b {
@@ -80,7 +109,7 @@ impl Account for SynapseCli {
             }
         };
         Ok(format!(
-            "{} answers on {} (--password-file: {}, --exists-ok: {})",
+            "{why}: registers with the tool; {} answers on {} (--password-file: {}, --exists-ok: {})",
             self.tool.command,
             self.tool.exec.describe(),
             yes(f.password_file),
@@ -89,6 +118,9 @@ impl Account for SynapseCli {
     }
 
     async fn register(&self, reg: &Registration<'_>) -> Result<Outcome, Failure> {
+        if let Route::Api(api) = self.route().await? {
+            return api.register(reg).await;
+        }
         // Each run of the tool costs a Python start-up (about 0.45 s of CPU), so its features
         // are not asked for first: the current form is tried, and an older tool's argparse
         // refusal (exit 2, before it does anything) sends the old form instead.
@@ -118,12 +150,26 @@ impl Account for SynapseCli {
     /// Finds out what the installed tool supports (running `--help` changes nothing) and
     /// shows the command that would run.
     async fn preview(&self, reg: &Registration<'_>) -> Result<Preview, Failure> {
+        if let Route::Api(api) = self.route().await? {
+            return api.preview(reg).await;
+        }
         let features = self.features().await?;
         Ok(self.tool.preview(self.command(features, reg)))
     }
 }
 
 impl SynapseCli {
+    async fn route(&self) -> Result<&Route, Failure> {
+        self.tunnelled
+            .route(&self.tool, &self.config, self.find())
+            .await
+    }
+
+    /// The secret and the address, from the config on the host.
+    fn find(&self) -> impl Future<Output = FoundEndpoint> + '_ {
+        crate::server_config::synapse(&self.tool.exec, &self.config, self.url.as_deref())
+    }
+
     async fn features(&self) -> Result<Features, Failure> {
         let tool = &self.tool;
         self.features

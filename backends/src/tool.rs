@@ -73,7 +73,19 @@ pub struct ToolConfig<B> {
     pub config: Option<String>,
     pub url: Option<String>,
     pub command: Option<String>,
+    /// `via: tool` or `via: api`, for the backends whose `KEYS` have it: how registrations
+    /// go when the backend could call the server's API itself (synapse-cli).
+    pub via: Option<Via>,
     backend: PhantomData<fn() -> B>,
+}
+
+/// The inventory's `via`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// Always the tool, as before the API could be reached.
+    Tool,
+    /// Always the API: a host where it cannot be reached fails instead of using the tool.
+    Api,
 }
 
 /// A backend that runs a tool, made from its [`ToolConfig`].
@@ -84,6 +96,10 @@ pub trait FromTool: Backend + Account + Sized + 'static {
     /// on argv.
     const WARNING: Option<&'static str> = None;
     fn from_tool(exec: ExecPort, config: &ToolConfig<Self>) -> Self;
+    /// Built over the host's ports: its exec port, unless the backend asks for more.
+    fn build(ports: &dyn Ports, config: &ToolConfig<Self>) -> Result<Self, String> {
+        Ok(Self::from_tool(ports.exec()?, config))
+    }
 }
 
 /// What `config` is, for the "missing key" message.
@@ -96,6 +112,7 @@ impl<B: FromTool> ToolConfig<B> {
             config: config.map(str::to_owned),
             url: url.map(str::to_owned),
             command: command.map(str::to_owned),
+            via: None,
             backend: PhantomData,
         }
     }
@@ -113,12 +130,29 @@ impl<B: FromTool> ToolConfig<B> {
             None
         };
         let command = s.optional("command")?;
+        let via = if !has("via") { None } else { Self::via(s)? };
         Ok(Box::new(ToolConfig::<B> {
             config,
             url,
             command,
+            via,
             backend: PhantomData,
         }))
+    }
+
+    /// The inventory's `via`, checked.
+    fn via<S: Settings>(s: &S) -> Result<Option<Via>, S::Error> {
+        match s.optional("via")?.as_deref() {
+            None => Ok(None),
+            Some("tool") => Ok(Some(Via::Tool)),
+            Some("api") => Ok(Some(Via::Api)),
+            Some(other) => Err(s.wrong(
+                "via",
+                &format!(
+                    "{other:?}: `tool` (always run the tool) or `api` (always the shared-secret API over the host's SSH); unset, the API when it can be reached, else the tool"
+                ),
+            )),
+        }
     }
 
     /// The tool's command: the inventory's, else `default`.
@@ -144,6 +178,13 @@ impl<B: FromTool> Config for ToolConfig<B> {
                 map.insert(key.into(), serde_json::to_value(value).unwrap_or_default());
             }
         }
+        if let Some(via) = self.via {
+            let via = match via {
+                Via::Tool => "tool",
+                Via::Api => "api",
+            };
+            map.insert("via".into(), via.into());
+        }
         if let Some(w) = B::WARNING {
             map.insert("warning".into(), w.into());
         }
@@ -151,6 +192,6 @@ impl<B: FromTool> Config for ToolConfig<B> {
     }
 
     fn build(&self, ports: &dyn Ports) -> Result<Box<dyn Account>, String> {
-        Ok(Box::new(B::from_tool(ports.exec()?, self)))
+        Ok(Box::new(B::build(ports, self)?))
     }
 }

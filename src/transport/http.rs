@@ -18,11 +18,18 @@ pub const MAX_BODY: usize = 4 << 20;
 
 /// Builds the client every host of a run shares.
 pub fn client(insecure: bool) -> Result<reqwest::Client, String> {
+    builder()
+        .tls_danger_accept_invalid_certs(insecure)
+        .build()
+        .map_err(|e| format!("cannot set up HTTP: {e}"))
+}
+
+/// What every client of a run is built from: the run's shared one, and each SSH tunnel's.
+pub(super) fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(concat!("provision/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(60))
-        .tls_danger_accept_invalid_certs(insecure)
         // Requests carry passwords, HMACs and bearer tokens: a redirect is followed only within
         // the same origin (scheme, host and port), so neither a 307 nor a 308 can re-send them
         // elsewhere, nor from https to http. Any other redirect comes back as the answer and
@@ -38,8 +45,6 @@ pub fn client(insecure: bool) -> Result<reqwest::Client, String> {
                 attempt.stop()
             }
         }))
-        .build()
-        .map_err(|e| format!("cannot set up HTTP: {e}"))
 }
 
 impl HttpTransport {

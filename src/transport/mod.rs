@@ -14,6 +14,7 @@ mod retry;
 pub mod rundir;
 mod ssh;
 mod sudo;
+mod tunnel;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -31,6 +32,7 @@ pub use psql::Psql;
 pub use retry::Retry;
 pub use ssh::Ssh;
 pub use sudo::Sudo;
+pub use tunnel::SshTunnel;
 
 /// Every way of running a program, composed from the pieces above.
 pub enum ExecTransport {

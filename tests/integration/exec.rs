@@ -87,7 +87,7 @@ fn synapse_cli_over_ssh_on_three_hosts() {
             (
                 format!("ssh{i}"),
                 format!(
-                    "backend: synapse-cli\ntransport: ssh\nssh: {}\nconfig: {}\nurl: {}\ncommand: {}",
+                    "backend: synapse-cli\nvia: tool\ntransport: ssh\nssh: {}\nconfig: {}\nurl: {}\ncommand: {}",
                     d.ssh_vars(addr),
                     s.config().display(),
                     s.url,
@@ -118,7 +118,7 @@ fn one_ssh_connection_per_host_per_run() {
     let s = synapse();
     let d = sshd();
     let vars = format!(
-        "backend: synapse-cli\ntransport: ssh\nssh: {}\nconfig: {}\nurl: {}\ncommand: {}",
+        "backend: synapse-cli\nvia: tool\ntransport: ssh\nssh: {}\nconfig: {}\nurl: {}\ncommand: {}",
         d.ssh_vars(crate::fixtures::COUNTED),
         s.config().display(),
         s.url,
@@ -148,7 +148,7 @@ fn unknown_host_key_is_refused_unless_accepting_is_asked_for() {
         empty.display()
     );
     let vars = format!(
-        "backend: synapse-cli\ntransport: ssh\nssh: {ssh}\nconfig: {}\ncommand: {}",
+        "backend: synapse-cli\nvia: tool\ntransport: ssh\nssh: {ssh}\nconfig: {}\ncommand: {}",
         s.config().display(),
         s.register_tool()
     );
@@ -186,7 +186,7 @@ fn unreachable_ssh_host_fails_alone() {
     let s = synapse();
     let d = sshd();
     let good = format!(
-        "backend: synapse-cli\ntransport: ssh\nssh: {}\nconfig: {}\ncommand: {}",
+        "backend: synapse-cli\nvia: tool\ntransport: ssh\nssh: {}\nconfig: {}\ncommand: {}",
         d.ssh_vars(FLEET[1]),
         s.config().display(),
         s.register_tool()
@@ -259,7 +259,7 @@ fn synapse_cli_in_a_container_over_ssh() {
     let container = s.container.clone().unwrap();
     let (tool, argv) = argv_recorder(&s.dir, &s.register_tool());
     let vars = format!(
-        "backend: synapse-cli\ntransport: ssh\nssh: {}\ndocker: {{container: {container}}}\nconfig: {}\nurl: {}\ncommand: {}",
+        "backend: synapse-cli\nvia: tool\ntransport: ssh\nssh: {}\ndocker: {{container: {container}}}\nconfig: {}\nurl: {}\ncommand: {}",
         d.ssh_vars(FLEET[2]),
         s.config().display(),
         s.url,
@@ -290,7 +290,7 @@ fn dendrite_cli_standin_over_ssh() {
     let d = sshd();
     let (tool, argv) = argv_recorder(&scratch(), &standin("create-account"));
     let vars = format!(
-        "backend: dendrite-cli\ntransport: ssh\nssh: {}\nconfig: {}\nurl: {}\ncommand: {}",
+        "backend: dendrite-cli\nvia: tool\ntransport: ssh\nssh: {}\nconfig: {}\nurl: {}\ncommand: {}",
         d.ssh_vars(FLEET[0]),
         dendrite_config(&s.secret_file()).display(),
         s.url,
@@ -458,7 +458,7 @@ fn check_shows_the_command_without_running_it() {
     let s = synapse();
     let d = sshd();
     let vars = format!(
-        "backend: synapse-cli\ntransport: ssh\nssh: {}\nconfig: {}\ncommand: {}",
+        "backend: synapse-cli\nvia: tool\ntransport: ssh\nssh: {}\nconfig: {}\ncommand: {}",
         d.ssh_vars(FLEET[2]),
         s.config().display(),
         s.register_tool()
@@ -496,7 +496,7 @@ fn check_asks_the_hosts_reader_whether_the_user_exists() {
     let s = synapse();
     let d = sshd();
     let vars = format!(
-        "backend: synapse-cli\ntransport: ssh\nssh: {}\nconfig: {}\ncommand: {}\nurl: {}\nadmin_backend: synapse-api\nadmin_token: {{file: {}}}",
+        "backend: synapse-cli\nvia: tool\ntransport: ssh\nssh: {}\nconfig: {}\ncommand: {}\nurl: {}\nadmin_backend: synapse-api\nadmin_token: {{file: {}}}",
         d.ssh_vars(FLEET[2]),
         s.config().display(),
         s.register_tool(),
@@ -553,7 +553,7 @@ fn become_runs_the_tool_through_sudo_with_the_password_on_stdin() {
     };
     let vars = |password_file: &Path| {
         format!(
-            "backend: synapse-cli\ntransport: ssh\nssh: {}\nconfig: {}\nurl: {}\ncommand: {}",
+            "backend: synapse-cli\nvia: tool\ntransport: ssh\nssh: {}\nconfig: {}\nurl: {}\ncommand: {}",
             ssh(password_file),
             s.config().display(),
             s.url,

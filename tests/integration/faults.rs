@@ -186,7 +186,7 @@ fn sshd_killed_mid_bulk_fails_that_host_alone_and_a_rerun_completes() {
     let addresses = ["127.0.0.50", "127.0.0.51", "127.0.0.52"];
     let d = sshd_fleet(&unique("fault-sshd"), &addresses);
     let mut yaml = format!(
-        "all:\n  vars:\n    server_name: {SERVER_NAME}\n    backend: synapse-cli\n    transport: ssh\n  hosts:\n"
+        "all:\n  vars:\n    server_name: {SERVER_NAME}\n    backend: synapse-cli\n    via: tool\n    transport: ssh\n  hosts:\n"
     );
     for (i, (s, a)) in servers.iter().zip(addresses).enumerate() {
         yaml.push_str(&format!(

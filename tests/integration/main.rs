@@ -24,4 +24,5 @@ mod retries;
 mod ssh_hardening;
 mod tokens;
 mod trust;
+mod tunnel;
 mod ux;

@@ -83,7 +83,7 @@ fn ssh_inventory(address: &str, identity: &str, known_hosts: &str) -> std::path:
     write_file(
         "retries-ssh.yaml",
         &format!(
-            "all:\n  hosts:\n    h:\n      server_name: {SERVER_NAME}\n      backend: synapse-cli\n      transport: ssh\n      config: /nonexistent/homeserver.yaml\n      url: http://127.0.0.1:8008\n      ssh: {{host: {address}, port: {}, user: root, identity_file: {identity}, known_hosts: {known_hosts}}}\n",
+            "all:\n  hosts:\n    h:\n      server_name: {SERVER_NAME}\n      backend: synapse-cli\n      via: tool\n      transport: ssh\n      config: /nonexistent/homeserver.yaml\n      url: http://127.0.0.1:8008\n      ssh: {{host: {address}, port: {}, user: root, identity_file: {identity}, known_hosts: {known_hosts}}}\n",
             d.port
         ),
     )

@@ -79,7 +79,7 @@ fn become_vars(user: &str, password: &Path, tool: &Path) -> String {
     let s = synapse();
     let d = sshd();
     format!(
-        "backend: synapse-cli\ntransport: ssh\nssh: {{host: {}, port: {}, user: {user}, identity_file: {}, known_hosts: {}, become: true, become_password: {{file: {}}}}}\nconfig: {}\nurl: {}\ncommand: {}",
+        "backend: synapse-cli\nvia: tool\ntransport: ssh\nssh: {{host: {}, port: {}, user: {user}, identity_file: {}, known_hosts: {}, become: true, become_password: {{file: {}}}}}\nconfig: {}\nurl: {}\ncommand: {}",
         FLEET[0],
         d.port,
         d.dir.join("id_ed25519").display(),
@@ -291,7 +291,7 @@ fn drops_inventory(tool: &Path) -> PathBuf {
     inventory(
         "drops",
         &format!(
-            "backend: synapse-cli\ntransport: ssh\nssh: {}\nconfig: {}\nurl: {}\ncommand: {}",
+            "backend: synapse-cli\nvia: tool\ntransport: ssh\nssh: {}\nconfig: {}\nurl: {}\ncommand: {}",
             d.ssh_vars(DROPS),
             s.config().display(),
             s.url,
@@ -348,7 +348,7 @@ fn a_tool_missing_on_the_host_fails_at_once_naming_its_path() {
     let inv = inventory(
         "missing",
         &format!(
-            "backend: synapse-cli\ntransport: ssh\nssh: {}\nconfig: {}\ncommand: {missing}",
+            "backend: synapse-cli\nvia: tool\ntransport: ssh\nssh: {}\nconfig: {}\ncommand: {missing}",
             d.ssh_vars(FLEET[1]),
             s.config().display()
         ),
@@ -397,7 +397,7 @@ fn held_run() -> HeldRun {
     let inv = inventory(
         "held",
         &format!(
-            "backend: synapse-cli\ntransport: ssh\nssh: {}\nconfig: {}\nurl: {}\ncommand: {}",
+            "backend: synapse-cli\nvia: tool\ntransport: ssh\nssh: {}\nconfig: {}\nurl: {}\ncommand: {}",
             d.ssh_vars(STOPS),
             s.config().display(),
             s.url,

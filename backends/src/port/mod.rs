@@ -13,6 +13,7 @@ pub mod exec;
 pub mod failure;
 pub mod http;
 pub mod sql;
+pub mod tunnel;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,6 +24,7 @@ pub use exec::ExecPort;
 pub use failure::Failure;
 pub use http::HttpPort;
 pub use sql::SqlPort;
+pub use tunnel::TunnelPort;
 
 /// A future a trait object can return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -44,4 +46,8 @@ pub trait Ports {
     /// PostgreSQL through `command` (psql, or a wrapper taking psql's arguments) run on the
     /// host itself.
     fn psql(&self, command: &str, database: Option<&str>) -> Result<SqlPort, String>;
+    /// HTTP to addresses on the host, over the connection provision holds to it (its SSH).
+    /// `Err` says why there is none, for the operator (the host is not reached over SSH): not
+    /// a setup error, a backend that can do without it does.
+    fn tunnel(&self) -> Result<TunnelPort, String>;
 }
