@@ -1,5 +1,5 @@
 //! provision against the real peers, side by side, in one run: `cargo bench --bench peers`
-//! (about fifteen minutes), or `cargo bench --bench peers -- --quick` (about three). It starts
+//! (about twenty minutes), or `cargo bench --bench peers -- --quick` (about four). It starts
 //! its own Synapse servers and sshd hosts with the test fixtures (and installs synadm), prints a
 //! table of rates and ratios, and writes it to target/bench/results.md. Absolute figures are noisy on a shared
 //! 2-core machine; the ratios, measured minutes apart in one run, are what to compare.
