@@ -8,7 +8,7 @@ demo:
 test:
     bash scripts/test.sh
 
-# provision against the real peers (about fifteen minutes; `just bench --quick`: about three).
+# provision against the real peers (about twenty minutes; `just bench --quick`: about four).
 bench *ARGS:
     cargo bench --bench peers -- {{ARGS}}
 

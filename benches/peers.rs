@@ -1,5 +1,5 @@
 //! provision against the real peers, side by side, in one run: `cargo bench --bench peers`
-//! (about fifteen minutes), or `cargo bench --bench peers -- --quick` (about three). It starts
+//! (about twenty minutes), or `cargo bench --bench peers -- --quick` (about four). It starts
 //! its own Synapse servers and sshd hosts with the test fixtures (and installs synadm), prints a
 //! table of rates and ratios, and writes it to target/bench/results.md. Absolute figures are noisy on a shared
 //! 2-core machine; the ratios, measured minutes apart in one run, are what to compare.
@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use fixtures::{
-    SERVER_NAME, Synapse, scratch, sshd_fleet, synapse_with_rounds, unique, write_file,
+    SERVER_NAME, Synapse, password_rows, scratch, sshd_fleet, synapse_with_rounds, unique,
+    write_file,
 };
 use hmac::{Hmac, KeyInit, Mac};
 
@@ -32,6 +33,11 @@ struct Sizes {
     fleet: usize,
     footprint_users: usize,
     listed_users: usize,
+    /// Part 6: users created by one apply, users of the `provision register` loop, and users
+    /// read one synadm process each.
+    applied_users: usize,
+    register_loop: usize,
+    synadm_details: usize,
 }
 
 fn main() {
@@ -44,6 +50,9 @@ fn main() {
             fleet: 8,
             footprint_users: 200,
             listed_users: 1_000,
+            applied_users: 100,
+            register_loop: 20,
+            synadm_details: 10,
         }
     } else {
         Sizes {
@@ -53,6 +62,9 @@ fn main() {
             fleet: 8,
             footprint_users: 1000,
             listed_users: 10_000,
+            applied_users: 1_000,
+            register_loop: 1_000,
+            synadm_details: 100,
         }
     };
     let mut out = String::new();
@@ -80,7 +92,7 @@ fn main() {
     );
     flush(&out);
 
-    // PROVISION_BENCH_ONLY=http|ssh|fleet|footprint|users runs one part, for working on it.
+    // PROVISION_BENCH_ONLY=http|ssh|fleet|footprint|users|apply runs one part, for working on it.
     let only = std::env::var("PROVISION_BENCH_ONLY").unwrap_or_default();
     let part = |name: &str| only.is_empty() || only == name;
     if part("http") {
@@ -97,8 +109,15 @@ fn main() {
     if part("footprint") {
         footprint(&mut out, &sizes);
     }
+    // Parts 5 and 6 share their 10,000-user server: set up once, by the first that runs.
+    let mut populated: Option<Populated> = None;
     if part("users") {
-        user_listing(&mut out, &sizes);
+        let p = populated.get_or_insert_with(|| Populated::new(sizes.listed_users));
+        user_listing(&mut out, p);
+    }
+    if part("apply") {
+        let p = populated.get_or_insert_with(|| Populated::new(sizes.listed_users));
+        plan_and_apply(&mut out, &sizes, p);
     }
 
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../bench");
@@ -176,13 +195,15 @@ fn bulk_provision(s: &Synapse, n: usize) -> Duration {
 }
 
 /// The floor: the same requests (nonce, then the HMAC-signed registration with
-/// `inhibit_login`) sent by the simplest client at the same concurrency.
-fn floor_client(s: &Synapse, n: usize) -> Duration {
+/// `inhibit_login`) sent by the simplest client, `in_flight` at once. Registers `{prefix}-0`
+/// up to `{prefix}-{n-1}`, none an admin; its wall time and its CPU time (this process's: the
+/// client is in it).
+fn floor_client(s: &Synapse, n: usize, in_flight: usize, prefix: &str) -> Run {
     let secret = std::fs::read_to_string(s.secret_file())
         .unwrap()
         .trim()
         .to_owned();
-    let prefix = unique("f");
+    let prefix = prefix.to_owned();
     let url = format!("{}/_synapse/admin/v1/register", s.url);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -191,9 +212,10 @@ fn floor_client(s: &Synapse, n: usize) -> Duration {
     rt.block_on(async move {
         let client = reqwest::Client::new();
         let next = Arc::new(AtomicUsize::new(0));
+        let cpu = cpu_time(libc::RUSAGE_SELF);
         let start = Instant::now();
         let mut workers = Vec::new();
-        for _ in 0..CONCURRENCY {
+        for _ in 0..in_flight {
             let (client, next, url, secret, prefix) =
                 (client.clone(), next.clone(), url.clone(), secret.clone(), prefix.clone());
             workers.push(tokio::spawn(async move {
@@ -219,7 +241,11 @@ fn floor_client(s: &Synapse, n: usize) -> Duration {
         for w in workers {
             w.await.unwrap();
         }
-        start.elapsed()
+        Run {
+            wall: start.elapsed(),
+            cpu: cpu_time(libc::RUSAGE_SELF) - cpu,
+            peak: 0,
+        }
     })
 }
 
@@ -301,11 +327,11 @@ fn bulk_http(out: &mut String, sizes: &Sizes, rounds: u32) {
     );
     // A warm server first (Synapse's first requests pay for lazy imports and cold caches),
     // then each method twice, interleaved, best of two: order effects cancel out.
-    floor_client(&s, 20);
+    floor_client(&s, 20, CONCURRENCY, &unique("w"));
     let (mut p, mut f) = (0f64, 0f64);
     for _ in 0..2 {
         p = p.max(rate(n, bulk_provision(&s, n)));
-        f = f.max(rate(n, floor_client(&s, n)));
+        f = f.max(rate(n, floor_client(&s, n, CONCURRENCY, &unique("f")).wall));
     }
     let l = rate(sizes.tool_loop, tool_loop(&s, sizes.tool_loop, None));
     let _ = writeln!(out, "| method | users/s |\n| --- | ---: |");
@@ -458,7 +484,7 @@ fn fleet_times(run: &dyn Fn(&[&str]) -> Duration, hosts: usize) -> (Duration, Du
 }
 
 /// The peak resident set of a process, from the kernel's high-water mark, polled until it ends.
-fn peak_rss_kib(mut child: std::process::Child) -> (u64, bool) {
+fn peak_rss_kib(mut child: std::process::Child) -> (u64, std::process::ExitStatus) {
     let status_path = format!("/proc/{}/status", child.id());
     let mut peak = 0;
     loop {
@@ -473,7 +499,7 @@ fn peak_rss_kib(mut child: std::process::Child) -> (u64, bool) {
             );
         }
         if let Ok(Some(status)) = child.try_wait() {
-            return (peak, status.success());
+            return (peak, status);
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -514,8 +540,8 @@ fn footprint(out: &mut String, sizes: &Sizes) {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let (peak, ok) = peak_rss_kib(child);
-    assert!(ok, "the {n}-user run failed");
+    let (peak, status) = peak_rss_kib(child);
+    assert!(status.success(), "the {n}-user run failed");
     let _ = writeln!(
         out,
         "## 4. Footprint\n\n| measure | value | target |\n| --- | ---: | ---: |\n| `provision --version`, median of 30 (fork+exec included) | {:.1} ms | < 20 ms |\n| `provision --help`, median of 30 | {:.1} ms | < 20 ms |\n| peak RSS, {n}-user bulk run (VmHWM) | {:.1} MB | < 30 MB |\n",
@@ -530,6 +556,13 @@ fn footprint(out: &mut String, sizes: &Sizes) {
 const SYNADM_VERSION: &str = "0.49.2";
 /// Every this-many-th user of the listing part is a server admin.
 const ADMIN_EVERY: usize = 100;
+/// Whether the setup's user `i` is an admin.
+fn is_admin(i: usize) -> bool {
+    i.is_multiple_of(ADMIN_EVERY)
+}
+/// provision's own page size for Synapse's user list (backends/src/synapse_admin_api.rs,
+/// `PAGE`): the floor clients page as provision does.
+const PAGE_SIZE: usize = 2000;
 
 /// Where the fixtures keep their venvs, as tests/support/synapse.py finds it:
 /// `$PROVISION_CACHE`, else `$XDG_CACHE_HOME/provision`, else `~/.cache/provision`.
@@ -603,21 +636,49 @@ struct Run {
 /// A run of a listing method and the (rows, admins) it listed.
 type Counted = (Run, (usize, usize));
 
+/// A first run of each method, polled for its peak RSS, warms the server up (its caches, the
+/// pages' queries); then each method is timed twice, interleaved so that order effects cancel
+/// out, and the best of all three runs kept (wall and CPU apart). Each method's first run
+/// (with what it checked) and its best.
+fn interleaved<T>(methods: &[&dyn Fn(bool) -> (Run, T)]) -> (Vec<(Run, T)>, Vec<Run>) {
+    let first: Vec<(Run, T)> = methods.iter().map(|m| m(true)).collect();
+    let mut best: Vec<Run> = first.iter().map(|(r, _)| *r).collect();
+    for _ in 0..2 {
+        for (m, best) in methods.iter().zip(&mut best) {
+            let (run, _) = m(false);
+            best.wall = best.wall.min(run.wall);
+            best.cpu = best.cpu.min(run.cpu);
+        }
+    }
+    (first, best)
+}
+
 /// Runs `cmd` to its end with its stdout in `path`, and panics if it failed. With `rss`, the
 /// run is polled for its peak RSS and its wall time is not worth reading; without, it is timed
 /// exactly and the peak is 0.
 fn run_to(cmd: &mut Command, path: &Path, rss: bool) -> Run {
+    run_exiting(cmd, path, rss, 0)
+}
+
+/// [`run_to`] for a command that must exit with `code` (`provision plan` exits 3 when changes
+/// are pending).
+fn run_exiting(cmd: &mut Command, path: &Path, rss: bool, code: i32) -> Run {
     cmd.stdin(Stdio::null())
         .stdout(std::fs::File::create(path).unwrap());
     let cpu = cpu_time(libc::RUSAGE_CHILDREN);
     let start = Instant::now();
-    let (peak, ok) = if rss {
+    let (peak, status) = if rss {
         peak_rss_kib(cmd.spawn().unwrap())
     } else {
-        (0, cmd.status().unwrap().success())
+        (0, cmd.status().unwrap())
     };
     let wall = start.elapsed();
-    assert!(ok, "{cmd:?} failed");
+    assert_eq!(
+        status.code(),
+        Some(code),
+        "{cmd:?} exited {status}, not {code}; its output is in {}",
+        path.display()
+    );
     Run {
         wall,
         cpu: cpu_time(libc::RUSAGE_CHILDREN) - cpu,
@@ -782,94 +843,155 @@ fn paged_floor(url: &str, token: &str, page: usize) -> (Run, Vec<(String, bool)>
     (run, seen)
 }
 
-fn user_listing(out: &mut String, sizes: &Sizes) {
-    let n = sizes.listed_users;
-    let setup = Instant::now();
-    let synadm = synadm();
-    let installed = setup.elapsed();
-    let s = synapse_with_rounds("bench-synapse-users", 4);
-    let started = setup.elapsed();
-    let prefix = unique("u");
-    let mut csv = String::from("user,admin,password_file\n");
-    for i in 0..n {
-        let admin = if i % ADMIN_EVERY == 0 { "yes" } else { "no" };
-        csv.push_str(&format!("{prefix}-{i},{admin},\n"));
+/// A Synapse (SQLite, bcrypt_rounds=4) holding `n` users `{prefix}-{i}`, every
+/// ADMIN_EVERY-th an admin, beside the fixture's own admin; an inventory reaching it through
+/// `shared-secret` and `synapse-api`; synadm configured for it. Registering 10,000 users takes
+/// a minute, so parts 5 and 6 share one: part 5 first, since part 6 adds users.
+struct Populated {
+    s: Synapse,
+    n: usize,
+    prefix: String,
+    /// The inventory: host `bench`, `backend: shared-secret`, `admin_backend: synapse-api`.
+    inv: PathBuf,
+    /// The fixture admin's access token, for the in-process clients (never on an argv).
+    token: String,
+    synadm: PathBuf,
+    /// synadm's configuration (mode 0600: it holds the token) and a HOME of its own.
+    synadm_config: PathBuf,
+    synadm_home: PathBuf,
+}
+
+impl Populated {
+    fn new(n: usize) -> Self {
+        let setup = Instant::now();
+        let synadm = synadm();
+        let installed = setup.elapsed();
+        let s = synapse_with_rounds("bench-synapse-users", 4);
+        let started = setup.elapsed();
+        let prefix = unique("u");
+        let mut csv = String::from("user,admin,password_file\n");
+        for i in 0..n {
+            let admin = if is_admin(i) { "yes" } else { "no" };
+            csv.push_str(&format!("{prefix}-{i},{admin},\n"));
+        }
+        let users = write_file("bench-listed.csv", &csv);
+        let pw = scratch().join(unique("bench-listed-pw.csv"));
+        let inv = write_file(
+            "bench-users.yaml",
+            &format!(
+                "all:\n  hosts:\n    bench:\n      server_name: {SERVER_NAME}\n      backend: shared-secret\n      url: {}\n      shared_secret: {{file: {}}}\n      admin_backend: synapse-api\n      admin_token: {{file: {}}}\n",
+                s.url,
+                s.secret_file().display(),
+                s.admin_token_file().display()
+            ),
+        );
+        provision(&[
+            "register",
+            "--from",
+            users.to_str().unwrap(),
+            "--passwords-out",
+            pw.to_str().unwrap(),
+            "--per-host",
+            &CONCURRENCY.to_string(),
+            // The whole host is one job: 10,000 registrations outlast the default 120 s.
+            "--timeout",
+            "3600",
+            "-i",
+            inv.to_str().unwrap(),
+        ]);
+        let registered = setup.elapsed() - started;
+        eprintln!(
+            "users: setup took {:.1} s (synadm ready {:.1} s, Synapse started {:.1} s, {n} users registered {:.1} s, {:.0}/s)",
+            setup.elapsed().as_secs_f64(),
+            installed.as_secs_f64(),
+            (started - installed).as_secs_f64(),
+            registered.as_secs_f64(),
+            rate(n, registered)
+        );
+        let token = std::fs::read_to_string(s.admin_token_file())
+            .unwrap()
+            .trim()
+            .to_owned();
+        // synadm's configuration, written as its `synadm config` would (YAML; JSON strings are
+        // YAML), and a HOME of its own for the debug log it keeps in ~/.local/share/synadm.
+        let q = |v: &str| serde_json::to_string(v).unwrap();
+        let synadm_config = write_file(
+            "synadm.yaml",
+            &format!(
+                "user: fixture-admin\ntoken: {}\nprotocol: http\nbase_url: {}\nadmin_path: /_synapse/admin\nmatrix_path: /_matrix\ntimeout: 600\nserver_discovery: well-known\nhomeserver: {}\nssl_verify: true\nformat: json\n",
+                q(&token),
+                q(&s.url),
+                q(SERVER_NAME)
+            ),
+        );
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&synadm_config, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let synadm_home = scratch().join(unique("synadm-home"));
+        std::fs::create_dir_all(&synadm_home).unwrap();
+        Populated {
+            s,
+            n,
+            prefix,
+            inv,
+            token,
+            synadm,
+            synadm_config,
+            synadm_home,
+        }
     }
-    let users = write_file("bench-listed.csv", &csv);
-    let pw = scratch().join(unique("bench-listed-pw.csv"));
-    let inv = write_file(
-        "bench-users.yaml",
-        &format!(
-            "all:\n  hosts:\n    bench:\n      server_name: {SERVER_NAME}\n      backend: shared-secret\n      url: {}\n      shared_secret: {{file: {}}}\n      admin_backend: synapse-api\n      admin_token: {{file: {}}}\n",
-            s.url,
-            s.secret_file().display(),
-            s.admin_token_file().display()
-        ),
-    );
-    let inv = inv.to_str().unwrap();
-    provision(&[
-        "register",
-        "--from",
-        users.to_str().unwrap(),
-        "--passwords-out",
-        pw.to_str().unwrap(),
-        "--per-host",
-        &CONCURRENCY.to_string(),
-        // The whole host is one job: 10,000 registrations outlast the default 120 s.
-        "--timeout",
-        "3600",
-        "-i",
-        inv,
-    ]);
-    let registered = setup.elapsed() - started;
-    eprintln!(
-        "users: setup took {:.1} s (synadm ready {:.1} s, Synapse started {:.1} s, {n} users registered {:.1} s, {:.0}/s)",
-        setup.elapsed().as_secs_f64(),
-        installed.as_secs_f64(),
-        (started - installed).as_secs_f64(),
-        registered.as_secs_f64(),
-        rate(n, registered)
-    );
 
-    // What the server holds: the fixture's own admin and ours.
-    let mut expected: Vec<(String, bool)> = (0..n)
-        .map(|i| (format!("@{prefix}-{i}:{SERVER_NAME}"), i % ADMIN_EVERY == 0))
-        .chain([(format!("@fixture-admin:{SERVER_NAME}"), true)])
-        .collect();
-    expected.sort();
-    let ids: Vec<String> = expected.iter().map(|(id, _)| id.clone()).collect();
-    let token = std::fs::read_to_string(s.admin_token_file())
-        .unwrap()
-        .trim()
-        .to_owned();
+    /// The users registered at setup, (user ID, admin), sorted as the checks compare them.
+    fn registered(&self) -> Vec<(String, bool)> {
+        let mut users: Vec<(String, bool)> = (0..self.n)
+            .map(|i| (format!("@{}-{i}:{SERVER_NAME}", self.prefix), is_admin(i)))
+            .collect();
+        users.sort();
+        users
+    }
 
-    // synadm's configuration, written as its `synadm config` would (YAML; JSON strings are YAML),
-    // and a HOME of its own for the debug log it keeps in ~/.local/share/synadm.
-    let q = |v: &str| serde_json::to_string(v).unwrap();
-    let config = write_file(
-        "synadm.yaml",
-        &format!(
-            "user: fixture-admin\ntoken: {}\nprotocol: http\nbase_url: {}\nadmin_path: /_synapse/admin\nmatrix_path: /_matrix\ntimeout: 600\nserver_discovery: well-known\nhomeserver: {}\nssl_verify: true\nformat: json\n",
-            q(&token),
-            q(&s.url),
-            q(SERVER_NAME)
-        ),
-    );
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let home = scratch().join(unique("synadm-home"));
-    std::fs::create_dir_all(&home).unwrap();
-    // The query provision sends: deactivated and locked users included, guests not.
-    let synadm_list = |from: &str, limit: usize| {
-        let mut c = Command::new(&synadm);
-        c.env("HOME", &home)
-            .args(["--batch", "-o", "minified", "-c", config.to_str().unwrap()])
-            .args(["user", "list", "--deactivated", "--locked", "--no-guests"])
+    /// What the server held after setup: those users and the fixture's own admin.
+    fn all_users(&self) -> Vec<(String, bool)> {
+        let mut users = self.registered();
+        users.push((format!("@fixture-admin:{SERVER_NAME}"), true));
+        users.sort();
+        users
+    }
+
+    /// `synadm --batch -o minified -c CONFIG`, ready for its subcommand.
+    fn synadm(&self) -> Command {
+        let mut c = Command::new(&self.synadm);
+        c.env("HOME", &self.synadm_home).args([
+            "--batch",
+            "-o",
+            "minified",
+            "-c",
+            self.synadm_config.to_str().unwrap(),
+        ]);
+        c
+    }
+
+    /// `synadm user list` as provision queries: deactivated and locked users included, guests
+    /// not; `limit` users from offset `from`.
+    fn synadm_list(&self, from: &str, limit: usize) -> Command {
+        let mut c = self.synadm();
+        c.args(["user", "list", "--deactivated", "--locked", "--no-guests"])
             .args(["--from", from, "--limit", &limit.to_string()]);
         c
-    };
-    // provision's own page size (backends/src/synapse_admin_api.rs, `PAGE`).
-    let page_size = 2000;
+    }
+
+    /// synadm's version, as `synadm --version` ends.
+    fn synadm_version(&self) -> String {
+        let version = shell(&format!("{} --version", self.synadm.display()));
+        version.rsplit(' ').next().unwrap_or("").to_owned()
+    }
+}
+
+fn user_listing(out: &mut String, p: &Populated) {
+    let (s, n, inv, token) = (&p.s, p.n, p.inv.to_str().unwrap(), &p.token);
+    let expected = p.all_users();
+    let ids: Vec<String> = expected.iter().map(|(id, _)| id.clone()).collect();
+    let synadm_list = |from: &str, limit: usize| p.synadm_list(from, limit);
+    let page_size = PAGE_SIZE;
     let out_file = scratch().join(unique("bench-listing.out"));
 
     // Each method's runs return (Run, (rows, admins)), the rows checked every time.
@@ -922,35 +1044,23 @@ fn user_listing(out: &mut String, sizes: &Sizes) {
         )
     };
     let gets = |_rss: bool| {
-        let (run, seen) = per_user_gets(&s.url, &token, &ids);
+        let (run, seen) = per_user_gets(&s.url, token, &ids);
         (run, check_listing("one GET per user", seen, &expected))
     };
     let floor = |_rss: bool| {
-        let (run, seen) = paged_floor(&s.url, &token, page_size);
+        let (run, seen) = paged_floor(&s.url, token, page_size);
         (run, check_listing("paged floor", seen, &expected))
     };
     let methods: [&dyn Fn(bool) -> Counted; 5] =
         [&provision_run, &floor, &synadm_one, &synadm_paged, &gets];
 
-    // A first run of each, polled for its peak RSS, warms the server up (its caches, the
-    // pages' queries); then each method is timed twice, interleaved, best of two (wall and CPU
-    // apart).
-    let first: Vec<Counted> = methods.iter().map(|m| m(true)).collect();
-    let mut best: Vec<Run> = first.iter().map(|(r, _)| *r).collect();
-    for _ in 0..2 {
-        for (m, best) in methods.iter().zip(&mut best) {
-            let (run, _) = m(false);
-            best.wall = best.wall.min(run.wall);
-            best.cpu = best.cpu.min(run.cpu);
-        }
-    }
+    let (first, best) = interleaved(&methods);
     let (rows, admins) = first[0].1;
     let pages = rows.div_ceil(page_size);
-    let version = shell(&format!("{} --version", synadm.display()));
     let _ = writeln!(
         out,
         "## 5. Listing every user\n\n`provision users --output csv` (Synapse's `GET /_synapse/admin/v2/users`, {page_size} a page, rows streamed) on a Synapse (SQLite) holding {n} users and the fixture's admin, every {ADMIN_EVERY}th user an admin: {rows} rows, {admins} admins; every method's rows checked against the server's users and their admin flags, at every run. synadm {} as `synadm --batch -o minified -c CONFIG user list --deactivated --locked --no-guests` (provision's query), one Python process per call: its `user list` fetches one page a call (`--from`, `--limit`; Synapse caps no limit), so a user either asks for more than the server holds or loops on `next_token`. Output to a file; a first run of each, polled for peak RSS (VmHWM), warms the server up, then each is timed twice, interleaved, best of two. CPU is the client's (user + system); the rest of the wall time is the server's.\n",
-        version.rsplit(' ').next().unwrap_or("")
+        p.synadm_version()
     );
     let labels = [
         format!("provision `users --output csv` ({pages} requests)"),
@@ -994,6 +1104,387 @@ fn user_listing(out: &mut String, sizes: &Sizes) {
         ratio(3),
         ratio(4),
         1.0 / ratio(1)
+    );
+    flush(out);
+}
+
+/// apply's default `--per-host` (src/commands/apply.rs), passed explicitly: the floor client
+/// keeps as many registrations in flight as apply does, whatever the default becomes.
+const APPLY_PER_HOST: usize = 4;
+
+/// A users file in YAML's mapping form: `{prefix}-{i}` for i in 0..n, each `state: present`
+/// with the admin flag `admin(i)`.
+fn users_yaml(prefix: &str, n: usize, admin: impl Fn(usize) -> bool) -> PathBuf {
+    let mut yaml = String::from("users:\n");
+    for i in 0..n {
+        let _ = writeln!(
+            yaml,
+            "  - user: {prefix}-{i}\n    admin: {}\n    state: present",
+            admin(i)
+        );
+    }
+    write_file("bench-wanted.yaml", &yaml)
+}
+
+/// `provision plan FILE --output json`, which must exit with `code`: its document.
+fn plan_json(inv: &str, file: &Path, code: i32) -> serde_json::Value {
+    let out = Command::new(PROVISION)
+        .args([
+            "plan",
+            file.to_str().unwrap(),
+            "-i",
+            inv,
+            "--output",
+            "json",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "provision plan {}:\n{}{}",
+        file.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The sum of runs one after another: their wall and CPU times added, the largest peak.
+fn total(runs: impl IntoIterator<Item = Run>) -> Run {
+    runs.into_iter().fold(
+        Run {
+            wall: Duration::ZERO,
+            cpu: Duration::ZERO,
+            peak: 0,
+        },
+        |t, r| Run {
+            wall: t.wall + r.wall,
+            cpu: t.cpu + r.cpu,
+            peak: t.peak.max(r.peak),
+        },
+    )
+}
+
+/// The best of runs of one method: the least wall and the least CPU time, apart.
+fn best_run(runs: impl Iterator<Item = Run>) -> Run {
+    runs.reduce(|a, b| Run {
+        wall: a.wall.min(b.wall),
+        cpu: a.cpu.min(b.cpu),
+        peak: a.peak.max(b.peak),
+    })
+    .expect("at least one run")
+}
+
+/// Part 6: `provision plan` on the 10,000 users of `p`, in sync, against what the peers do to
+/// know the same (one request per user; synadm); then `provision apply` creating fresh users
+/// against the shared-secret floor and a loop of `provision register`.
+fn plan_and_apply(out: &mut String, sizes: &Sizes, p: &Populated) {
+    let (s, n, inv, token) = (&p.s, p.n, p.inv.to_str().unwrap(), p.token.as_str());
+    let out_file = scratch().join(unique("bench-apply.out"));
+    let registered = p.registered();
+
+    // The file says what the server holds: plan must find it in sync (exit 0) for all n users,
+    // and with one admin flag changed, that change and no other (exit 3). Timing a plan that
+    // reads the server wrong would be worth nothing.
+    let in_sync = users_yaml(&p.prefix, n, is_admin);
+    let doc = plan_json(inv, &in_sync, 0);
+    assert_eq!(doc["hosts"][0]["outcome"], "in_sync", "{doc}");
+    assert_eq!(
+        doc["hosts"][0]["message"],
+        format!("in sync ({n} users)"),
+        "{doc}"
+    );
+    let flipped = users_yaml(&p.prefix, n, |i| is_admin(i) != (i == 1));
+    let doc = plan_json(inv, &flipped, 3);
+    assert_eq!(
+        doc["hosts"][0]["changes"],
+        serde_json::json!([{
+            "user": format!("@{}-1:{SERVER_NAME}", p.prefix),
+            "action": "change", "field": "admin", "from": false, "to": true,
+        }]),
+        "{doc}"
+    );
+
+    // The methods timed alike. The server holds the setup's users and no others yet.
+    let all = p.all_users();
+    let plan_run = |rss: bool| {
+        let run = run_to(
+            Command::new(PROVISION).args(["plan", in_sync.to_str().unwrap(), "-i", inv]),
+            &out_file,
+            rss,
+        );
+        // Exit 0 is "every host in sync": the check that holds at every run.
+        (run, ())
+    };
+    let floor = |_rss: bool| {
+        let (run, seen) = paged_floor(&s.url, token, PAGE_SIZE);
+        check_listing("paged floor", seen, &all);
+        (run, ())
+    };
+    let synadm_one = |rss: bool| {
+        let run = run_to(&mut p.synadm_list("0", n + 1), &out_file, rss);
+        let (users, next) = synadm_page(&out_file);
+        assert_eq!(next, None, "synadm --limit {}: more pages", n + 1);
+        check_listing("synadm user list", users, &all);
+        (run, ())
+    };
+    let methods: [&dyn Fn(bool) -> (Run, ()); 3] = [&plan_run, &floor, &synadm_one];
+    let (first, mut best) = interleaved(&methods);
+    // The slow ones once, after the warm-up above: one GET per user of the file (what a script
+    // without a list endpoint does, and what a plan reading user by user would send), and
+    // synadm's `user details`, a Python process per user, on a sample.
+    let ids: Vec<String> = registered.iter().map(|(id, _)| id.clone()).collect();
+    let (gets, seen) = per_user_gets(&s.url, token, &ids);
+    check_listing("one GET per user", seen, &registered);
+    let sample = sizes.synadm_details.min(n);
+    let details = total(registered.iter().take(sample).map(|(id, admin)| {
+        let run = run_to(p.synadm().args(["user", "details", id]), &out_file, false);
+        let body: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
+        assert_eq!(api_user(&body), (id.clone(), *admin), "synadm user details");
+        run
+    }));
+    let scale = n as f64 / sample as f64;
+    best.push(gets);
+    best.push(Run {
+        wall: details.wall.mul_f64(scale),
+        cpu: details.cpu.mul_f64(scale),
+        peak: details.peak,
+    });
+    let pages = all.len().div_ceil(PAGE_SIZE);
+    let requests = if pages == 1 { "request" } else { "requests" };
+    let _ = writeln!(
+        out,
+        "## 6. Plan and apply\n\n### Planning {n} users that are in sync\n\n`provision plan FILE` on a Synapse set up as part 5's (the same server in a full run; SQLite, bcrypt_rounds=4; {n} users and the fixture's admin, every {ADMIN_EVERY}th user an admin), the inventory's host `backend: shared-secret`, `admin_backend: synapse-api`; FILE lists the {n} users in YAML's mapping form (`user`, `admin`, `state: present`), as the server has them. Before timing, plan was checked to exit 0 with `in sync ({n} users)`, and to exit 3 with exactly one change when one user's `admin` is flipped in the file; every timed plan exits 0. provision reads the host's users in {pages} {requests} of up to {PAGE_SIZE} users (`GET /_synapse/admin/v2/users`: the admin flag, locked and deactivated are in the listing, so the diff needs no other request). The peers: one `GET /_synapse/admin/v2/users/{{user_id}}` per user of the file, {CONCURRENCY} in flight (reqwest; what a script without a diff does, timed once: it takes the longest), and synadm {}, which has no plan or diff: its one-request `user list` gives the data and leaves the comparison to the user, and its per-user `user details` (one Python process per user) was timed on the first {sample} users and multiplied by {scale:.0}. Every method's answers were checked against the server's users and flags. A first run of provision, the floor and synadm's list (polled for peak RSS) warms up, then each is timed twice, interleaved, best of three. CPU is the client's (user + system).\n",
+        p.synadm_version()
+    );
+    let labels = [
+        format!("provision `plan FILE` ({pages} {requests}, diff of {n} users; exit 0)"),
+        format!("(floor) the same {pages} {requests}, one after another (reqwest)"),
+        format!(
+            "synadm `user list --limit {}` (one request; a listing, no diff)",
+            n + 1
+        ),
+        format!(
+            "one `GET /_synapse/admin/v2/users/{{user_id}}` per user, {CONCURRENCY} in flight (reqwest)"
+        ),
+        format!("synadm `user details USER` per user: {sample} timed, × {scale:.0} (extrapolated)"),
+    ];
+    let _ = writeln!(
+        out,
+        "| method | wall time (s) | / provision | client CPU (s) | peak RSS (MB) |\n| --- | ---: | ---: | ---: | ---: |"
+    );
+    let t_plan = best[0].wall.as_secs_f64();
+    for (i, label) in labels.iter().enumerate() {
+        let run = best[i];
+        let peak = match i {
+            // Only the separate processes' peaks are theirs, and only when polled for.
+            0 | 2 => format!("{:.1}", first[i].0.peak as f64 / 1024.0),
+            _ => "—".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "| {label} | {:.3} | {:.1}× | {:.3} | {peak} |",
+            run.wall.as_secs_f64(),
+            run.wall.as_secs_f64() / t_plan,
+            run.cpu.as_secs_f64(),
+        );
+    }
+    let ratio = |i: usize| best[i].wall.as_secs_f64() / t_plan;
+    let _ = writeln!(
+        out,
+        "\none GET per user / provision plan = **{:.1}×**; synadm `user details` per user / provision plan = **{:.0}×** (extrapolated); synadm's one-request list, which diffs nothing, / provision plan = **{:.2}×**; provision plan takes {:.2}× the floor's time\n",
+        ratio(3),
+        ratio(4),
+        ratio(2),
+        1.0 / ratio(1)
+    );
+    flush(out);
+
+    apply_creates(out, sizes, p);
+}
+
+/// Part 6, second half: `provision apply` creating fresh users on the server of `p`, against
+/// the shared-secret floor and a loop of `provision register`; then everything checked on the
+/// server.
+fn apply_creates(out: &mut String, sizes: &Sizes, p: &Populated) {
+    let (s, inv, token) = (&p.s, p.inv.to_str().unwrap(), p.token.as_str());
+    let m = sizes.applied_users;
+    let out_file = scratch().join(unique("bench-apply.out"));
+    let per_host = APPLY_PER_HOST.to_string();
+    // One apply of m new users: the users file, the passwords file, and the time of the plan
+    // alone (the same listing and diff apply starts with; exit 3, creates pending) before it.
+    let apply_once = || {
+        let prefix = unique("a");
+        let file = users_yaml(&prefix, m, |_| false);
+        let file = file.to_str().unwrap();
+        let pw = scratch().join(unique("bench-apply-pw.csv"));
+        let planning = run_exiting(
+            Command::new(PROVISION).args(["plan", file, "-i", inv]),
+            &out_file,
+            false,
+            3,
+        );
+        let run = run_to(
+            Command::new(PROVISION)
+                .args(["apply", file, "--yes", "--passwords-out"])
+                .arg(&pw)
+                .args(["--per-host", &per_host, "-i", inv]),
+            &out_file,
+            false,
+        );
+        (run, planning, prefix, pw)
+    };
+    let floor_once = || {
+        let prefix = unique("g");
+        (floor_client(s, m, APPLY_PER_HOST, &prefix), prefix)
+    };
+    // The server is warm from the plans; each method twice, interleaved, best of two.
+    let (mut applies, mut floors) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        applies.push(apply_once());
+        floors.push(floor_once());
+    }
+    let apply = best_run(applies.iter().map(|a| a.0));
+    let planning = best_run(applies.iter().map(|a| a.1));
+    let floor = best_run(floors.iter().map(|f| f.0));
+
+    // The peer's way with provision itself: a shell loop of `provision register`, a process
+    // and a generated password file per user (the password never on an argv).
+    let k = sizes.register_loop.min(m);
+    let loop_prefix = unique("r");
+    let loop_dir = scratch().join(unique("bench-register-loop"));
+    std::fs::create_dir_all(&loop_dir).unwrap();
+    let names: String = (0..k).map(|i| format!("{loop_prefix}-{i}\n")).collect();
+    let names_file = write_file("bench-loop-users.txt", &names);
+    let script = r#"while read -r u; do "$0" register "$u" --random-password --password-out "$1/$u.pw" -i "$2" || exit 1; done < "$3""#;
+    let register_loop = run_to(
+        Command::new("sh")
+            .args(["-c", script, PROVISION])
+            .arg(&loop_dir)
+            .arg(inv)
+            .arg(&names_file),
+        &out_file,
+        false,
+    );
+    let loop_scale = m as f64 / k as f64;
+    let register_loop = Run {
+        wall: register_loop.wall.mul_f64(loop_scale),
+        cpu: register_loop.cpu.mul_f64(loop_scale),
+        peak: 0,
+    };
+
+    // What the server holds now: every user of every method, none an admin, and nothing else
+    // new; each apply's passwords file has its m users, and their passwords log in.
+    let (_, listed) = paged_floor(&s.url, token, PAGE_SIZE);
+    let listed: std::collections::HashMap<String, bool> = listed.into_iter().collect();
+    let present = |prefix: &str, count: usize| {
+        (0..count)
+            .filter(|i| listed.get(&format!("@{prefix}-{i}:{SERVER_NAME}")) == Some(&false))
+            .count()
+    };
+    for (_, _, prefix, pw) in &applies {
+        assert_eq!(present(prefix, m), m, "apply {prefix}: users on the server");
+        let rows = password_rows(pw);
+        let mut users: Vec<&str> = rows.iter().map(|(u, _)| u.as_str()).collect();
+        users.sort_unstable();
+        let mut wanted: Vec<String> = (0..m).map(|i| format!("{prefix}-{i}")).collect();
+        wanted.sort_unstable();
+        assert_eq!(users, wanted, "apply {prefix}: {}", pw.display());
+        let (user, password) = &rows[rows.len() / 2];
+        assert_eq!(
+            s.login(user, password),
+            Ok(format!("@{user}:{SERVER_NAME}")),
+            "apply {prefix}: {user} logs in with its generated password"
+        );
+        // Applied, the file is in sync.
+        let file = users_yaml(prefix, m, |_| false);
+        run_to(
+            Command::new(PROVISION).args(["plan", file.to_str().unwrap(), "-i", inv]),
+            &out_file,
+            false,
+        );
+    }
+    for (_, prefix) in &floors {
+        assert_eq!(present(prefix, m), m, "floor {prefix}: users on the server");
+    }
+    assert_eq!(
+        present(&loop_prefix, k),
+        k,
+        "register loop: users on the server"
+    );
+    let user = format!("{loop_prefix}-{}", k / 2);
+    let password = std::fs::read_to_string(loop_dir.join(format!("{user}.pw"))).unwrap();
+    assert_eq!(
+        s.login(&user, password.trim_end_matches('\n')),
+        Ok(format!("@{user}:{SERVER_NAME}")),
+        "register loop: {user} logs in"
+    );
+    assert_eq!(
+        listed.len(),
+        p.n + 1 + 4 * m + k,
+        "the server holds users no method created"
+    );
+
+    let loop_label = if k == m {
+        format!(
+            "shell loop of `provision register USER --random-password --password-out FILE` ({m} processes)"
+        )
+    } else {
+        format!(
+            "shell loop of `provision register USER --random-password --password-out FILE`: {k} timed, × {loop_scale:.0} (extrapolated)"
+        )
+    };
+    let _ = writeln!(
+        out,
+        "### Applying {m} creates\n\n`provision apply FILE --yes --passwords-out PATH --per-host {APPLY_PER_HOST}` (apply's default `--per-host`) on the same server, now holding {} users: FILE lists {m} new users (YAML, `admin: false`, `state: present`), so apply plans (one listing, as above) and then registers each through the shared-secret API (a nonce, then the HMAC-signed registration with `inhibit_login`) with a generated password kept in PATH. The floor: the same {m} registrations from a bare reqwest client, {APPLY_PER_HOST} in flight. Each run creates fresh users; apply and the floor twice each, interleaved, best of two; `provision plan FILE` alone (exit 3, {m} to create) timed before each apply to show what planning costs. Afterwards, checked: the server lists every user of every run and no other, none an admin; each passwords file holds its {m} users; a sample user of each apply logs in (`POST /_matrix/client/v3/login`) with its generated password; each applied file plans in sync (exit 0).\n",
+        p.n + 1
+    );
+    let _ = writeln!(
+        out,
+        "| method | wall time (s) | users/s | floor / method (rate) | client CPU (s) |\n| --- | ---: | ---: | ---: | ---: |"
+    );
+    let t_floor = floor.wall.as_secs_f64();
+    let rows = [
+        (
+            format!("provision `apply FILE --yes` ({m} creates, {APPLY_PER_HOST} in flight)"),
+            apply,
+        ),
+        (
+            "of which: `provision plan FILE` alone (listing and diff)".to_owned(),
+            planning,
+        ),
+        (
+            format!(
+                "(floor) {m} shared-secret registrations, {APPLY_PER_HOST} in flight (reqwest)"
+            ),
+            floor,
+        ),
+        (loop_label, register_loop),
+    ];
+    for (i, (label, run)) in rows.iter().enumerate() {
+        let wall = run.wall.as_secs_f64();
+        let (users_s, vs_floor) = if i == 1 {
+            ("—".to_owned(), "—".to_owned())
+        } else {
+            (
+                format!("{:.1}", m as f64 / wall),
+                format!("{:.2}", t_floor / wall),
+            )
+        };
+        let _ = writeln!(
+            out,
+            "| {label} | {wall:.3} | {users_s} | {vs_floor} | {:.3} |",
+            run.cpu.as_secs_f64()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\napply / floor = **{:.2}×** the floor's rate (target ≥ 0.9); apply / `provision register` loop = **{:.1}×**\n",
+        t_floor / apply.wall.as_secs_f64(),
+        register_loop.wall.as_secs_f64() / apply.wall.as_secs_f64()
     );
     flush(out);
 }

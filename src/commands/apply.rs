@@ -6,7 +6,7 @@
 //! every step is an operation that converges, so running apply again after an interruption
 //! plans only what is left and finishes it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 
@@ -134,11 +134,16 @@ fn apply(global: &Global, args: &ApplyArgs, planned: Planned<'_>) -> Result<Repo
         None => None,
     };
     let passwords = crate::password::bulk(&creating, store.as_ref())?;
+    // Indexed once (the first of a name wins, as a search in order would): a search per
+    // created user would cost users × users.
+    let mut position: HashMap<&str, usize> = HashMap::with_capacity(creating.len());
+    for (i, u) in creating.iter().enumerate() {
+        position.entry(u.name.as_str()).or_insert(i);
+    }
     let password_of = |name: &str| {
-        creating
-            .iter()
-            .position(|u| u.name == name)
-            .and_then(|i| passwords.passwords.get(i).cloned())
+        position
+            .get(name)
+            .and_then(|i| passwords.passwords.get(*i).cloned())
     };
 
     // Each host's work, from its plan; hosts with nothing to do keep their plan's line.
@@ -242,16 +247,21 @@ fn host_work(
     users: &[BulkUser],
     password_of: &dyn Fn(&str) -> Option<SecretString>,
 ) -> Vec<Work> {
+    // The file's users by their ID on this host, placed once (the first of an ID wins, as a
+    // search in file order would): placing every user for every change cost users × changes
+    // user IDs built and checked, a third of a second before anything was sent at 1,000 creates.
+    let mut by_id: HashMap<UserId, &BulkUser> = HashMap::with_capacity(users.len());
+    for u in users {
+        if let Ok(id) = u.user.on_server(&host.server_name) {
+            by_id.entry(id).or_insert(u);
+        }
+    }
     let mut work: IndexMap<String, Work> = IndexMap::new();
     // A field the registration cannot take was planned as a step after it.
     let creates = plan::creates(host);
     for change in &plan.changes {
         let key = change.user.to_string();
-        let file_user = users.iter().find(|u| {
-            u.user
-                .on_server(&host.server_name)
-                .is_ok_and(|id| id == change.user)
-        });
+        let file_user = by_id.get(&change.user).copied();
         let entry = work.entry(key).or_insert_with(|| Work {
             name: file_user.map_or_else(|| change.user.to_string(), |u| u.name.clone()),
             id: change.user.clone(),
