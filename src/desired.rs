@@ -8,7 +8,6 @@ use std::fmt;
 use provision_backends::registration::Fields;
 use provision_backends::{Op, UserId, UserState, same_set};
 use serde::Serialize;
-use serde::ser::SerializeMap;
 
 use crate::users::{BulkUser, State};
 
@@ -177,35 +176,96 @@ impl fmt::Display for Planned {
     }
 }
 
-/// `{"user", "action", "field"?, "from"?, "to"?, "admin"?, "erase"?}`: `change` names the
-/// `field` and its values; `create` says `admin`, `deactivate` says `erase`.
-impl Serialize for Planned {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(None)?;
-        map.serialize_entry("user", &self.user.to_string())?;
-        map.serialize_entry("action", self.action.word())?;
+/// A planned change in JSON, `{"user", "action", "field"?, "from"?, "to"?, "admin"?, "erase"?,
+/// "room"?}`: `change` names the `field` and its values; `create` says `admin`, `deactivate`
+/// says `erase`, `join` says `room`. `Planned` serializes through it, so the published schema
+/// (schemas/plan.json) is derived from what is printed.
+#[derive(Serialize, schemars::JsonSchema)]
+#[schemars(rename = "Change", deny_unknown_fields)]
+pub struct PlannedJson<'a> {
+    /// The user's Matrix ID.
+    pub user: String,
+    /// create, change, join, unlock, reactivate, lock or deactivate.
+    pub action: &'static str,
+    /// With `change`: admin, display_name or emails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
+    /// With `change`: the host's value (a display name is null when it has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<Value<'a>>,
+    /// With `change`: what the file wants.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<Value<'a>>,
+    /// With `create`: whether the new user is a server admin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin: Option<bool>,
+    /// With `deactivate`: whether its data is erased too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erase: Option<bool>,
+    /// With `join`: the room, as the users file writes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub room: Option<&'a str>,
+}
+
+/// A changed field's value: the admin flag, a display name (null: none) or email addresses.
+#[derive(Serialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum Value<'a> {
+    Flag(bool),
+    Name(Option<&'a str>),
+    Emails(&'a [String]),
+}
+
+impl Planned {
+    pub fn json(&self) -> PlannedJson<'_> {
+        let mut json = PlannedJson {
+            user: self.user.to_string(),
+            action: self.action.word(),
+            field: None,
+            from: None,
+            to: None,
+            admin: None,
+            erase: None,
+            room: None,
+        };
+        let mut change = |field, from, to| {
+            json.field = Some(field);
+            json.from = Some(from);
+            json.to = Some(to);
+        };
         match &self.action {
-            Action::Create { admin } => map.serialize_entry("admin", admin)?,
-            Action::SetAdmin { from, to } => {
-                map.serialize_entry("field", "admin")?;
-                map.serialize_entry("from", from)?;
-                map.serialize_entry("to", to)?;
-            }
-            Action::SetDisplayName { from, to } => {
-                map.serialize_entry("field", "display_name")?;
-                map.serialize_entry("from", from)?;
-                map.serialize_entry("to", to)?;
-            }
+            Action::SetAdmin { from, to } => change("admin", Value::Flag(*from), Value::Flag(*to)),
+            Action::SetDisplayName { from, to } => change(
+                "display_name",
+                Value::Name(from.as_deref()),
+                Value::Name(Some(to)),
+            ),
             Action::SetEmails { from, to } => {
-                map.serialize_entry("field", "emails")?;
-                map.serialize_entry("from", from)?;
-                map.serialize_entry("to", to)?;
+                change("emails", Value::Emails(from), Value::Emails(to))
             }
-            Action::Join { room } => map.serialize_entry("room", room)?,
-            Action::Deactivate { erase } => map.serialize_entry("erase", erase)?,
+            Action::Create { admin } => json.admin = Some(*admin),
+            Action::Join { room } => json.room = Some(room),
+            Action::Deactivate { erase } => json.erase = Some(*erase),
             Action::Unlock | Action::Reactivate | Action::Lock => {}
         }
-        map.end()
+        json
+    }
+}
+
+impl Serialize for Planned {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.json().serialize(s)
+    }
+}
+
+/// The schema of a planned change is its JSON's.
+impl schemars::JsonSchema for Planned {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        PlannedJson::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        PlannedJson::json_schema(generator)
     }
 }
 

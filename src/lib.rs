@@ -18,6 +18,7 @@ pub mod render;
 pub mod report;
 pub mod router;
 pub mod runner;
+pub mod schema;
 pub mod secret_source;
 pub mod transport;
 pub mod users;

@@ -5,11 +5,12 @@
 
 use std::io::IsTerminal;
 
+use schemars::JsonSchema;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::cli::Output;
-use crate::report::{HostPlan, HostReport, Recap, Report, Status, UserReport};
+use crate::report::{HostPlan, HostReport, PlanTotals, Recap, Report, Status, UserReport};
 
 /// How many failed users are listed under a host's line before "… and N more".
 const USERS_LISTED: usize = 20;
@@ -194,11 +195,29 @@ pub fn user_row(output: Output, host: &str, user: &provision_backends::Listed) {
     }
 }
 
+/// A row of a streamed JSON list: what a host listed, and the host.
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Row<'a, T> {
+    #[serde(flatten)]
+    pub item: T,
+    /// The host that listed it, as the inventory names it.
+    pub host: &'a str,
+}
+
+/// A registration token of `provision token list`, as its server tells it.
+#[derive(Serialize, JsonSchema)]
+pub struct TokenRow<'a> {
+    #[serde(flatten)]
+    pub token: &'a provision_backends::RegistrationToken,
+    /// Whether it can still be used to register.
+    pub valid: bool,
+}
+
 /// One row of a streamed JSON list, with its host, and the comma before it when it is not the
 /// first.
-fn json_row(host: &str, item: &impl Serialize) {
-    let mut row = serde_json::to_value(item).unwrap_or_default();
-    row["host"] = host.into();
+fn json_row(host: &str, item: impl Serialize) {
+    let row = serde_json::to_string(&Row { item, host }).unwrap_or_default();
     let mut first = FIRST_ROW.lock().unwrap_or_else(|e| e.into_inner());
     let comma = if *first { "" } else { "," };
     *first = false;
@@ -236,9 +255,7 @@ pub fn token_row(
             );
         }
         Output::Json => {
-            let mut row = serde_json::to_value(token).unwrap_or_default();
-            row["valid"] = valid.into();
-            json_row(host, &row);
+            json_row(host, TokenRow { token, valid });
         }
         // `--output csv` is refused for every command but users (Cli::check_output).
         Output::Csv | Output::Ansible => {}
@@ -318,47 +335,78 @@ fn human(report: &Report) {
     }
 }
 
-/// One bulk host in JSON: its line, its users' counts and each user's result.
-#[derive(Serialize)]
-struct HostWithUsers<'a> {
+/// The JSON document (README, "JSON output"; its schemas are schemas/*.json, derived from this
+/// type by src/schema.rs): `command`, `check`, `hosts`, `recap`, the command's own keys
+/// (`fields`, src/commands/fields.rs), for a plan `plan` (its totals), and for bulk runs
+/// `users` (the counts) and `host_users`.
+#[derive(Serialize, JsonSchema)]
+#[schemars(
+    deny_unknown_fields,
+    rename = "{F}Document",
+    description = "What a command did: each host's result, the counts, the command's own keys."
+)]
+pub struct Document<'a, F, B> {
+    /// The command, as `provision COMMAND`.
+    pub command: &'a str,
+    /// `--check`: nothing was changed, the outcomes say what would have been.
+    pub check: bool,
+    /// Each selected host's result, in the inventory's order.
+    pub hosts: &'a [HostReport],
+    /// The hosts' statuses, counted.
+    pub recap: Recap,
     #[serde(flatten)]
-    report: &'a HostReport,
-    users_recap: Recap,
-    users: &'a [UserReport],
+    pub fields: F,
+    /// A plan's changes over every host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanTotals>,
+    #[serde(flatten)]
+    pub bulk: B,
 }
 
-/// The JSON document (README, "JSON output"): `command`, `check`, `hosts`, `recap`, the
-/// command's own fields, for a plan `plan` (its totals), and for bulk runs `users` (the
-/// counts) and `host_users`.
-pub fn document(report: &Report) -> Value {
-    let mut doc = json!({
-        "command": report.command,
-        "check": report.check,
-        "hosts": report.hosts,
-        "recap": report.recap(),
+/// What a run over a users file adds: every user's result.
+#[derive(Serialize, JsonSchema)]
+pub struct Bulk<'a> {
+    /// Every user of every host, counted.
+    pub users: Recap,
+    /// Each host with its users' results.
+    pub host_users: Vec<HostWithUsers<'a>>,
+}
+
+/// One bulk host in JSON: its line, its users' counts and each user's result.
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct HostWithUsers<'a> {
+    #[serde(flatten)]
+    pub report: &'a HostReport,
+    /// Its users' statuses, counted.
+    pub users_recap: Recap,
+    /// Each user's result on it.
+    pub users: &'a [UserReport],
+}
+
+/// The document of a report.
+pub fn document(report: &Report) -> Document<'_, &Map<String, Value>, Option<Bulk<'_>>> {
+    let bulk = report.bulk.then(|| Bulk {
+        users: report.counts(),
+        host_users: report
+            .hosts
+            .iter()
+            .map(|h| HostWithUsers {
+                report: h,
+                users_recap: h.counts,
+                users: &h.users,
+            })
+            .collect(),
     });
-    if let Some(map) = doc.as_object_mut() {
-        for (k, v) in &report.extra {
-            map.insert(k.clone(), v.clone());
-        }
-        if let Some(totals) = report.plan_totals() {
-            map.insert("plan".into(), json!(totals));
-        }
-        if report.bulk {
-            let hosts: Vec<HostWithUsers> = report
-                .hosts
-                .iter()
-                .map(|h| HostWithUsers {
-                    report: h,
-                    users_recap: h.counts,
-                    users: &h.users,
-                })
-                .collect();
-            map.insert("users".into(), json!(report.counts()));
-            map.insert("host_users".into(), json!(hosts));
-        }
+    Document {
+        command: report.command,
+        check: report.check,
+        hosts: &report.hosts,
+        recap: report.recap(),
+        fields: &report.extra,
+        plan: report.plan_totals(),
+        bulk,
     }
-    doc
 }
 
 /// What an Ansible module answers: `changed`, `failed`, `msg`, with provision's per-host
@@ -388,19 +436,33 @@ pub fn ansible(report: &Report) -> Value {
     })
 }
 
+/// `provision inventory --output json` (schemas/inventory.json).
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct InventoryDocument<'a> {
+    /// `inventory`.
+    pub command: &'a str,
+    /// The first inventory source, as before `-i` could be repeated.
+    pub inventory: Option<&'a str>,
+    /// Every inventory source, as given.
+    pub inventories: &'a [String],
+    /// Each selected host: `host`, its connection, backends and settings, secrets by their
+    /// source only. Its keys follow the inventory's (inventory.example.yaml).
+    pub hosts: &'a [Value],
+}
+
 /// `provision inventory`: each selected host's plan (never a secret: `Host::plan` shows only
 /// where secrets come from). Returns the exit code.
 pub fn inventory(output: Output, inventory: &[std::path::PathBuf], plans: &[Value]) -> u8 {
     match output {
         Output::Json | Output::Ansible => {
             let sources: Vec<String> = inventory.iter().map(|p| p.display().to_string()).collect();
-            let doc = json!({
-                "command": "inventory",
-                // The first source, as before `-i` could be repeated; all of them in `inventories`.
-                "inventory": sources.first(),
-                "inventories": sources,
-                "hosts": plans,
-            });
+            let doc = InventoryDocument {
+                command: "inventory",
+                inventory: sources.first().map(String::as_str),
+                inventories: &sources,
+                hosts: plans,
+            };
             crate::out!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         // main.rs refuses csv for every command but `users`.

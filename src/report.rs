@@ -18,11 +18,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use provision_backends::{Failure, Outcome};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::desired::{Kind, Planned};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Ok,
@@ -118,7 +119,7 @@ impl From<Failure> for HostError {
 /// What one piece of work came to: a host's request, or one user's on a host in a bulk run.
 /// Serialized inside (flattened into) `HostReport` and `UserReport`, so both say it in the same
 /// keys.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Verdict {
     pub status: Status,
     /// Why there is no result (setup, unreachable, failed, timed_out, not_started), or
@@ -197,17 +198,17 @@ impl From<&HostError> for Verdict {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct HostReport {
     pub host: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
     #[serde(flatten)]
     pub verdict: Verdict,
-    /// `provision show`: the user's state as the host tells it (`exists: false` when it has
-    /// no such user).
+    /// `provision show`: the user's state as the host tells it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub state: Option<serde_json::Value>,
+    pub state: Option<Shown>,
     /// `provision plan`: `changes` and `warnings`.
     #[serde(flatten)]
     pub plan: Option<HostPlan>,
@@ -265,9 +266,18 @@ impl HostReport {
     }
 }
 
+/// `provision show`'s answer of one host: whether the user exists, and if it does what the
+/// host tells of it (null where the host cannot say).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Shown {
+    pub exists: bool,
+    #[serde(flatten)]
+    pub state: Option<provision_backends::UserState>,
+}
+
 /// `provision plan` on one host: the changes that would bring its users to what the users
 /// file wants, in the order they would be made, and what it could not tell or could not do.
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, JsonSchema)]
 pub struct HostPlan {
     pub changes: Vec<Planned>,
     pub warnings: Vec<String>,
@@ -328,7 +338,8 @@ impl HostPlan {
 }
 
 /// A plan's changes over every host, for the recap and JSON's `plan`.
-#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct PlanTotals {
     pub create: usize,
     pub change: usize,
@@ -375,7 +386,8 @@ impl std::fmt::Display for PlanTotals {
     }
 }
 
-#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Recap {
     pub ok: usize,
     pub changed: usize,
@@ -432,7 +444,8 @@ impl Recap {
 }
 
 /// One user's result on a host of a bulk run: the same words as a host's.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct UserReport {
     pub user_id: Option<String>,
     pub user: String,
@@ -449,7 +462,8 @@ pub struct Report {
     pub hosts: Vec<HostReport>,
     /// A bulk run: each host has users, counted in the recap and listed in JSON.
     pub bulk: bool,
-    /// The command's own fields of the JSON document (`user`, `admin`, `from`, `password`…).
+    /// The command's own keys of the JSON document (`user`, `admin`, `from`, `password`…), from
+    /// its fields struct ([`Report::with`]).
     pub extra: serde_json::Map<String, serde_json::Value>,
     /// Lines for a person after the recap (where a generated password went…).
     pub notes: Vec<String>,
@@ -471,12 +485,12 @@ impl Report {
         }
     }
 
-    /// Adds a field of the command's own to the JSON document.
-    pub fn with(mut self, key: &str, value: impl Serialize) -> Self {
-        self.extra.insert(
-            key.to_owned(),
-            serde_json::to_value(value).unwrap_or_default(),
-        );
+    /// Adds the command's own keys to the JSON document: `fields` is the command's struct of
+    /// them, whose schema src/schema.rs publishes.
+    pub fn with(mut self, fields: &impl Serialize) -> Self {
+        if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(fields) {
+            self.extra.extend(map);
+        }
         self
     }
 

@@ -4,6 +4,7 @@
 //! the host that lists it. An operation a backend lacks answers "not supported by BACKEND".
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::registration::Fields;
@@ -100,19 +101,19 @@ impl Op {
 }
 
 /// One user as a backend reads it. `None`: this backend cannot say.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct UserState {
     pub admin: Option<bool>,
     pub deactivated: Option<bool>,
     /// Its data erased (GDPR) on deactivation.
     pub erased: Option<bool>,
     pub locked: Option<bool>,
-    /// `Some(None)`: the server says the user has none.
+    /// Its display name; null when it has none (`Some(None)`) or when the backend cannot say.
     pub display_name: Option<Option<String>>,
     /// Its email addresses, as the server canonicalised them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub emails: Option<Vec<String>>,
-    /// `bot`, `support`, … as the server types users; `None` for a regular user or unknown.
+    /// `bot`, `support`, … as the server types users; null for a regular user or unknown.
     pub user_type: Option<String>,
     /// Milliseconds since the epoch.
     pub created_ms: Option<u64>,
@@ -120,7 +121,7 @@ pub struct UserState {
 }
 
 /// One user of a listing, with the state the list endpoint gives.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Listed {
     pub user_id: String,
     #[serde(flatten)]
@@ -156,7 +157,7 @@ pub struct TokenTerms {
 
 /// A registration token as the server tells it. `token` is a secret until it is used up:
 /// `Debug` withholds it.
-#[derive(Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct RegistrationToken {
     pub token: String,
     /// `None`: any number of registrations.

@@ -96,21 +96,31 @@ pub fn act(
 }
 
 /// The report of a verb about one user.
-pub fn report(command: &'static str, run: &RunArgs, user: &str, fanned: Fanned<Done>) -> Report {
-    let report = Report::new(command, run.check, fanned.reports).with("user", user);
+pub fn report(
+    command: &'static str,
+    run: &RunArgs,
+    fields: &impl serde::Serialize,
+    fanned: Fanned<Done>,
+) -> Report {
+    let report = Report::new(command, run.check, fanned.reports).with(fields);
     super::retry_file(run, report)
 }
 
 pub fn lock(global: &Global, args: UserArgs, lock: bool) -> Result<Report, Error> {
     let fanned = act(global, &args.run, &args.user, Action::Lock(lock))?;
     let command = if lock { "lock" } else { "unlock" };
-    Ok(report(command, &args.run, &args.user, fanned))
+    let user = super::fields::User { user: &args.user };
+    Ok(report(command, &args.run, &user, fanned))
 }
 
 pub fn deactivate(global: &Global, args: DeactivateArgs) -> Result<Report, Error> {
     let action = Action::Deactivate { erase: args.erase };
     let fanned = act(global, &args.run, &args.user, action)?;
-    Ok(report("deactivate", &args.run, &args.user, fanned).with("erase", args.erase))
+    let fields = super::fields::Deactivate {
+        user: &args.user,
+        erase: args.erase,
+    };
+    Ok(report("deactivate", &args.run, &fields, fanned))
 }
 
 pub fn reactivate(global: &Global, args: ReactivateArgs) -> Result<Report, Error> {
@@ -132,5 +142,6 @@ pub fn reactivate(global: &Global, args: ReactivateArgs) -> Result<Report, Error
         &args.user,
         Action::Reactivate { password },
     )?;
-    Ok(report("reactivate", &args.run, &args.user, fanned))
+    let user = super::fields::User { user: &args.user };
+    Ok(report("reactivate", &args.run, &user, fanned))
 }

@@ -8,5 +8,9 @@ use crate::report::Report;
 
 pub fn run(global: &Global, args: AdminArgs) -> Result<Report, Error> {
     let fanned = act(global, &args.run, &args.user, Action::Admin(args.on))?;
-    Ok(report("admin", &args.run, &args.user, fanned).with("admin", args.on))
+    let fields = super::fields::Admin {
+        user: &args.user,
+        admin: args.on,
+    };
+    Ok(report("admin", &args.run, &fields, fanned))
 }

@@ -225,12 +225,10 @@ fn apply(global: &Global, args: &ApplyArgs, planned: Planned<'_>) -> Result<Repo
             _ => planned,
         })
         .collect();
-    let mut report =
-        Report::new("apply", false, reports).with("from", args.file.display().to_string());
+    let mut report = Report::new("apply", false, reports);
     report.bulk = true;
-    report
-        .extra
-        .extend(plan_report.extra.into_iter().filter(|(k, _)| k != "from"));
+    // The plan's keys (`from`, `limit`, `unserved`): apply is the plan, made.
+    report.extra = plan_report.extra;
     if let Some(store) = store.as_ref().filter(|s| s.exists()) {
         report.notes.push(format!(
             "Generated passwords are in {}",

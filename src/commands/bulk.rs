@@ -102,8 +102,9 @@ pub fn run(global: &Global, args: &RegisterArgs) -> Result<Report, Error> {
             tracing::warn!("{e}; it keeps the rows written before the run");
         }
     }
-    let mut report =
-        Report::new("register", check, fanned.reports).with("from", path.display().to_string());
+    let mut report = Report::new("register", check, fanned.reports).with(&super::fields::From {
+        from: path.display().to_string(),
+    });
     report.bulk = true;
     if let Some(store) = store.as_ref().filter(|s| s.exists()) {
         report.notes.push(format!(
@@ -324,7 +325,10 @@ mod tests {
                 &users[..1],
             ),
         ];
-        let mut report = Report::new("register", false, hosts).with("from", "users.yaml");
+        let mut report =
+            Report::new("register", false, hosts).with(&crate::commands::fields::From {
+                from: "users.yaml".into(),
+            });
         report.bulk = true;
         let json = serde_json::to_string(&render::document(&report)).unwrap();
         let matrix1 = r#""host":"matrix1","status":"failed","message":"3 users: 1 created, 1 failed, 1 timed_out","elapsed_ms":5"#;

@@ -79,7 +79,10 @@ pub fn run(global: &Global, args: LoginArgs) -> Result<Report, Error> {
             HostReport::new(&f.host, None, verdict, f.elapsed)
         },
     )?;
-    Ok(Report::new("login", false, fanned.reports)
-        .with("user", &args.user)
-        .with("token_file", args.token_out.display().to_string()))
+    Ok(
+        Report::new("login", false, fanned.reports).with(&super::fields::Login {
+            user: &args.user,
+            token_file: args.token_out.display().to_string(),
+        }),
+    )
 }

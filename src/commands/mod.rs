@@ -12,6 +12,7 @@ pub mod lifecycle {
     pub use super::account::{deactivate, lock, reactivate};
 }
 pub mod apply;
+pub mod fields;
 pub mod password;
 pub mod ping;
 pub mod plan;
@@ -263,7 +264,8 @@ mod tests {
             )),
             to_report(&finished("staging3", Err(HostError::NotStarted))),
         ];
-        let report = Report::new("register", false, hosts).with("user", "john");
+        let report =
+            Report::new("register", false, hosts).with(&super::fields::User { user: "john" });
         let json = serde_json::to_string(&render::document(&report)).unwrap();
         assert_eq!(
             json,

@@ -67,12 +67,13 @@ pub fn run(global: &Global, args: PasswordChangeArgs) -> Result<Report, Error> {
         }
         _ => {}
     }
-    let mut report = report("password", &args.run, &args.user, fanned)
-        .with("keep_sessions", args.keep_sessions)
-        .with("set_on", &set_on);
-    if let Some(shown) = shown {
-        report = report.with("generated_password", shown);
-    }
+    let fields = super::fields::Password {
+        user: &args.user,
+        keep_sessions: args.keep_sessions,
+        set_on: &set_on,
+        generated_password: shown.as_deref(),
+    };
+    let mut report = report("password", &args.run, &fields, fanned);
     report.notes.extend(notes);
     Ok(report)
 }

@@ -90,15 +90,16 @@ pub fn planned<R>(
         |host, _| host_job(host, &users, &client),
         to_report,
     )?;
-    let mut report = Report::new("plan", true, fanned.reports)
-        .with("from", path)
-        .with("limit", limit);
+    let mut report = Report::new("plan", true, fanned.reports).with(&super::fields::Plan {
+        from: path.to_owned(),
+        limit,
+        unserved: Some(unserved.clone()).filter(|u| !u.is_empty()),
+    });
     if !unserved.is_empty() {
         report.notes.push(format!(
             "Not planned, no selected host serves them: {}",
             unserved.join(", ")
         ));
-        report = report.with("unserved", &unserved);
     }
     let report = super::retry_file(run, report);
     then(Planned {
@@ -508,8 +509,13 @@ mod tests {
             ("@cy:example.com".to_owned(), user(false)),
         ]);
         let changes = plan(&users, Some(&states), &[], Vec::new());
-        let report = Report::new("plan", true, vec![to_report(&finished(Ok(changes)))])
-            .with("from", "users.yaml");
+        let report = Report::new("plan", true, vec![to_report(&finished(Ok(changes)))]).with(
+            &crate::commands::fields::Plan {
+                from: "users.yaml".into(),
+                limit: None,
+                unserved: None,
+            },
+        );
         assert_eq!(report.exit_code(), crate::error::EXIT_CHANGES_PENDING);
         let json = serde_json::to_string(&render::document(&report)).unwrap();
         assert_eq!(
@@ -521,7 +527,7 @@ mod tests {
                 r#"{"user":"@bob:example.com","action":"change","field":"admin","from":false,"to":true},"#,
                 r#"{"user":"@cy:example.com","action":"deactivate","erase":false}],"#,
                 r#""warnings":[],"elapsed_ms":7}],"#,
-                r#""recap":{"ok":1,"changed":0,"unreachable":0,"failed":0,"not_started":0},"from":"users.yaml","#,
+                r#""recap":{"ok":1,"changed":0,"unreachable":0,"failed":0,"not_started":0},"from":"users.yaml","limit":null,"#,
                 r#""plan":{"create":1,"change":1,"deactivate":1,"hosts_with_changes":1,"hosts_uncertain":0,"hosts_planned":1}}"#
             )
         );

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use super::fields;
 use provision_backends::user_id::UserArg;
 use provision_backends::{ExposeSecret, Op, Outcome, SecretString};
-use serde::Serialize;
 
 use super::registration::{Request, refuse_dropped_fields, register_user};
 use super::{Done, fan_out, select};
@@ -117,7 +117,7 @@ pub fn run(global: &Global, args: RegisterArgs) -> Result<Report, Error> {
         Some(Generated::Show) if maybe_held => password.as_ref().map(|p| p.secret.expose_secret()),
         _ => None,
     };
-    let password_report = generated.map(|g| PasswordReport {
+    let password_report = generated.map(|g| fields::PasswordSet {
         source: match g {
             Generated::Reused(_) => "kept",
             _ => "generated",
@@ -129,33 +129,16 @@ pub fn run(global: &Global, args: RegisterArgs) -> Result<Report, Error> {
         set_on: set_on.clone(),
         existed_on: existed_on.clone(),
     });
-    let mut report = Report::new("register", check, reports)
-        .with("user", name)
-        .with("admin", admin);
-    if let Some(shown) = shown {
-        report = report.with("generated_password", shown);
-    }
-    if let Some(password_report) = password_report {
-        report = report.with("password", password_report);
-    }
+    let mut report = Report::new("register", check, reports).with(&fields::Register {
+        user: name,
+        admin,
+        generated_password: shown,
+        password: password_report,
+    });
     if let Some(generated) = generated {
         report.notes = password_lines(generated, shown, &set_on, &existed_on, maybe_held);
     }
     Ok(super::retry_file(&args.run, report))
-}
-
-/// Where a generated (or kept) password was set, for `--output json`.
-#[derive(Serialize)]
-struct PasswordReport<'a> {
-    /// `generated` by this run, or `kept` from the --password-out file of an earlier run.
-    source: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    file: Option<String>,
-    /// The hosts that created the user with this password.
-    set_on: Vec<&'a str>,
-    /// The hosts where the user already existed: its password there is not this one (or not
-    /// from this run).
-    existed_on: Vec<&'a str>,
 }
 
 /// What the operator must be told about a password provision made up (or took from a file).

@@ -5,13 +5,12 @@ use std::sync::Arc;
 
 use provision_backends::user_id::UserArg;
 use provision_backends::{Op, UserId, UserState};
-use serde_json::json;
 
 use super::{fan_out_with, select};
 use crate::cli::{Global, UserArgs};
 use crate::error::Error;
 use crate::inventory::Inventory;
-use crate::report::{HostError, HostReport, Report, Verdict};
+use crate::report::{HostError, HostReport, Report, Shown, Verdict};
 use crate::router::Router;
 use crate::runner::Finished;
 
@@ -38,24 +37,17 @@ pub fn run(global: &Global, args: UserArgs) -> Result<Report, Error> {
         },
         to_report,
     )?;
-    let report = Report::new("show", false, fanned.reports).with("user", &args.user);
+    let report =
+        Report::new("show", false, fanned.reports).with(&super::fields::User { user: &args.user });
     Ok(super::retry_file(&args.run, report))
 }
 
 fn to_report(f: &Finished<(UserId, Option<UserState>)>) -> HostReport {
     match &f.result {
         Ok((user, state)) => {
-            let (outcome, message, value) = match state {
-                Some(state) => {
-                    let mut value = serde_json::to_value(state).unwrap_or_default();
-                    value["exists"] = true.into();
-                    ("exists", describe(state), value)
-                }
-                None => (
-                    "absent",
-                    "no such user".to_owned(),
-                    json!({"exists": false}),
-                ),
+            let (outcome, message) = match state {
+                Some(state) => ("exists", describe(state)),
+                None => ("absent", "no such user".to_owned()),
             };
             let mut report = HostReport::new(
                 &f.host,
@@ -63,7 +55,10 @@ fn to_report(f: &Finished<(UserId, Option<UserState>)>) -> HostReport {
                 Verdict::ok(outcome, &message),
                 f.elapsed,
             );
-            report.state = Some(value);
+            report.state = Some(Shown {
+                exists: state.is_some(),
+                state: state.clone(),
+            });
             report
         }
         Err(e) => HostReport::new(&f.host, None, Verdict::from(e), f.elapsed),

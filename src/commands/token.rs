@@ -18,7 +18,7 @@ use indexmap::IndexMap;
 use provision_backends::outcome::Changed;
 use provision_backends::{Failure, Op, Outcome, RegistrationToken, SecretString, TokenTerms};
 
-use super::fan_out_with;
+use super::{fan_out_with, fields};
 use crate::cli::{
     Global, Output, RunArgs, TokenArgs, TokenCommand, TokenIssueArgs, TokenListArgs,
     TokenRevokeArgs,
@@ -182,28 +182,28 @@ fn issue(global: &Global, args: TokenIssueArgs) -> Result<Report, Error> {
             _ => None,
         })
         .collect();
-    let mut report = Report::new("token issue", check, fanned.reports)
-        .with(
-            "uses",
-            terms
-                .uses_allowed
-                .map_or(serde_json::json!("unlimited"), |n| n.into()),
-        )
-        .with("expiry_ms", terms.expiry_ms)
-        .with("length", terms.length);
+    let token_out = args.token_out.as_deref().filter(|_| !issued.is_empty());
+    let mut report = Report::new("token issue", check, fanned.reports).with(&fields::TokenIssue {
+        uses: terms
+            .uses_allowed
+            .map_or(fields::Uses::Unlimited(fields::Unlimited::Unlimited), |n| {
+                fields::Uses::Limited(n)
+            }),
+        expiry_ms: terms.expiry_ms,
+        length: terms.length,
+        token_out,
+        tokens: Some(&issued).filter(|t| token_out.is_none() && !t.is_empty()),
+    });
     match (&args.token_out, issued.is_empty()) {
         (_, true) => {}
-        (Some(path), false) => {
-            report = report.with("token_out", path);
-            match write_tokens(path, &issued) {
-                Ok(()) => report.notes.push(format!(
-                    "The registration tokens of {} are in {} (mode 0600); they were not shown.",
-                    hosts(&issued),
-                    path.display()
-                )),
-                Err(e) => unwritten(&mut report, &issued, path, &e),
-            }
-        }
+        (Some(path), false) => match write_tokens(path, &issued) {
+            Ok(()) => report.notes.push(format!(
+                "The registration tokens of {} are in {} (mode 0600); they were not shown.",
+                hosts(&issued),
+                path.display()
+            )),
+            Err(e) => unwritten(&mut report, &issued, path, &e),
+        },
         (None, false) => {
             report
                 .notes
@@ -211,7 +211,6 @@ fn issue(global: &Global, args: TokenIssueArgs) -> Result<Report, Error> {
             for (host, token) in &issued {
                 report.notes.push(format!("  {host}: {token}"));
             }
-            report = report.with("tokens", &issued);
         }
     }
     Ok(super::retry_file(&args.run, report))
@@ -292,7 +291,8 @@ fn list(global: &Global, args: TokenListArgs) -> Result<Report, Error> {
     let output = global.output;
     render::tokens_start(output);
     let fanned = fan_out(global, &args.run, Job::List { valid, output })?;
-    let mut report = Report::new("token list", false, fanned.reports).with("valid", valid);
+    let mut report =
+        Report::new("token list", false, fanned.reports).with(&super::fields::TokenList { valid });
     report.streamed = true;
     Ok(super::retry_file(&args.run, report))
 }

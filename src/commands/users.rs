@@ -71,11 +71,12 @@ pub fn run(global: &Global, args: UsersArgs) -> Result<Report, Error> {
         },
         to_report,
     )?;
-    let mut report = Report::new("users", false, fanned.reports)
-        .with("admins", args.admins)
-        .with("deactivated", args.deactivated)
-        .with("locked", args.locked)
-        .with("inactive_since_s", args.inactive_since.map(|d| d.as_secs()));
+    let mut report = Report::new("users", false, fanned.reports).with(&super::fields::Users {
+        admins: args.admins,
+        deactivated: args.deactivated,
+        locked: args.locked,
+        inactive_since_s: args.inactive_since.map(|d| d.as_secs()),
+    });
     report.streamed = true;
     Ok(super::retry_file(&args.run, report))
 }
