@@ -137,11 +137,9 @@ pub fn check_server_name(server_name: &str) -> Result<(), String> {
         let Some((ip6, after)) = rest.split_once(']') else {
             return bad("an IPv6 literal needs a closing ]");
         };
-        if ip6.is_empty()
-            || !ip6
-                .chars()
-                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
-        {
+        // An IPv6 address (spec: "Server Name", `IPv6address` of RFC 3513), as the standard
+        // library reads one: `[1.2.3.4]` or `[a]` are not.
+        if ip6.parse::<std::net::Ipv6Addr>().is_err() {
             return bad("not an IPv6 literal");
         }
         match after {
@@ -270,5 +268,102 @@ mod fuzz_regressions {
             seen += 1;
         }
         assert!(seen >= 4, "the regression corpus is there");
+    }
+}
+
+/// Our grammar against ruma's (ruma-identifiers-validation, the identifier checks of the Rust
+/// Matrix SDKs), kept as a dev-dependency for this comparison only. provision keeps its own:
+/// it is the stricter of the two for what provision does (create and name users), and gives
+/// reasons a person can act on. Every ID it accepts, ruma's strict check accepts too; the
+/// reverse fails only where provision refuses on purpose.
+#[cfg(test)]
+mod against_ruma {
+    use super::UserArg;
+    use ruma_identifiers_validation::user_id::validate_strict;
+
+    fn ours(id: &str) -> bool {
+        matches!(UserArg::parse(id), Ok(UserArg::Full(_)))
+    }
+
+    /// Inputs around every rule of both grammars.
+    const CORPUS: &[&str] = &[
+        "@a:example.com",
+        "@j.o_h=n-1/2+x:example.com:8448",
+        "@a:[::1]",
+        "@a:[::1]:80",
+        "@a:127.0.0.1",
+        "@a:1.2.3.4:65535",
+        "@a:example.com:",
+        "@a:example.com:123456",
+        "@a:example.com:x",
+        "@a:ex_ample.com",
+        "@a:[1.2.3.4]",
+        "@a:[::1",
+        "@a:[]",
+        "@a:",
+        "@:example.com",
+        "@A:example.com",
+        "@_bridge:example.com",
+        "@a b:example.com",
+        "@ü:example.com",
+        "@a:exämple.com",
+        "@a\u{0}:example.com",
+        "a:example.com",
+        "@a",
+        "@a:b:c:d",
+        "@a:localhost",
+        "@a:-example.com",
+        "@a:example..com",
+    ];
+
+    /// ruma accepts, provision refuses, on purpose: a leading `_` is reserved for application
+    /// services (Synapse and MAS refuse it for new users).
+    const STRICTER: &[&str] = &["@_bridge:example.com"];
+
+    #[test]
+    fn what_provision_accepts_ruma_accepts() {
+        for id in CORPUS {
+            if ours(id) {
+                assert!(
+                    validate_strict(id).is_ok(),
+                    "{id:?}: provision accepts it, ruma does not"
+                );
+            } else if validate_strict(id).is_ok() {
+                assert!(
+                    STRICTER.contains(id),
+                    "{id:?}: ruma accepts it, provision does not"
+                );
+            }
+        }
+    }
+
+    /// The same over a million generated IDs from an alphabet of the characters that matter.
+    #[test]
+    fn what_provision_accepts_ruma_accepts_generated() {
+        const ALPHABET: &[u8] = b"@:a_Z9.-[]/+= ";
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut accepted = 0;
+        for _ in 0..1_000_000 {
+            let len = 3 + (next() % 12) as usize;
+            let mut id = String::from("@");
+            for _ in 0..len {
+                id.push(ALPHABET[(next() % ALPHABET.len() as u64) as usize] as char);
+            }
+            if ours(&id) {
+                accepted += 1;
+                assert!(
+                    validate_strict(&id).is_ok(),
+                    "{id:?}: provision accepts it, ruma does not"
+                );
+            }
+        }
+        // The generator reaches valid IDs, so the implication above was exercised.
+        assert!(accepted > 1_000, "only {accepted} generated IDs were valid");
     }
 }
