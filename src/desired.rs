@@ -22,6 +22,8 @@ pub struct Wanted {
     pub display_name: Option<String>,
     /// Every email address it is to have (canonical): others are removed.
     pub emails: Option<Vec<String>>,
+    /// Synapse's user type; `Some(None)`: a regular user.
+    pub user_type: Option<Option<String>>,
     /// Rooms it is to be in, as the file writes them (with `state: present` only).
     pub rooms: Vec<String>,
 }
@@ -34,6 +36,7 @@ impl From<&BulkUser> for Wanted {
             erase: u.erase,
             display_name: u.display_name.clone(),
             emails: u.emails.clone(),
+            user_type: u.user_type.clone(),
             rooms: u.rooms.clone(),
         }
     }
@@ -71,6 +74,11 @@ pub enum Action {
         from: Vec<String>,
         to: Vec<String>,
     },
+    /// Synapse's user type; `None`: a regular user.
+    SetUserType {
+        from: Option<String>,
+        to: Option<String>,
+    },
     /// Join a room, as the file writes it.
     Join {
         room: String,
@@ -87,7 +95,9 @@ impl Action {
         match self {
             Action::Create { .. } => Op::Register,
             Action::SetAdmin { .. } => Op::SetAdmin,
-            Action::SetDisplayName { .. } | Action::SetEmails { .. } => Op::Profile,
+            Action::SetDisplayName { .. }
+            | Action::SetEmails { .. }
+            | Action::SetUserType { .. } => Op::Profile,
             Action::Join { .. } => Op::Join,
             Action::Unlock | Action::Lock => Op::Lock,
             Action::Reactivate => Op::Reactivate,
@@ -108,9 +118,10 @@ impl Action {
     pub fn word(&self) -> &'static str {
         match self {
             Action::Create { .. } => "create",
-            Action::SetAdmin { .. } | Action::SetDisplayName { .. } | Action::SetEmails { .. } => {
-                "change"
-            }
+            Action::SetAdmin { .. }
+            | Action::SetDisplayName { .. }
+            | Action::SetEmails { .. }
+            | Action::SetUserType { .. } => "change",
             Action::Join { .. } => "join",
             Action::Unlock => "unlock",
             Action::Reactivate => "reactivate",
@@ -166,6 +177,10 @@ impl fmt::Display for Planned {
             Action::SetEmails { from, to } => {
                 write!(f, "~ {user} emails: {} → {}", list(from), list(to))
             }
+            Action::SetUserType { from, to } => {
+                let kind = |t: &Option<String>| t.as_deref().unwrap_or("(regular)").to_owned();
+                write!(f, "~ {user} user_type: {} → {}", kind(from), kind(to))
+            }
             Action::Join { room } => write!(f, "~ {user} join {room}"),
             Action::Unlock => write!(f, "~ {user} unlock"),
             Action::Reactivate => write!(f, "~ {user} reactivate"),
@@ -187,10 +202,11 @@ pub struct PlannedJson<'a> {
     pub user: String,
     /// create, change, join, unlock, reactivate, lock or deactivate.
     pub action: &'static str,
-    /// With `change`: admin, display_name or emails.
+    /// With `change`: admin, display_name, emails or user_type.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<&'static str>,
-    /// With `change`: the host's value (a display name is null when it has none).
+    /// With `change`: the host's value (a display name is null when it has none, a user type
+    /// for a regular user).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<Value<'a>>,
     /// With `change`: what the file wants.
@@ -207,7 +223,8 @@ pub struct PlannedJson<'a> {
     pub room: Option<&'a str>,
 }
 
-/// A changed field's value: the admin flag, a display name (null: none) or email addresses.
+/// A changed field's value: the admin flag, a display name or user type (null: none) or email
+/// addresses.
 #[derive(Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Value<'a> {
@@ -243,6 +260,11 @@ impl Planned {
             Action::SetEmails { from, to } => {
                 change("emails", Value::Emails(from), Value::Emails(to))
             }
+            Action::SetUserType { from, to } => change(
+                "user_type",
+                Value::Name(from.as_deref()),
+                Value::Name(to.as_deref()),
+            ),
             Action::Create { admin } => json.admin = Some(*admin),
             Action::Join { room } => json.room = Some(room),
             Action::Deactivate { erase } => json.erase = Some(*erase),
@@ -327,6 +349,17 @@ pub fn diff(
                 to,
             });
         }
+        if let Some(to) = wanted
+            .user_type
+            .clone()
+            .flatten()
+            .filter(|_| !creates.user_type)
+        {
+            actions.push(Action::SetUserType {
+                from: None,
+                to: Some(to),
+            });
+        }
         actions.extend(joins(&HashSet::new()));
         if wanted.state == State::Locked {
             actions.push(Action::Lock);
@@ -376,6 +409,16 @@ pub fn diff(
                 }),
                 Some(_) => {}
                 None => unsaid.push(format!("{user}'s email addresses")),
+            }
+        }
+        if let Some(to) = &wanted.user_type {
+            match &now.user_type {
+                Some(from) if from != to => actions.push(Action::SetUserType {
+                    from: from.clone(),
+                    to: to.clone(),
+                }),
+                Some(_) => {}
+                None => unsaid.push(format!("{user}'s user type")),
             }
         }
     }
@@ -728,5 +771,58 @@ mod tests {
             }),
             r##"{"user":"@bob:example.com","action":"join","room":"#g:example.com"}"##
         );
+        assert_eq!(
+            json(Action::SetUserType {
+                from: Some("bot".into()),
+                to: None
+            }),
+            r#"{"user":"@bob:example.com","action":"change","field":"user_type","from":"bot","to":null}"#
+        );
+    }
+
+    /// A user type is compared where the host says it (null: a regular user), set after the
+    /// registration where the registration cannot carry it, and unsaid where the host is
+    /// silent.
+    #[test]
+    fn user_types_are_compared_created_and_unsaid() {
+        let wanted = |t: Option<&str>| Wanted {
+            user_type: Some(t.map(str::to_owned)),
+            ..want(State::Present, None)
+        };
+        let mut now = UserState {
+            user_type: Some(Some("bot".into())),
+            ..state(false, false, false)
+        };
+        let d = diff(&id(), wanted(Some("bot")), Some(&now));
+        assert!(d.changes.is_empty() && !d.uncertain);
+        let d = diff(&id(), wanted(None), Some(&now));
+        assert_eq!(
+            lines_of(&d),
+            ["~ @bob:example.com user_type: bot → (regular)"]
+        );
+        now.user_type = None;
+        let d = diff(&id(), wanted(None), Some(&now));
+        assert!(d.changes.is_empty() && d.uncertain);
+        // Created with it where the registration carries it, else set right after.
+        let d = diff(&id(), wanted(Some("support")), None);
+        assert_eq!(
+            lines_of(&d),
+            [
+                "+ create @bob:example.com",
+                "~ @bob:example.com user_type: (regular) → support"
+            ]
+        );
+        let carries = Fields {
+            user_type: true,
+            ..Fields::NONE
+        };
+        let d = super::diff(
+            &id(),
+            &wanted(Some("support")),
+            None,
+            carries,
+            &Rooms::default(),
+        );
+        assert_eq!(lines_of(&d), ["+ create @bob:example.com"]);
     }
 }

@@ -183,7 +183,7 @@ pub fn user_row(output: Output, host: &str, user: &provision_backends::Listed) {
                 flag(s.erased),
                 flag(s.locked),
                 text(&s.display_name.clone().flatten()),
-                text(&s.user_type),
+                text(&s.user_type.clone().flatten()),
                 number(s.created_ms),
                 number(s.last_seen_ms),
             ]);

@@ -2,7 +2,8 @@
 //! header, or YAML: a list of mappings with the same keys, or a mapping whose `users` is that
 //! list and whose `hosts` is the default `--limit`. Keys: `user` (required), `admin`
 //! (yes/no/true/false/1/0, empty: leave as is), `password_file` (empty: generate),
-//! `display_name`, `email` or `emails` (a list, or addresses separated by commas), `rooms`
+//! `display_name`, `email` or `emails` (a list, or addresses separated by commas),
+//! `user_type` (Synapse's `bot` or `support`, or `regular`), `rooms`
 //! (room IDs or aliases to join, with `state: present`), `state` (present, the default, locked
 //! or deactivated), `erase` (only with `state: deactivated`), and `sso_provider` with
 //! `sso_subject` (an upstream SSO account to link the new user to, through mas-api; flat
@@ -33,6 +34,7 @@ pub const KEYS: &[&str] = &[
     "display_name",
     "email",
     "emails",
+    "user_type",
     "rooms",
     "state",
     "erase",
@@ -42,6 +44,10 @@ pub const KEYS: &[&str] = &[
 
 /// The keys of the YAML mapping form.
 const FILE_KEYS: &[&str] = &["users", "hosts"];
+
+/// The words of `user_type`: Synapse's user types (synapse/api/constants.py, `UserTypes`:
+/// `support`, `bot`), and `regular` for a user of no type.
+pub const USER_TYPES: &[&str] = &["bot", "support", "regular"];
 
 /// The state a user is wanted in.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -87,6 +93,8 @@ pub struct BulkUser {
     pub display_name: Option<String>,
     /// Canonical ([`canonical_email`]); `None`: the file does not say.
     pub emails: Option<Vec<String>>,
+    /// Synapse's user type; `Some(None)`: a regular user; `None`: the file does not say.
+    pub user_type: Option<Option<String>>,
     /// Rooms (IDs or aliases) it is to be in.
     pub rooms: Vec<String>,
     pub state: State,
@@ -110,6 +118,7 @@ impl BulkUser {
             password_file: None,
             display_name: None,
             emails: None,
+            user_type: None,
             rooms: Vec::new(),
             state: State::Present,
             erase: false,
@@ -272,7 +281,7 @@ fn entry(
     at: &impl Fn(String, (u64, u64)) -> Error,
 ) -> Result<BulkUser, Error> {
     let (mut name, mut admin, mut password_file, mut display_name) = (None, None, None, None);
-    let (mut emails, mut rooms) = (None::<Vec<String>>, Vec::new());
+    let (mut emails, mut rooms, mut user_type) = (None::<Vec<String>>, Vec::new(), None);
     let (mut state, mut state_at, mut erase) = (State::Present, None, None);
     let (mut sso_provider, mut sso_subject) = (None, None);
     let mut seen: Vec<&str> = Vec::new();
@@ -306,6 +315,14 @@ fn entry(
                             .map_err(|a| wrong(format!("{key}: {a:?} is not an email address")))
                     })
                     .transpose()?;
+            }
+            "user_type" => {
+                if let Some(word) = text(key, v).map_err(wrong)? {
+                    if !USER_TYPES.contains(&word.as_str()) {
+                        return Err(wrong(unknown("user_type", &word, USER_TYPES)));
+                    }
+                    user_type = Some(Some(word).filter(|w| w != "regular"));
+                }
             }
             "rooms" => {
                 rooms = words(key, v).map_err(wrong)?;
@@ -369,6 +386,7 @@ fn entry(
         password_file: password_file.map(|p| base.join(p)),
         display_name,
         emails,
+        user_type,
         rooms,
         state,
         erase: erase.is_some_and(|(e, _)| e),
@@ -689,6 +707,22 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn user_types_are_synapse_words_or_regular() {
+        let users = load_str(
+            "users.csv",
+            "user,user_type\nalice,bot\nbob,regular\ncarol,\n",
+        )
+        .unwrap();
+        let types: Vec<_> = users.iter().map(|u| u.user_type.clone()).collect();
+        assert_eq!(types, [Some(Some("bot".into())), Some(None), None]);
+        let e = load_str("users.yaml", "- user: dan\n  user_type: bto\n").unwrap_err();
+        assert!(
+            e.contains("users.yaml:2") && e.contains("did you mean `bot`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -113,8 +113,9 @@ pub struct UserState {
     /// Its email addresses, as the server canonicalised them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub emails: Option<Vec<String>>,
-    /// `bot`, `support`, … as the server types users; null for a regular user or unknown.
-    pub user_type: Option<String>,
+    /// `bot`, `support`, … as the server types users; null for a regular user (`Some(None)`)
+    /// or when the backend cannot say.
+    pub user_type: Option<Option<String>>,
     /// Milliseconds since the epoch.
     pub created_ms: Option<u64>,
     pub last_seen_ms: Option<u64>,
@@ -223,6 +224,8 @@ pub enum Change<'a> {
     Emails(&'a [String]),
     /// Join a room (an ID or an alias); a user in it already stays.
     Join(&'a str),
+    /// Set Synapse's user type (`bot`, `support`); `None`: a regular user.
+    UserType(Option<&'a str>),
 }
 
 impl Change<'_> {
@@ -232,7 +235,7 @@ impl Change<'_> {
             Change::Lock(_) => Op::Lock,
             Change::Deactivate { .. } => Op::Deactivate,
             Change::Reactivate { .. } => Op::Reactivate,
-            Change::DisplayName(_) | Change::Emails(_) => Op::Profile,
+            Change::DisplayName(_) | Change::Emails(_) | Change::UserType(_) => Op::Profile,
             Change::Join(_) => Op::Join,
         }
     }
@@ -250,6 +253,7 @@ impl Change<'_> {
             Change::DisplayName(_) => Changed::DisplayName,
             Change::Emails(_) => Changed::Emails,
             Change::Join(_) => Changed::Joined,
+            Change::UserType(_) => Changed::UserType,
         }
     }
 
@@ -270,6 +274,10 @@ impl Change<'_> {
                 .as_ref()
                 .is_some_and(|n| n.as_deref() == Some(*name)),
             Change::Emails(emails) => now.emails.as_ref().is_some_and(|now| same_set(now, emails)),
+            Change::UserType(kind) => now
+                .user_type
+                .as_ref()
+                .is_some_and(|t| t.as_deref() == *kind),
             // Memberships are not in a user's state: the server's join is idempotent.
             Change::Join(_) => false,
         };

@@ -453,7 +453,7 @@ impl MasAdminApi {
             // reactivate.rs takes no body.
             Change::Reactivate { .. } => ("reactivate", json!({})),
             // Not in OPS: the router never sends these here.
-            Change::DisplayName(_) | Change::Emails(_) | Change::Join(_) => {
+            Change::DisplayName(_) | Change::Emails(_) | Change::Join(_) | Change::UserType(_) => {
                 return Err(crate::account::unsupported(Self::NAME, change.op()));
             }
         };

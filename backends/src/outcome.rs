@@ -136,6 +136,8 @@ pub enum Changed {
     Reactivated,
     DisplayName,
     Emails,
+    /// Synapse's user type (`bot`, `support`, or none).
+    UserType,
     /// Joined to a room.
     Joined,
     /// A registration token issued.
@@ -158,6 +160,7 @@ impl Changed {
             Changed::Reactivated => "reactivated",
             Changed::DisplayName => "display_name_set",
             Changed::Emails => "emails_set",
+            Changed::UserType => "user_type_set",
             Changed::Joined => "joined",
             Changed::TokenIssued => "issued",
             Changed::TokenRevoked => "revoked",
@@ -176,6 +179,7 @@ impl Changed {
             Changed::Reactivated => "already_active",
             Changed::DisplayName => "display_name_unchanged",
             Changed::Emails => "emails_unchanged",
+            Changed::UserType => "user_type_unchanged",
             Changed::Joined => "already_joined",
             // Every issue makes a new token.
             Changed::TokenIssued => "issued",
@@ -196,6 +200,7 @@ impl Changed {
             Changed::Reactivated => "would_reactivate",
             Changed::DisplayName => "would_set_display_name",
             Changed::Emails => "would_set_emails",
+            Changed::UserType => "would_set_user_type",
             Changed::Joined => "would_join",
             Changed::TokenIssued => "would_issue",
             Changed::TokenRevoked => "would_revoke",

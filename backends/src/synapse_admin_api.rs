@@ -152,6 +152,9 @@ impl Account for SynapseAdminApi {
                 Request::put(path(user), body)
             }
             Change::DisplayName(name) => Request::put(path(user), json!({ "displayname": name })),
+            // null clears it (synapse/rest/admin/users.py, `UserRestServletV2.on_PUT`: the type
+            // is set whenever the body has the key).
+            Change::UserType(kind) => Request::put(path(user), json!({ "user_type": kind })),
             // `threepids` replaces every third-party ID the user has: its phone numbers go
             // back as they are.
             Change::Emails(emails) => {
@@ -381,7 +384,8 @@ fn state(body: &serde_json::Value, created_scale: u64) -> UserState {
                 .filter_map(|t| t["address"].as_str().map(str::to_owned))
                 .collect()
         }),
-        user_type: body["user_type"].as_str().map(str::to_owned),
+        // A record without `user_type` says nothing of it; null is a regular user.
+        user_type: body.get("user_type").map(|t| t.as_str().map(str::to_owned)),
         created_ms: body["creation_ts"].as_u64().map(|t| t * created_scale),
         last_seen_ms: body["last_seen_ts"].as_u64(),
     }

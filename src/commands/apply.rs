@@ -277,7 +277,7 @@ fn host_work(
                     .filter(|_| creates.emails)
                     .unwrap_or_default(),
                 ignore_password_complexity: false,
-                user_type: None,
+                user_type: u.user_type.clone().flatten().filter(|_| creates.user_type),
                 // Refused before a plan (`UsersFile::no_sso`).
                 sso: None,
                 check: false,
@@ -396,6 +396,10 @@ async fn steps(router: &Router, work: &Work) -> Steps {
             }
             Action::SetEmails { to, .. } => {
                 change(router, work, Change::Emails(to), "emails set").await
+            }
+            Action::SetUserType { to, .. } => {
+                let change_to = Change::UserType(to.as_deref());
+                change(router, work, change_to, "user type set").await
             }
             Action::Join { room } => {
                 change(router, work, Change::Join(room), &format!("joined {room}")).await

@@ -36,7 +36,8 @@ pub fn run(global: &Global, args: &RegisterArgs) -> Result<Report, Error> {
         display_name: users.iter().any(|u| u.display_name.is_some()),
         emails: users.iter().any(|u| u.emails.is_some()),
         ignore_password_complexity: args.ignore_password_complexity,
-        user_type: args.user_type.is_some(),
+        user_type: args.user_type.is_some()
+            || users.iter().any(|u| matches!(u.user_type, Some(Some(_)))),
         sso: users.iter().any(|u| u.sso.is_some()),
     };
     refuse_dropped_fields(&hosts, &wanted, "the users or options ask for fields that ")?;
@@ -129,7 +130,11 @@ fn request(
         display_name: u.display_name.clone(),
         emails: u.emails.clone().unwrap_or_default(),
         ignore_password_complexity: args.ignore_password_complexity,
-        user_type: args.user_type.map(|t| t.name().to_owned()),
+        // The file's word for this user, else --user-type.
+        user_type: u
+            .user_type
+            .clone()
+            .unwrap_or_else(|| args.user_type.map(|t| t.name().to_owned())),
         sso: u.sso.clone(),
         check: args.run.check,
     }

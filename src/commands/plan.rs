@@ -114,8 +114,12 @@ pub fn planned<R>(
 /// What a registration on this host sets besides the password: the plan sets the rest right
 /// after it.
 pub fn creates(host: &Host) -> Fields {
-    host.first(Op::Register)
-        .map_or(Fields::NONE, |b| b.kind.fields)
+    let mut fields = host
+        .first(Op::Register)
+        .map_or(Fields::NONE, |b| b.kind.fields);
+    // User types are Synapse's (synapse/api/constants.py, `UserTypes`).
+    fields.user_type &= host.homeserver == provision_backends::settings::Homeserver::Synapse;
+    fields
 }
 
 fn host_job(host: &Host, users: &Arc<Vec<BulkUser>>, client: &reqwest::Client) -> Job<HostPlan> {

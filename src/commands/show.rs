@@ -83,7 +83,7 @@ pub fn describe(state: &UserState) -> String {
     if let Some(emails) = state.emails.as_ref().filter(|e| !e.is_empty()) {
         said.push(format!("email {}", emails.join(", ")));
     }
-    if let Some(kind) = &state.user_type {
+    if let Some(Some(kind)) = &state.user_type {
         said.push(format!("type {kind}"));
     }
     if let Some(ms) = state.created_ms {

@@ -379,3 +379,42 @@ fn display_names_emails_and_rooms_are_made_as_the_file_says_and_then_compared() 
         );
     }
 }
+
+/// `user_type` in the users file: a new user is registered with it (shared-secret carries it),
+/// an existing user's type is planned as a change and set through the admin API, `regular`
+/// clears it, and the server reports each.
+#[test]
+fn user_types_are_registered_changed_and_cleared_as_the_file_says() {
+    let s = synapse();
+    let inv = inventory(s, true);
+    let [bot, helper] = ["bot", "helper"].map(|p| unique(&format!("apply{p}")));
+    let file = users_file(&format!(
+        "users:\n  - user: {bot}\n    user_type: bot\n  - user: {helper}\nhosts: syn\n"
+    ));
+    let passwords = scratch().join(format!("{}.csv", unique("apply-pw")));
+    let out_arg = ["--yes", "--passwords-out", passwords.to_str().unwrap()];
+    let (out, _) = run("apply", &inv, &file, &out_arg);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(state(s, &bot)["user_type"], "bot");
+    assert_eq!(state(s, &helper)["user_type"], serde_json::Value::Null);
+
+    let file = users_file(&format!(
+        "users:\n  - user: {bot}\n    user_type: regular\n  - user: {helper}\n    user_type: support\nhosts: syn\n"
+    ));
+    let (out, doc) = run("plan", &inv, &file, &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let changes = &doc["hosts"][0]["changes"];
+    assert_eq!(changes.as_array().unwrap().len(), 2, "{}", text(&out));
+    assert_eq!(changes[0]["field"], "user_type");
+    assert_eq!(changes[0]["from"], "bot");
+    assert_eq!(changes[0]["to"], serde_json::Value::Null);
+    assert_eq!(changes[1]["from"], serde_json::Value::Null);
+    assert_eq!(changes[1]["to"], "support");
+    let (out, _) = run("apply", &inv, &file, &["--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(state(s, &bot)["user_type"], serde_json::Value::Null);
+    assert_eq!(state(s, &helper)["user_type"], "support");
+    let (out, doc) = run("plan", &inv, &file, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(doc["hosts"][0]["outcome"], "in_sync", "{}", text(&out));
+}
