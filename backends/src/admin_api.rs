@@ -3,6 +3,11 @@
 //! token is a secret source, or `{login: {user: NAME, password: SOURCE}}`: a password login
 //! (the client-server API's `m.login.password`, which Synapse and Dendrite both serve) made
 //! once per host per run, whose device is logged out when the run ends.
+//!
+//! `url_on_host` instead of `url`: the API as the host itself sees it (its loopback, where a
+//! homeserver behind a firewall listens), reached over the connection provision already
+//! holds to the host (its SSH; [`Ports::tunnel`]), so an admin API the operator's machine
+//! cannot reach needs no port opened.
 
 use std::fmt;
 
@@ -17,7 +22,34 @@ use crate::settings::{Login, Secret, Settings, reveal};
 
 pub struct AdminApiConfig {
     url: String,
+    /// `url_on_host`: `url` is the host's own address, (host, port) through its connection.
+    on_host: Option<(String, u16)>,
     admin_token: Credential,
+}
+
+/// `url_on_host`: `http://HOST[:PORT][/]`, HOST a name, an IPv4 address or a bracketed IPv6
+/// literal, as a server name is written (spec: "Server Name"); the (host, port) to forward to.
+fn on_host(url: &str) -> Result<(String, u16), String> {
+    let rest = url.strip_prefix("http://").ok_or(
+        "plain http:// only: the forward reaches the host's own listener, where TLS is not needed",
+    )?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    crate::user_id::check_server_name(rest).map_err(|e| e.replace("server name", "address"))?;
+    let (host, port) = match rest.strip_prefix('[') {
+        Some(v6) => {
+            let (host, port) = v6.split_once(']').unwrap_or((v6, ""));
+            (host, port.strip_prefix(':'))
+        }
+        None => match rest.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (rest, None),
+        },
+    };
+    let port = match port {
+        Some(p) => p.parse::<u16>().map_err(|_| format!("{p} is not a port"))?,
+        None => 80,
+    };
+    Ok((host.to_owned(), port))
 }
 
 /// Where the admin's token comes from.
@@ -52,18 +84,32 @@ impl AdminApiConfig {
                 ),
             )?),
         };
+        if let Some(url) = s.optional_url("url_on_host")? {
+            let at = on_host(&url).map_err(|why| s.wrong("url_on_host", &why))?;
+            return Ok(AdminApiConfig {
+                url,
+                on_host: Some(at),
+                admin_token,
+            });
+        }
         Ok(AdminApiConfig {
             url: s.url(
                 "url",
-                &format!("admin_backend {backend} calls the homeserver's admin API at this URL"),
+                &format!("admin_backend {backend} calls the homeserver's admin API at this URL (or url_on_host)"),
             )?,
+            on_host: None,
             admin_token,
         })
     }
 
     /// For `provision inventory`: the token by its source only.
     pub fn show(&self, kind: &str) -> serde_json::Value {
-        json!({"kind": kind, "url": self.url, "admin_token": self.admin_token.to_string()})
+        let key = if self.on_host.is_some() {
+            "url_on_host"
+        } else {
+            "url"
+        };
+        json!({"kind": kind, key: self.url, "admin_token": self.admin_token.to_string()})
     }
 
     /// The session with the server, and where requests go ("via `api` at URL, token from
@@ -81,13 +127,25 @@ impl AdminApiConfig {
                 session: OnceCell::new(),
             },
         };
+        let (http, at) = self.port(ports)?;
         Ok((
-            AdminSession {
-                http: ports.http(&self.url)?,
-                token,
-            },
-            format!("via {api} at {}, token from {}", self.url, self.admin_token),
+            AdminSession { http, token },
+            format!("via {api} at {at}, token from {}", self.admin_token),
         ))
+    }
+
+    /// Requests to the API, and where they go, for messages.
+    fn port(&self, ports: &dyn Ports) -> Result<(HttpPort, String), String> {
+        match &self.on_host {
+            None => Ok((ports.http(&self.url)?, self.url.clone())),
+            Some((host, port)) => {
+                let tunnel = ports
+                    .tunnel()
+                    .map_err(|why| format!("url_on_host needs the host's own connection: {why}"))?;
+                let at = format!("{} on the host, {}", self.url, tunnel.describe());
+                Ok((tunnel.http(host, *port).http, at))
+            }
+        }
     }
 
     /// `provision login`: a password login at this server, whose token the operator keeps
@@ -100,7 +158,7 @@ impl AdminApiConfig {
         password: SecretString,
     ) -> Result<impl Future<Output = Result<(String, SecretString), Failure>> + Send + use<>, String>
     {
-        let (http, url) = (ports.http(&self.url)?, self.url.clone());
+        let (http, url) = (self.port(ports)?.0, self.url.clone());
         Ok(async move { login(&http, &user, &password).await.map(|t| (url, t)) })
     }
 }
@@ -308,5 +366,29 @@ mod tests {
         assert_eq!(first.err(), Some(want.clone()));
         assert_eq!(second.err(), Some(want));
         assert_eq!(http.requests(), ["Post /_matrix/client/v3/login"]);
+    }
+}
+
+#[cfg(test)]
+mod url_on_host {
+    use super::on_host;
+
+    #[test]
+    fn url_on_host_is_a_plain_http_address_on_the_host() {
+        assert_eq!(
+            on_host("http://127.0.0.1:8008/"),
+            Ok(("127.0.0.1".into(), 8008))
+        );
+        assert_eq!(on_host("http://[::1]:8008"), Ok(("::1".into(), 8008)));
+        assert_eq!(on_host("http://synapse"), Ok(("synapse".into(), 80)));
+        for bad in [
+            "https://127.0.0.1:8008",
+            "http://127.0.0.1:8008/_matrix",
+            "http://127.0.0.1:99999",
+            "http://a b:80",
+            "http://[1.2.3.4]:80",
+        ] {
+            assert!(on_host(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -36,7 +36,7 @@ struct DendriteAdminApiConfig(AdminApiConfig);
 
 impl Backend for DendriteAdminApi {
     const NAME: &'static str = "dendrite-api";
-    const KEYS: &'static [&'static str] = &["url", "admin_token"];
+    const KEYS: &'static [&'static str] = &["url", "url_on_host", "admin_token"];
     const OPS: &'static [Op] = &[Op::SetPassword, Op::Tokens];
     const RUNS_PROGRAMS: bool = false;
     const HOMESERVER: Option<Homeserver> = Some(Homeserver::Dendrite);

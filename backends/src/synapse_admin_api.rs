@@ -29,7 +29,7 @@ struct SynapseAdminApiConfig(AdminApiConfig);
 
 impl Backend for SynapseAdminApi {
     const NAME: &'static str = "synapse-api";
-    const KEYS: &'static [&'static str] = &["url", "admin_token"];
+    const KEYS: &'static [&'static str] = &["url", "url_on_host", "admin_token"];
     const OPS: &'static [Op] = &[
         Op::Read,
         Op::SetAdmin,

@@ -606,6 +606,9 @@ fn mas_keeps_the_lifecycle(vars: &Vars, backends: &[Configured]) -> Result<(), E
 fn transport(vars: &Vars, backend: &Kind) -> Result<Option<Transport>, Error> {
     let http_backend = !backend.runs_programs;
     let Some(at) = vars.get("transport") else {
+        if let Some(v) = vars.get("url_on_host") {
+            return Err(needs_ssh(vars, v));
+        }
         if http_backend {
             return Ok(None);
         }
@@ -637,7 +640,14 @@ fn transport(vars: &Vars, backend: &Kind) -> Result<Option<Transport>, Error> {
             return Err(vars.wrong("transport", at, unknown("transport", other, TRANSPORTS)));
         }
     };
+    // `url_on_host`: an admin API reached over the host's own SSH connection, the one thing
+    // an HTTP backend's host has a transport for.
+    let forwarded = vars.get("url_on_host");
+    if let (Some(v), false) = (forwarded, matches!(transport, Some(Transport::Ssh { .. }))) {
+        return Err(needs_ssh(vars, v));
+    }
     match (&transport, http_backend) {
+        (Some(_), true) if forwarded.is_some() => Ok(transport),
         (None, false) => Err(vars.wrong(
             "transport",
             at,
@@ -650,13 +660,21 @@ fn transport(vars: &Vars, backend: &Kind) -> Result<Option<Transport>, Error> {
             "transport",
             at,
             format!(
-                "backend {} talks HTTP to `url`; local, ssh and docker are for the backends that run a tool ({})",
+                "backend {} talks HTTP to `url`; local, ssh and docker are for the backends that run a tool ({}), and ssh for an admin API at url_on_host",
                 backend.name,
                 registering(true)
             ),
         )),
         _ => Ok(transport),
     }
+}
+
+fn needs_ssh(vars: &Vars, at: &Placed) -> Error {
+    vars.wrong(
+        "url_on_host",
+        at,
+        "it is reached over the host's SSH connection: give the host transport: ssh",
+    )
 }
 
 /// The backends that register and run a program (or do not), for messages.

@@ -475,6 +475,33 @@ fn transport_http_means_none_and_only_for_a_backend_that_talks_http() {
     );
 }
 
+/// `url_on_host` goes over the host's SSH: it gives an HTTP backend's host its transport, and
+/// without one it is refused at its line, as is a TLS or pathful address.
+#[test]
+fn url_on_host_needs_ssh_and_a_plain_address() {
+    let host = "all:\n  hosts:\n    h:\n      server_name: a.org\n      backend: shared-secret\n      url: http://x\n      shared_secret: {env: S}\n      admin_backend: synapse-api\n      admin_token: {env: T}\n";
+    let inv = parse(&format!(
+        "{host}      transport: ssh\n      url_on_host: http://127.0.0.1:8008\n"
+    ))
+    .unwrap();
+    assert!(matches!(
+        inv.hosts[0].transport,
+        Some(Transport::Ssh { .. })
+    ));
+    let e = err(&format!("{host}      url_on_host: http://127.0.0.1:8008\n"));
+    assert!(
+        e.contains("`url_on_host`") && e.contains("transport: ssh") && e.contains(":10:"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{host}      transport: ssh\n      url_on_host: https://127.0.0.1:8008\n"
+    ));
+    assert!(
+        e.contains("plain http:// only") && e.contains(":11:"),
+        "{e}"
+    );
+}
+
 #[test]
 fn a_bad_port_is_named() {
     let e = err(&format!("{SSH_HOST}      ssh: {{port: 70000}}\n"));

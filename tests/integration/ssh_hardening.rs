@@ -20,13 +20,19 @@ const JUMP: &str = "127.0.0.70";
 const BEHIND: &str = "127.0.0.71";
 const DROPS: &str = "127.0.0.72";
 const STOPS: &str = "127.0.0.73";
+/// A host whose admin API is reached over its own SSH connection (`url_on_host`).
+const FORWARDS: &str = "127.0.0.74";
 
 /// DEBUG1: sshd logs each connection a jump host forwards (`server_request_direct_tcpip`,
 /// openssh-portable serverloop.c).
 fn fleet() -> &'static Sshd {
     static FLEET: OnceLock<Sshd> = OnceLock::new();
     FLEET.get_or_init(|| {
-        sshd_fleet_logging("ssh-hardening", &[JUMP, BEHIND, DROPS, STOPS], "DEBUG1")
+        sshd_fleet_logging(
+            "ssh-hardening",
+            &[JUMP, BEHIND, DROPS, STOPS, FORWARDS],
+            "DEBUG1",
+        )
     })
 }
 
@@ -563,4 +569,62 @@ fn after_sigkill_the_master_ends_by_itself() {
         "the master removed its socket"
     );
     std::fs::write(&run.release, "").unwrap();
+}
+
+/// `url_on_host`: the admin API as the host sees it, over the host's own SSH connection. The
+/// lock is made (the server says so), and sshd logged the forward to the API's port: the
+/// requests did not go straight to it.
+#[test]
+fn url_on_host_reaches_the_admin_api_over_the_hosts_ssh() {
+    let s = synapse();
+    let d = fleet();
+    let port = s.url.rsplit(':').next().unwrap();
+    let inv = inventory(
+        "fwd",
+        &format!(
+            "transport: ssh\nssh: {}\nbackend: shared-secret\nurl: {}\nshared_secret: {{file: {}}}\nadmin_backend: synapse-api\nadmin_token: {{file: {}}}\nurl_on_host: http://127.0.0.1:{port}/",
+            d.ssh_vars(FORWARDS),
+            s.url,
+            s.secret_file().display(),
+            s.admin_token_file().display(),
+        ),
+    );
+    let user = unique("fwd");
+    let out = register(&inv, &user, "forwarded-pw", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let forwarded = format!("target 127.0.0.1 port {port}");
+    let before = log(d, FORWARDS).matches(&forwarded).count();
+    let out = provision(
+        &[
+            "lock",
+            &user,
+            "-i",
+            inv.to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        json(&out)["hosts"][0]["outcome"],
+        "locked",
+        "{}",
+        text(&out)
+    );
+    assert_eq!(s.record(&user).unwrap()["locked"], true);
+    assert!(
+        log(d, FORWARDS).matches(&forwarded).count() > before,
+        "sshd forwarded to the API: {}",
+        log(d, FORWARDS)
+    );
+    let out = provision(
+        &["unlock", &user, "--check", "-i", inv.to_str().unwrap()],
+        "",
+    );
+    assert!(
+        text(&out).contains(&format!("on the host, over ssh root@{FORWARDS}")),
+        "{}",
+        text(&out)
+    );
 }
