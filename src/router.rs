@@ -17,8 +17,8 @@ use crate::error::or_list;
 use crate::inventory::{Host, Transport};
 use crate::registry;
 use crate::transport::{
-    Docker, DockerCli, ExecTransport, HttpTransport, Local, Postgres, Psql, Retry, Ssh, SshTunnel,
-    Sudo,
+    Docker, DockerCli, DockerTunnel, ExecTransport, HttpTransport, Local, Postgres, Psql, Retry,
+    Ssh, SshTunnel, Sudo,
 };
 
 pub struct Router {
@@ -362,6 +362,9 @@ impl Ports for HostPorts<'_> {
             },
             (Some(Transport::Ssh { container: None }) | None, Some(ssh)) => {
                 Ok(Arc::new(SshTunnel::new(ssh.clone())))
+            }
+            (Some(Transport::Docker { container }), _) => {
+                Ok(Arc::new(DockerTunnel::new(self.client.clone(), container)))
             }
             _ => Err("the host is not reached over SSH".into()),
         }

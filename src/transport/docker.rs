@@ -87,6 +87,28 @@ impl Docker {
             .await
     }
 
+    /// The container's addresses on its Docker networks (`NetworkSettings.Networks`); none for
+    /// a container on the host's network, whose loopback is this machine's.
+    pub async fn addresses(&self) -> Result<Vec<String>, Failure> {
+        let engine = self.engine().await?;
+        let inspected = engine
+            .inspect_container(self.container.as_str(), None)
+            .await
+            .map_err(|e| self.failed(e))?;
+        Ok(inspected
+            .network_settings
+            .and_then(|n| n.networks)
+            .into_iter()
+            .flat_map(|networks| networks.into_values())
+            .filter_map(|endpoint| endpoint.ip_address)
+            .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+            .collect())
+    }
+
+    pub fn container(&self) -> &ContainerName {
+        &self.container
+    }
+
     fn failed(&self, e: bollard::errors::Error) -> Failure {
         use bollard::errors::Error as E;
         let why = match &e {

@@ -5,6 +5,7 @@
 mod cause;
 mod docker;
 mod docker_cli;
+mod docker_tunnel;
 mod http;
 mod local;
 mod pg_tls;
@@ -25,6 +26,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 pub use docker::{ContainerName, Docker};
 pub use docker_cli::DockerCli;
+pub use docker_tunnel::DockerTunnel;
 pub use http::{HttpTransport, client as http_client};
 pub use local::Local;
 pub use postgres::Postgres;

@@ -216,7 +216,7 @@ fn synapse_cli_in_a_container_through_the_docker_api() {
     // The recorder must live where the container sees it: the Synapse folder is mounted.
     let (tool, argv) = argv_recorder(&s.dir, &s.register_tool());
     let vars = format!(
-        "backend: synapse-cli\ntransport: docker\ndocker: {{container: {container}}}\nconfig: {}\nurl: {}\ncommand: {}",
+        "backend: synapse-cli\ntransport: docker\nvia: tool\ndocker: {{container: {container}}}\nconfig: {}\nurl: {}\ncommand: {}",
         s.config().display(),
         s.url,
         tool.display()
@@ -229,6 +229,35 @@ fn synapse_cli_in_a_container_through_the_docker_api() {
     assert!(s.login(&user, "docker-pw").is_ok());
     assert_eq!(s.admin_flag(&user), Some(true));
     assert_argv_clean(&argv, "docker-pw");
+}
+
+/// Without `via`, a tool in a local container registers through the shared-secret API at the
+/// listener its config names, reached in the container (its loopback; the fixture's
+/// container is on the host's network): the tool never runs, the user logs in, and ping says
+/// which way.
+#[test]
+fn synapse_cli_in_a_local_container_registers_through_the_api() {
+    let s = docker_synapse();
+    let container = s.container.clone().unwrap();
+    let (tool, argv) = argv_recorder(&s.dir, &s.register_tool());
+    let vars = format!(
+        "backend: synapse-cli\ntransport: docker\ndocker: {{container: {container}}}\nconfig: {}\ncommand: {}",
+        s.config().display(),
+        tool.display()
+    );
+    let inv = inventory(&[("engine".into(), vars)]);
+    let user = unique("dockerapi");
+    let out = register(&inv, &user, "docker-api-pw", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(json(&out)["hosts"][0]["outcome"], "created");
+    assert!(s.login(&user, "docker-api-pw").is_ok());
+    assert!(!argv.exists(), "the tool ran: {}", text(&out));
+    let out = provision(&["ping", "-i", inv.to_str().unwrap()], "");
+    assert!(
+        text(&out).contains(&format!("in the container {container} of the local Docker Engine")),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
