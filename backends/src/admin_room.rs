@@ -286,13 +286,13 @@ impl Account for AdminRoom {
         let me = resp.json()["user_id"].as_str().unwrap_or("").to_owned();
         let room = self.room().await?;
         let members = self.members(&room).await?;
-        if !members.iter().any(|m| *m == me) {
+        if !members.contains(&me) {
             return Err(Failure::Rejected(format!(
                 "admin_token is {me}'s, who is not in {}: not a server admin, so the bot would ignore its commands",
                 self.alias()
             )));
         }
-        if !members.iter().any(|m| *m == self.bot()) {
+        if !members.contains(&self.bot()) {
             return Err(Failure::Rejected(format!(
                 "the admin bot {} is not in {}: nothing would answer",
                 self.bot(),
@@ -335,11 +335,13 @@ impl Account for AdminRoom {
         Ok(Outcome::Created { admin: reg.admin })
     }
 
-    /// The command a run would send; whether the user exists is read with `list-users` by the
-    /// router first.
+    /// The command a run would send (`--check` has no password to check: it is only shown
+    /// masked); whether the user exists is read with `list-users` by the router first.
     async fn preview(&self, reg: &Registration<'_>) -> Result<Preview, Failure> {
-        let command =
-            Command::with_password(format!("users create-user {}", reg.user), reg.password)?;
+        let command = Command {
+            words: format!("users create-user {}", reg.user),
+            password: Some(reg.password.clone()),
+        };
         Ok(Preview::WouldRun {
             command: format!("{} in {}", command.shown(), self.alias()),
             warning: Some(ROOM_HISTORY.into()),
