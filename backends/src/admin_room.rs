@@ -805,15 +805,114 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_answer_is_the_bots_reply_to_the_command_and_nothing_else() {
-        let room = AdminRoom {
-            api: AdminSession::given(crate::testing::Scripted::new(vec![]), "t"),
+    fn backend(http: std::sync::Arc<crate::testing::Scripted>) -> AdminRoom {
+        AdminRoom {
+            api: AdminSession::given(http, "t"),
             via: String::new(),
             server_name: "x.org".into(),
             reply_timeout: Duration::from_secs(1),
             room: OnceCell::new(),
+        }
+    }
+
+    /// A sync answer with these events in the admin room.
+    fn synced(next: &str, events: Vec<Value>) -> (u16, Value) {
+        (
+            200,
+            json!({"next_batch": next, "rooms": {"join": {"!r:x.org": {"timeline": {"events": events}}}}}),
+        )
+    }
+
+    fn from_bot(to: &str, body: &str) -> Value {
+        json!({"type": "m.room.message", "sender": "@conduit:x.org", "content": {
+            "msgtype": "m.notice", "body": body,
+            "m.relates_to": {"m.in_reply_to": {"event_id": to}}}})
+    }
+
+    #[test]
+    fn register_sends_the_command_then_waits_for_the_bots_reply_to_it() {
+        let http = crate::testing::Scripted::new(vec![
+            (200, json!({"room_id": "!r:x.org", "servers": ["x.org"]})),
+            synced("s1", vec![]),
+            (200, json!({"event_id": "$cmd"})),
+            // Something else first: the bot's answer to an older command, a stranger's line.
+            synced(
+                "s2",
+                vec![from_bot(
+                    "$old",
+                    "Created user with user_id: @a:x.org and password: `x`",
+                )],
+            ),
+            synced(
+                "s3",
+                vec![from_bot(
+                    "$cmd",
+                    "Created user with user_id: @a:x.org and password: `pw-1`",
+                )],
+            ),
+        ]);
+        let room = backend(http.clone());
+        let user = UserId::new("a", "x.org").unwrap();
+        let password = SecretString::from("pw-1".to_owned());
+        let outcome =
+            crate::testing::block_on(room.register(&Registration::new(&user, &password, false)));
+        assert_eq!(outcome, Ok(Outcome::Created { admin: false }));
+        let requests = http.requests();
+        assert_eq!(
+            requests[0],
+            "Get /_matrix/client/v3/directory/room/%23admins%3Ax.org"
+        );
+        assert!(
+            requests[1].starts_with("Get /_matrix/client/v3/sync?filter=%7B"),
+            "{}",
+            requests[1]
+        );
+        assert!(requests[1].ends_with("&timeout=0"), "{}", requests[1]);
+        assert!(requests[2].starts_with(
+            "Put /_matrix/client/v3/rooms/%21r%3Ax.org/send/m.room.message/provision-"
+        ));
+        assert!(requests[3].ends_with("&since=s1"), "{}", requests[3]);
+        assert!(requests[4].ends_with("&since=s2"), "{}", requests[4]);
+        let seen = http.seen.lock().unwrap();
+        assert_eq!(
+            seen[2].1,
+            Some(json!({"msgtype": "m.text", "body": "!admin users create-user @a:x.org pw-1"}))
+        );
+    }
+
+    #[test]
+    fn an_existing_user_is_ok_and_a_refusal_is_the_bots_words_without_the_password() {
+        let answers = |body: &str| {
+            vec![
+                (200, json!({"room_id": "!r:x.org"})),
+                synced("s1", vec![]),
+                (200, json!({"event_id": "$cmd"})),
+                synced("s2", vec![from_bot("$cmd", body)]),
+            ]
         };
+        let user = UserId::new("a", "x.org").unwrap();
+        let password = SecretString::from("pw-1".to_owned());
+        let reg = Registration::new(&user, &password, false);
+        let http = crate::testing::Scripted::new(answers(
+            "Command failed with error:\n```\nUser @a:x.org already exists\n```",
+        ));
+        let outcome = crate::testing::block_on(backend(http).register(&reg));
+        assert_eq!(outcome, Ok(Outcome::Exists));
+        let http = crate::testing::Scripted::new(answers(
+            "Command failed with error:\n```\nCould not hash pw-1\n```",
+        ));
+        let outcome = crate::testing::block_on(backend(http).register(&reg));
+        assert_eq!(
+            outcome,
+            Err(Failure::Rejected(
+                "the admin bot refused `!admin users create-user @a:x.org '********'`: Could not hash [redacted]".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn the_answer_is_the_bots_reply_to_the_command_and_nothing_else() {
+        let room = backend(crate::testing::Scripted::new(vec![]));
         let command = Command::plain("users list-users".into());
         let event = |sender: &str, to: &str, body: &str| {
             json!({"type": "m.room.message", "sender": sender, "content": {

@@ -566,9 +566,15 @@ all:
         e.contains("synapse-cli is for synapse hosts, and this one runs tuwunel per `homeserver`"),
         "{e}"
     );
-    let e = err(&src.replace("homeserver: tuwunel", "homeserver: conduit"));
+    let e = err(&src.replace("homeserver: tuwunel", "homeserver: construct"));
     assert!(
-        e.contains("unknown homeserver `conduit`") && e.contains("tuwunel"),
+        e.contains("unknown homeserver `construct`") && e.contains("tuwunel"),
+        "{e}"
+    );
+    // continuwuity's forebears are named, and refused with the reason.
+    let e = err(&src.replace("homeserver: tuwunel", "homeserver: conduwuit"));
+    assert!(
+        e.contains("conduwuit is not supported") && e.contains("homeserver: continuwuity"),
         "{e}"
     );
     // Backends that imply different homeservers cannot share a host.
