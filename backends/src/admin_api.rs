@@ -48,14 +48,14 @@ impl AdminApiConfig {
             None => Credential::Token(s.secret(
                 "admin_token",
                 &format!(
-                    "admin_backend {backend} needs {token_is} ({{file: PATH}} or {{env: NAME}}), or {{login: {{user: NAME, password: {{file: PATH}}}}}}"
+                    "{backend} needs {token_is} ({{file: PATH}} or {{env: NAME}}), or {{login: {{user: NAME, password: {{file: PATH}}}}}}"
                 ),
             )?),
         };
         Ok(AdminApiConfig {
             url: s.url(
                 "url",
-                &format!("admin_backend {backend} calls the homeserver's admin API at this URL"),
+                &format!("{backend} calls the homeserver's API at this URL"),
             )?,
             admin_token,
         })
