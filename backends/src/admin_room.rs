@@ -676,8 +676,9 @@ impl AdminRoom {
         let body = resp.json();
         let next = body["next_batch"]
             .as_str()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| Failure::Rejected("sync: no next_batch in the answer".into()))?
+            // It goes back into the next request's query: a plain token only.
+            .filter(|t| !t.is_empty() && t.len() <= 1024 && t.chars().all(|c| c.is_ascii_graphic()))
+            .ok_or_else(|| Failure::Rejected("sync: no usable next_batch in the answer".into()))?
             .to_owned();
         let events = match since {
             None => Vec::new(),
