@@ -48,6 +48,14 @@ const DEFAULT_REPLY_TIMEOUT: u64 = 30;
 /// The longest one `/sync` long-poll waits: under the HTTP transport's 60 s request timeout.
 const LONG_POLL: Duration = Duration::from_secs(20);
 
+/// The most new messages one `/sync` returns; more make its timeline `limited`.
+const TIMELINE: u32 = 50;
+
+/// Messages per page, and pages at most, read back to fill a `limited` sync's gap: continuwuity
+/// serves at most 100 a page (src/api/client/message.rs, `LIMIT_MAX`).
+const GAP_PAGE: usize = 100;
+const GAP_PAGES: usize = 20;
+
 pub struct AdminRoom {
     api: AdminSession,
     via: String,
@@ -217,6 +225,49 @@ fn has_line(text: &str, want: &str) -> bool {
     text.lines().any(|l| l.trim() == want)
 }
 
+/// A user `list-users` does not show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unlisted {
+    Deactivated,
+    Absent,
+}
+
+/// A user's password hash as `query users password-hash` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hash {
+    /// `Ok("")`: deactivated.
+    Empty,
+    /// `Ok("$argon2id$…")`: active.
+    Set,
+    /// `Err(…not found…)`: no such user.
+    Missing,
+}
+
+/// Reads `query users password-hash`' answer (src/admin/query/users.rs): "Query completed in
+/// {time:?}:\n\n```rs\n{result:#?}\n```", the `Result<String>` of `password_hash` pretty-
+/// printed: `Ok(\n    "",\n)`, or `Err(\n    …,\n)` with the error's message (src/core/error/
+/// mod.rs, `Debug` is `message()`), which for a missing key is the database's "Not found in
+/// database" (src/database/map/get.rs).
+fn password_hash(text: &str) -> Option<Hash> {
+    let (_, rest) = text.split_once("Query completed in ")?;
+    let (_, rest) = rest.split_once("```rs")?;
+    let (block, _) = rest.split_once("```")?;
+    let block = block.trim();
+    if let Some(inner) = block.strip_prefix("Ok(") {
+        let value = inner.strip_suffix(')')?.trim().trim_end_matches(',').trim();
+        let quoted = value.len() >= 2 && value.starts_with('"') && value.ends_with('"');
+        return quoted.then_some(if value == "\"\"" {
+            Hash::Empty
+        } else {
+            Hash::Set
+        });
+    }
+    let err = block.strip_prefix("Err(")?;
+    err.to_ascii_lowercase()
+        .contains("not found")
+        .then_some(Hash::Missing)
+}
+
 /// The user IDs of `list-users`' answer: "Found {n} local user account(s):\n```\n…\n```"
 /// (src/admin/user/commands.rs, `list_users`). `None`: not that answer, or a count that does
 /// not match the lines.
@@ -236,6 +287,22 @@ fn listed(text: &str) -> Option<Vec<String>> {
         .iter()
         .all(|u| matches!(UserArg::parse(u), Ok(UserArg::Full(_))));
     (users.len() == count && valid).then_some(users)
+}
+
+/// One `/sync` of the admin room: where it ends, its new messages, and, if it left some out
+/// (`limited`), the token to read them back from (`prev_batch`).
+struct Synced {
+    next: String,
+    events: Vec<Value>,
+    gap: Option<String>,
+}
+
+/// A pagination token the server gave, before it goes back into a query: a plain printable
+/// token only.
+fn token(v: &Value) -> Option<String> {
+    v.as_str()
+        .filter(|t| !t.is_empty() && t.len() <= 1024 && t.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_owned)
 }
 
 /// A room ID the server gave, before it goes into a path: `!opaque` (or `!opaque:server`),
@@ -348,16 +415,26 @@ impl Account for AdminRoom {
         })
     }
 
-    /// Listed by `list-users` (so active), admin when in the admin room. Deactivated users are
-    /// not listed, so they read as absent; locks are not shown by any command.
+    /// Listed by `list-users` (so active), admin when in the admin room; locks are not shown
+    /// by any command. `list-users` leaves deactivated accounts out, so a user it does not
+    /// list is asked after with `query users password-hash` ([`AdminRoom::unlisted`]):
+    /// deactivated, or absent.
     async fn read(&self, user: &UserId) -> Result<Option<UserState>, Failure> {
         let user = user.to_string();
-        if !self.list_users().await?.contains(&user) {
+        let listed = self.list_users().await?.contains(&user);
+        if !listed && self.unlisted(&user).await? == Unlisted::Absent {
             return Ok(None);
         }
         let room = self.room().await?;
         let admin = self.members(&room).await?.contains(&user);
-        Ok(Some(active(admin)))
+        Ok(Some(match listed {
+            true => active(admin),
+            false => UserState {
+                admin: Some(admin),
+                deactivated: Some(true),
+                ..UserState::default()
+            },
+        }))
     }
 
     async fn change(
@@ -397,13 +474,23 @@ impl Account for AdminRoom {
             }
             other => return Err(crate::account::unsupported(Self::NAME, other.op())),
         };
+        // `users deactivate` answers "has been deactivated" for any local ID, and for one that
+        // never existed writes the empty password that marks a deactivated account, making
+        // it (src/admin/user/commands.rs, `deactivate`; src/service/users/mod.rs,
+        // `deactivate_account`, `set_password(user_id, None)`). So the user is read first: an
+        // absent one is refused without a command, a deactivated one is `ok` (settled).
         let Some(now) = self.read(user).await? else {
-            return Err(Failure::Rejected(format!(
-                "no such user {id} (`list-users` shows active accounts only: a deactivated one is not in it)"
-            )));
+            return Err(Failure::Rejected(format!("no such user {id}")));
         };
         if let Some(settled) = change.settled(&now, check) {
             return Ok(settled);
+        }
+        if now.deactivated == Some(true) {
+            // `reset-password` would write a new password, which reactivates the account;
+            // locking a deactivated account changes nothing a user could use.
+            return Err(Failure::Rejected(format!(
+                "{id} is deactivated (continuwuity has no reactivate command; `users reset-password` would reactivate it)"
+            )));
         }
         match self.run(&command).await? {
             Reply::Ran(text) if text.lines().any(|l| l.trim().starts_with(&want)) => {}
@@ -439,6 +526,9 @@ impl Account for AdminRoom {
         let Some(now) = self.read(user).await? else {
             return Err(Failure::Rejected(format!("no such user {user}")));
         };
+        if now.deactivated == Some(true) {
+            return Err(Failure::Rejected(format!("{user} is deactivated")));
+        }
         if now.admin == Some(admin) {
             return Ok(Outcome::AdminAlready { admin });
         }
@@ -547,13 +637,39 @@ impl AdminRoom {
         }
     }
 
+    /// Whether a user `list-users` does not show is deactivated or absent, by
+    /// `!admin query users password-hash USER_ID` (src/admin/query/users.rs, `password_hash`):
+    /// continuwuity marks a deactivated account with an empty password (src/service/users/
+    /// mod.rs, `deactivate_account`; `is_deactivated` is `userid_password` empty), and
+    /// `list-users` lists the non-empty ones. No `users` command tells the two apart:
+    /// `deactivate` says the same for both (and makes the absent one), `lock` and `suspend`
+    /// only check existence. Only asked for unlisted users, whose hash is empty or missing: an
+    /// answer holding a hash (a user activated meanwhile) is never shown.
+    async fn unlisted(&self, user: &str) -> Result<Unlisted, Failure> {
+        let command = Command::plain(format!("query users password-hash {user}"));
+        match self.run(&command).await? {
+            Reply::Ran(text) => match password_hash(&text) {
+                Some(Hash::Empty) => Ok(Unlisted::Deactivated),
+                Some(Hash::Missing) => Ok(Unlisted::Absent),
+                Some(Hash::Set) => Err(Failure::Rejected(format!(
+                    "{user} is not in `list-users` but has a password: was it (re)activated meanwhile? Run again"
+                ))),
+                None => Err(Failure::Rejected(format!(
+                    "the admin bot's answer to `{}` is not a query result provision recognises",
+                    command.shown()
+                ))),
+            },
+            failed => Err(self.unexpected(&command, failed)),
+        }
+    }
+
     /// Sends `command` to the admin room and waits, at most `reply_timeout`, for the bot's
     /// answer to it.
     async fn run(&self, command: &Command) -> Result<Reply, Failure> {
         let room = self.room().await?;
         // Where the room's timeline is now: the answer comes after it, and nothing older is
         // read again.
-        let since = self.sync(&room, None, Duration::ZERO).await?.0;
+        let since = self.sync(&room, None, Duration::ZERO).await?.next;
         let path = format!(
             "/_matrix/client/v3/rooms/{}/send/m.room.message/{}",
             encode(&room),
@@ -579,6 +695,9 @@ impl AdminRoom {
         }
         let deadline = Instant::now() + self.reply_timeout;
         let mut since = since;
+        // The newest event looked at so far: a gap in a later sync ends there (the command's
+        // own event first: the answer comes after it).
+        let mut seen = event_id.clone();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -598,8 +717,21 @@ impl AdminRoom {
             )
             .await;
             let Ok(polled) = polled else { continue };
-            let (next, events) = polled?;
-            since = next;
+            let synced = polled?;
+            let mut events = synced.events;
+            // A busy room: more new messages than the timeline limit, and the answer may be
+            // among the ones left out. They are read back from the room's history.
+            if let Some(prev_batch) = &synced.gap {
+                let mut older = self
+                    .gap(&room, prev_batch, &since, [&event_id, &seen], deadline)
+                    .await?;
+                older.append(&mut events);
+                events = older;
+            }
+            since = synced.next;
+            if let Some(last) = events.iter().rev().find_map(|e| e["event_id"].as_str()) {
+                last.clone_into(&mut seen);
+            }
             for event in events {
                 if let Some(answer) = self.answer_to(&event, &event_id, command)? {
                     tracing::debug!(
@@ -611,6 +743,72 @@ impl AdminRoom {
                 }
             }
         }
+    }
+
+    /// The messages a `limited` sync left out, oldest first: `GET /rooms/{roomId}/messages`
+    /// backwards from the sync's `prev_batch` (the spec's way to fill a timeline gap), `to`
+    /// the previous sync position, until an event already looked at (`stop`) is reached, the
+    /// room's start, [`GAP_PAGES`] pages or the deadline. continuwuity serves at most 100
+    /// events a page and gives `end` (the last event's position) while it returns any
+    /// (src/api/client/message.rs, `get_message_events_route`).
+    async fn gap(
+        &self,
+        room: &str,
+        prev_batch: &str,
+        since: &str,
+        stop: [&str; 2],
+        deadline: Instant,
+    ) -> Result<Vec<Value>, Failure> {
+        let filter = json!({"types": ["m.room.message"]}).to_string();
+        let mut from = prev_batch.to_owned();
+        let mut found = Vec::new();
+        for _ in 0..GAP_PAGES {
+            if Instant::now() >= deadline {
+                break;
+            }
+            let path = format!(
+                "/_matrix/client/v3/rooms/{}/messages?dir=b&from={}&to={}&limit={GAP_PAGE}&filter={}",
+                encode(room),
+                encode(&from),
+                encode(since),
+                encode(&filter)
+            );
+            let resp = self.api.send(Request::get(path)).await?;
+            if resp.status != 200 {
+                return Err(refused(
+                    &format!("reading {}'s history", self.alias()),
+                    &resp,
+                ));
+            }
+            let body = resp.json();
+            let chunk = body["chunk"].as_array().cloned().unwrap_or_default();
+            let empty = chunk.is_empty();
+            for event in chunk {
+                if event["event_id"]
+                    .as_str()
+                    .is_some_and(|id| stop.contains(&id))
+                {
+                    found.reverse();
+                    return Ok(found);
+                }
+                found.push(event);
+            }
+            match token(&body["end"]) {
+                Some(end) if !empty && end != from => from = end,
+                // The start of the room, or the previous sync position (`to`).
+                _ => {
+                    found.reverse();
+                    return Ok(found);
+                }
+            }
+        }
+        tracing::warn!(
+            "admin room {}: more than {} messages arrived between two syncs; the older ones are not read",
+            self.alias(),
+            GAP_PAGES * GAP_PAGE
+        );
+        found.reverse();
+        Ok(found)
     }
 
     /// The bot's answer to the event `command_id`, if `event` is it: sent by the server user,
@@ -641,15 +839,17 @@ impl AdminRoom {
         }))
     }
 
-    /// `GET /sync` of the admin room only: its `next_batch` and new timeline events. Without
-    /// `since`, only the position (one event at most is returned, and not looked at).
+    /// `GET /sync` of the admin room only: its `next_batch`, new timeline events, and the
+    /// timeline's `prev_batch` when it is `limited` (more new events than [`TIMELINE`]: a
+    /// gap). Without `since`, only the position (one event at most is returned, and not looked
+    /// at).
     async fn sync(
         &self,
         room: &str,
         since: Option<&str>,
         wait: Duration,
-    ) -> Result<(String, Vec<Value>), Failure> {
-        let limit = if since.is_some() { 50 } else { 1 };
+    ) -> Result<Synced, Failure> {
+        let limit = if since.is_some() { TIMELINE } else { 1 };
         let filter = json!({
             "presence": {"types": []},
             "account_data": {"types": []},
@@ -674,20 +874,26 @@ impl AdminRoom {
             return Err(refused("sync", &resp));
         }
         let body = resp.json();
-        let next = body["next_batch"]
-            .as_str()
-            // It goes back into the next request's query: a plain token only.
-            .filter(|t| !t.is_empty() && t.len() <= 1024 && t.chars().all(|c| c.is_ascii_graphic()))
-            .ok_or_else(|| Failure::Rejected("sync: no usable next_batch in the answer".into()))?
-            .to_owned();
-        let events = match since {
-            None => Vec::new(),
-            Some(_) => body["rooms"]["join"][room]["timeline"]["events"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default(),
+        let next = token(&body["next_batch"])
+            .ok_or_else(|| Failure::Rejected("sync: no usable next_batch in the answer".into()))?;
+        let timeline = &body["rooms"]["join"][room]["timeline"];
+        let (events, gap) = match since {
+            None => (Vec::new(), None),
+            Some(_) => {
+                let gap = if timeline["limited"] == true {
+                    Some(token(&timeline["prev_batch"]).ok_or_else(|| {
+                        Failure::Rejected(
+                            "sync: a limited timeline without a usable prev_batch".into(),
+                        )
+                    })?)
+                } else {
+                    None
+                };
+                let events = timeline["events"].as_array().cloned().unwrap_or_default();
+                (events, gap)
+            }
         };
-        Ok((next, events))
+        Ok(Synced { next, events, gap })
     }
 
     /// A failed command or an answer provision does not recognise, with the bot's words
@@ -933,5 +1139,151 @@ mod tests {
         let plain = json!({"type": "m.room.message", "sender": "@conduit:x.org",
             "content": {"msgtype": "m.text", "body": "Making @a:x.org leave all rooms after deactivation..."}});
         assert_eq!(room.answer_to(&plain, "$cmd", &command).unwrap(), None);
+    }
+
+    #[test]
+    fn a_password_hash_query_tells_deactivated_from_absent() {
+        let answer = |result: &str| format!("Query completed in 1.2ms:\n\n```rs\n{result}\n```");
+        assert_eq!(
+            password_hash(&answer("Ok(\n    \"\",\n)")),
+            Some(Hash::Empty)
+        );
+        assert_eq!(
+            password_hash(&answer(
+                "Ok(\n    \"$argon2id$v=19$m=19456,t=2,p=1$x$y\",\n)"
+            )),
+            Some(Hash::Set)
+        );
+        assert_eq!(
+            password_hash(&answer("Err(\n    M_NOT_FOUND: Not found in database,\n)")),
+            Some(Hash::Missing)
+        );
+        // Another error, or not that answer at all.
+        assert_eq!(
+            password_hash(&answer("Err(\n    Database error: IO error,\n)")),
+            None
+        );
+        assert_eq!(password_hash("User @a:x.org has been locked."), None);
+        assert_eq!(password_hash(&answer("Ok(\n    42,\n)")), None);
+    }
+
+    /// The answers to one command: the sync position, the send, the bot's reply.
+    fn command(event: &str, body: &str) -> Vec<(u16, Value)> {
+        vec![
+            synced("p", vec![]),
+            (200, json!({"event_id": event})),
+            synced("q", vec![from_bot(event, body)]),
+        ]
+    }
+
+    fn query(result: &str) -> String {
+        format!("Query completed in 3ms:\n\n```rs\n{result}\n```")
+    }
+
+    #[test]
+    fn deactivating_a_deactivated_user_is_ok_and_an_absent_one_is_refused_unsent() {
+        let user = UserId::new("gone", "x.org").unwrap();
+        let change = Change::Deactivate { erase: false };
+        // Not listed; its password hash is empty: deactivated. No deactivate is sent.
+        let mut answers = vec![(200, json!({"room_id": "!r:x.org"}))];
+        answers.extend(command(
+            "$list",
+            "Found 1 local user account(s):\n```\n@admin:x.org\n```",
+        ));
+        answers.extend(command("$q", &query("Ok(\n    \"\",\n)")));
+        answers.push((
+            200,
+            json!({"joined": {"@admin:x.org": {}, "@conduit:x.org": {}}}),
+        ));
+        let http = crate::testing::Scripted::new(answers);
+        let outcome = crate::testing::block_on(backend(http.clone()).change(&user, &change, false));
+        assert_eq!(
+            outcome,
+            Ok(Outcome::Already {
+                change: crate::outcome::Changed::Deactivated
+            })
+        );
+        let seen = http.seen.lock().unwrap();
+        let bodies: Vec<_> = seen
+            .iter()
+            .filter_map(|(_, b)| b.as_ref()?["body"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(
+            bodies,
+            [
+                "!admin users list-users",
+                "!admin query users password-hash @gone:x.org"
+            ]
+        );
+        drop(seen);
+
+        // No hash at all: no such user, and still no deactivate (it would make the account).
+        let mut answers = vec![(200, json!({"room_id": "!r:x.org"}))];
+        answers.extend(command(
+            "$list",
+            "Found 1 local user account(s):\n```\n@admin:x.org\n```",
+        ));
+        answers.extend(command(
+            "$q",
+            &query("Err(\n    M_NOT_FOUND: Not found in database,\n)"),
+        ));
+        let http = crate::testing::Scripted::new(answers);
+        let outcome = crate::testing::block_on(backend(http.clone()).change(&user, &change, false));
+        assert_eq!(
+            outcome,
+            Err(Failure::Rejected("no such user @gone:x.org".into()))
+        );
+        assert_eq!(http.requests().len(), 7);
+    }
+
+    #[test]
+    fn an_answer_in_a_limited_syncs_gap_is_read_back_from_the_rooms_history() {
+        let chatter = |n: u32| {
+            json!({"type": "m.room.message", "sender": "@chatter:x.org", "event_id": format!("$c{n}"),
+                "content": {"msgtype": "m.text", "body": format!("line {n}")}})
+        };
+        let mut answer = from_bot("$cmd", "User @a:x.org has been locked.");
+        answer["event_id"] = "$answer".into();
+        let mut cmd = json!({"type": "m.room.message", "sender": "@admin:x.org", "event_id": "$cmd",
+            "content": {"msgtype": "m.text", "body": "!admin users lock @a:x.org"}});
+        cmd["event_id"] = "$cmd".into();
+        let http = crate::testing::Scripted::new(vec![
+            (200, json!({"room_id": "!r:x.org"})),
+            synced("s1", vec![]),
+            (200, json!({"event_id": "$cmd"})),
+            // The sync holds only the newest chatter: the answer is in the gap before it.
+            (
+                200,
+                json!({"next_batch": "s9", "rooms": {"join": {"!r:x.org": {"timeline": {
+                    "events": [chatter(5), chatter(6)], "limited": true, "prev_batch": "p5"}}}}}),
+            ),
+            // Newest first: chatter, the answer, more chatter, then the command: stop there.
+            (
+                200,
+                json!({"start": "p5", "end": "p2", "chunk": [chatter(4), chatter(3)]}),
+            ),
+            (
+                200,
+                json!({"start": "p2", "end": "p0", "chunk": [answer, chatter(1), cmd, chatter(0)]}),
+            ),
+        ]);
+        let room = backend(http.clone());
+        let got = crate::testing::block_on(room.run(&Command::plain("users lock @a:x.org".into())));
+        assert_eq!(got, Ok(Reply::Ran("User @a:x.org has been locked.".into())));
+        let requests = http.requests();
+        assert_eq!(requests.len(), 6, "{requests:#?}");
+        assert!(
+            requests[4].starts_with(
+                "Get /_matrix/client/v3/rooms/%21r%3Ax.org/messages?dir=b&from=p5&to=s1&limit=100&filter="
+            ),
+            "{}",
+            requests[4]
+        );
+        assert!(
+            requests[5].contains("?dir=b&from=p2&to=s1&"),
+            "{}",
+            requests[5]
+        );
+        assert!(requests[3].contains("%22limit%22%3A50"), "{}", requests[3]);
     }
 }
