@@ -254,6 +254,60 @@ fn admin_room_sets_admin_password_lock_and_deactivates() {
     assert!(!csv.contains(&format!("@{plain}:")), "{csv}");
 }
 
+/// `list-users` leaves deactivated accounts out; provision asks `query users password-hash`
+/// about an unlisted user, so deactivating twice is `ok` the second time, and a user that
+/// never existed is refused without a `deactivate` (which would make it).
+#[test]
+fn deactivating_twice_is_ok_and_a_user_that_never_existed_is_refused_and_not_made() {
+    let c = continuwuity();
+    let inv = c.inventory("");
+    let user = unique("cwtwice");
+    let r = run(&inv, &["register", &user, "--password-stdin"], "twice-Pass-1");
+    assert_eq!(pair(&r), ("changed", "created"), "{}", text(&r.2));
+    let r = run(&inv, &["deactivate", &user], "");
+    assert_eq!(pair(&r), ("changed", "deactivated"), "{}", text(&r.2));
+    assert_eq!(c.record(&user)["deactivated"], true);
+
+    let r = run(&inv, &["deactivate", &user], "");
+    assert_eq!(pair(&r), ("ok", "already_deactivated"), "{}", text(&r.2));
+    assert_eq!(r.2.status.code(), Some(0), "{}", text(&r.2));
+    let r = run(&inv, &["deactivate", &user, "--check"], "");
+    assert_eq!(pair(&r), ("ok", "already_deactivated"), "{}", text(&r.2));
+    // A new password would reactivate it: refused, and it stays deactivated.
+    let r = run(&inv, &["password", &user, "--password-stdin"], "back-Pass-2");
+    assert_eq!(r.0, "failed", "{}", text(&r.2));
+    assert!(text(&r.2).contains("is deactivated"), "{}", text(&r.2));
+    assert_eq!(c.record(&user)["deactivated"], true);
+
+    let ghost = unique("cwnever");
+    let r = run(&inv, &["deactivate", &ghost], "");
+    assert_eq!(r.0, "failed", "{}", text(&r.2));
+    assert_ne!(r.2.status.code(), Some(0));
+    assert!(
+        text(&r.2).contains(&format!("no such user @{ghost}:{SERVER}")),
+        "{}",
+        text(&r.2)
+    );
+    assert!(c.record(&ghost).is_null(), "no account was made");
+}
+
+/// A busy admin room: 120 messages (more than a sync's timeline limit of 50) come between
+/// each command and the bot's answer, and 120 after it. The answers are read back from the
+/// room's history (`/messages`), so every command still gets its answer.
+#[test]
+fn answers_in_a_busy_room_are_found_behind_a_limited_sync() {
+    let c = start(&["--flood", "120"]);
+    let inv = c.inventory("      reply_timeout: 10\n");
+    let user = unique("cwbusy");
+    let r = run(&inv, &["register", &user, "--password-stdin"], "busy-Pass-1");
+    assert_eq!(pair(&r), ("changed", "created"), "{}", text(&r.2));
+    assert_eq!(c.login(&user, "busy-Pass-1"), Ok(()));
+    let r = run(&inv, &["deactivate", &user], "");
+    assert_eq!(pair(&r), ("changed", "deactivated"), "{}", text(&r.2));
+    let r = run(&inv, &["deactivate", &user], "");
+    assert_eq!(pair(&r), ("ok", "already_deactivated"), "{}", text(&r.2));
+}
+
 #[test]
 fn a_bot_that_never_answers_fails_the_host_within_reply_timeout() {
     let c = start(&["--silent-bot"]);
