@@ -16,7 +16,14 @@
 //!   are obeyed (`is_admin_command`, `user_is_admin`): being in that room *is* being a server
 //!   admin; an answer longer than 60,000 bytes is sent as a file (`text_or_file`);
 //! - src/service/users/mod.rs: `list_local_users` lists the accounts with a password, so
-//!   deactivated accounts and the server user are not in `list-users`.
+//!   deactivated accounts and the server user are not in `list-users`; `deactivate_account`
+//!   empties the password (for any ID: `users deactivate` of one that never existed makes
+//!   it, deactivated, and answers as for any other), so an unlisted user is asked after with
+//!   `query users password-hash` (src/admin/query/users.rs): empty is deactivated, not found
+//!   absent;
+//! - src/api/client/sync/v3.rs and src/api/client/message.rs: a sync's timeline holds the
+//!   newest `limit` messages and is `limited` when there were more; the gap is read back with
+//!   `/messages?dir=b` from its `prev_batch`, so an answer in a busy room is not missed.
 //!
 //! The commands carry passwords, and the bot echoes them (`Created user with user_id: … and
 //! password: `…``): both stay in the room's history. provision says so in `ping`, `--check`

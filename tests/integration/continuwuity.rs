@@ -262,7 +262,11 @@ fn deactivating_twice_is_ok_and_a_user_that_never_existed_is_refused_and_not_mad
     let c = continuwuity();
     let inv = c.inventory("");
     let user = unique("cwtwice");
-    let r = run(&inv, &["register", &user, "--password-stdin"], "twice-Pass-1");
+    let r = run(
+        &inv,
+        &["register", &user, "--password-stdin"],
+        "twice-Pass-1",
+    );
     assert_eq!(pair(&r), ("changed", "created"), "{}", text(&r.2));
     let r = run(&inv, &["deactivate", &user], "");
     assert_eq!(pair(&r), ("changed", "deactivated"), "{}", text(&r.2));
@@ -274,7 +278,11 @@ fn deactivating_twice_is_ok_and_a_user_that_never_existed_is_refused_and_not_mad
     let r = run(&inv, &["deactivate", &user, "--check"], "");
     assert_eq!(pair(&r), ("ok", "already_deactivated"), "{}", text(&r.2));
     // A new password would reactivate it: refused, and it stays deactivated.
-    let r = run(&inv, &["password", &user, "--password-stdin"], "back-Pass-2");
+    let r = run(
+        &inv,
+        &["password", &user, "--password-stdin"],
+        "back-Pass-2",
+    );
     assert_eq!(r.0, "failed", "{}", text(&r.2));
     assert!(text(&r.2).contains("is deactivated"), "{}", text(&r.2));
     assert_eq!(c.record(&user)["deactivated"], true);
@@ -299,7 +307,11 @@ fn answers_in_a_busy_room_are_found_behind_a_limited_sync() {
     let c = start(&["--flood", "120"]);
     let inv = c.inventory("      reply_timeout: 10\n");
     let user = unique("cwbusy");
-    let r = run(&inv, &["register", &user, "--password-stdin"], "busy-Pass-1");
+    let r = run(
+        &inv,
+        &["register", &user, "--password-stdin"],
+        "busy-Pass-1",
+    );
     assert_eq!(pair(&r), ("changed", "created"), "{}", text(&r.2));
     assert_eq!(c.login(&user, "busy-Pass-1"), Ok(()));
     let r = run(&inv, &["deactivate", &user], "");
