@@ -757,7 +757,9 @@ impl AdminRoom {
     /// the previous sync position, until an event already looked at (`stop`) is reached, the
     /// room's start, [`GAP_PAGES`] pages or the deadline. continuwuity serves at most 100
     /// events a page and gives `end` (the last event's position) while it returns any
-    /// (src/api/client/message.rs, `get_message_events_route`).
+    /// (src/api/client/message.rs, `get_message_events_route`). Its `to` stops only at an
+    /// event of exactly that position, which a sync token (a server-wide count) need not be:
+    /// the events already looked at are what bounds the paging here.
     async fn gap(
         &self,
         room: &str,
