@@ -265,7 +265,8 @@ Examples:
   provision admin @john:example.com --off --limit production --output json
   provision admin john --on --check
 
-Each host needs admin_backend: sql (database_url), synapse-api (url, admin_token) or mas-api (mas).
+Each host needs admin_backend: sql (database_url), synapse-api (url, admin_token) or mas-api (mas);
+a continuwuity host's backend: admin-room turns it on (continuwuity cannot turn it off).
 Exit status: 0 every selected host ended ok or changed; 1 a host failed; 4 a host could not
 be reached; 2 nothing was run.";
 
@@ -307,7 +308,8 @@ Examples:
   provision show john --output json
 
 A state already reached is ok, not changed. Each host needs a backend that can do it
-(admin_backend: synapse-api; show also reads through sql and mas-api).
+(admin_backend: synapse-api; show also reads through sql and mas-api; on continuwuity,
+backend: admin-room, whose commands leave passwords in the admin room's history).
 Exit status: 0 every selected host ended ok or changed; 1 a host failed; 4 a host could not
 be reached; 2 nothing was run.";
 

@@ -4,6 +4,7 @@
 //! Adding a backend is a file in backends/src/ and a line here (README, "Adding a backend").
 
 use provision_backends::Op;
+use provision_backends::admin_room::AdminRoom;
 use provision_backends::admin_sql::AdminSql;
 use provision_backends::dendrite_admin_api::DendriteAdminApi;
 use provision_backends::dendrite_cli::DendriteCli;
@@ -30,6 +31,7 @@ pub const BACKENDS: &[Kind] = &[
     Kind::of::<SynapseAdminApi>(),
     Kind::of::<MasAdminApi>(),
     Kind::of::<DendriteAdminApi>(),
+    Kind::of::<AdminRoom>(),
 ];
 
 /// A backend's entry: what the inventory needs to know of it before anything is built.

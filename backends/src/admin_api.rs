@@ -80,7 +80,7 @@ impl AdminApiConfig {
             None => Credential::Token(s.secret(
                 "admin_token",
                 &format!(
-                    "admin_backend {backend} needs {token_is} ({{file: PATH}} or {{env: NAME}}), or {{login: {{user: NAME, password: {{file: PATH}}}}}}"
+                    "{backend} needs {token_is} ({{file: PATH}} or {{env: NAME}}), or {{login: {{user: NAME, password: {{file: PATH}}}}}}"
                 ),
             )?),
         };
@@ -95,7 +95,7 @@ impl AdminApiConfig {
         Ok(AdminApiConfig {
             url: s.url(
                 "url",
-                &format!("admin_backend {backend} calls the homeserver's admin API at this URL (or url_on_host)"),
+                &format!("{backend} calls the homeserver's API at this URL (or url_on_host)"),
             )?,
             on_host: None,
             admin_token,

@@ -141,6 +141,12 @@ impl Backend for AdminSql {
                     "tuwunel keeps its accounts in RocksDB, not SQL: use admin_backend: synapse-api (tuwunel serves Synapse's admin API)",
                 ));
             }
+            Homeserver::Continuwuity => {
+                return Err(s.wrong(
+                    "admin_backend",
+                    "continuwuity keeps its accounts in RocksDB, not SQL: use backend: admin-room (its admin bot)",
+                ));
+            }
         };
         Ok(Box::new(AdminSqlConfig { via, schema }))
     }

@@ -18,6 +18,7 @@ pub mod settings;
 mod tool;
 pub mod user_id;
 
+pub mod admin_room;
 pub mod admin_sql;
 pub mod dendrite_admin_api;
 pub mod dendrite_cli;

@@ -50,6 +50,10 @@ pub enum Homeserver {
     /// Synapse-compatible HTTP backends drive it; it keeps accounts in RocksDB, not SQL, and
     /// has no `register_new_matrix_user`.
     Tuwunel,
+    /// Has no shared-secret endpoint and no admin API: accounts are made by the admin bot in
+    /// `#admins:SERVER_NAME` (continuwuity/continuwuity src/admin/user/), which the
+    /// `admin-room` backend drives. It keeps accounts in RocksDB, not SQL.
+    Continuwuity,
 }
 
 impl Homeserver {
@@ -57,6 +61,7 @@ impl Homeserver {
         Homeserver::Synapse,
         Homeserver::Dendrite,
         Homeserver::Tuwunel,
+        Homeserver::Continuwuity,
     ];
 
     /// Its name in the inventory (`homeserver: tuwunel`).
@@ -65,6 +70,7 @@ impl Homeserver {
             Homeserver::Synapse => "synapse",
             Homeserver::Dendrite => "dendrite",
             Homeserver::Tuwunel => "tuwunel",
+            Homeserver::Continuwuity => "continuwuity",
         }
     }
 }

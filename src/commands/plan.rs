@@ -452,8 +452,8 @@ mod tests {
         assert_eq!(
             p.warnings,
             [
-                "cannot tell whether @alice:example.com exists: no backend of this host reads users (admin_backend: sql, synapse-api or mas-api can)",
-                "cannot tell whether @bob:example.com exists: no backend of this host reads users (admin_backend: sql, synapse-api or mas-api can)",
+                "cannot tell whether @alice:example.com exists: no backend of this host reads users (admin_backend: sql, synapse-api, mas-api or admin-room can)",
+                "cannot tell whether @bob:example.com exists: no backend of this host reads users (admin_backend: sql, synapse-api, mas-api or admin-room can)",
             ]
         );
     }

@@ -493,6 +493,18 @@ fn homeserver(vars: &Vars, backend: &Kind, admins: &[&Kind]) -> Result<Homeserve
         Some(_) => {
             let names: Vec<&str> = Homeserver::ALL.iter().map(|h| h.name()).collect();
             let (name, at) = vars.string("homeserver", &names.join(", "))?;
+            // continuwuity's forebears have an admin bot too, but not the same commands or
+            // answers (conduit has no `users` group; conduwuit's texts differ in places), and
+            // provision reads the answers word for word.
+            if matches!(name.as_str(), "conduit" | "conduwuit") {
+                return Err(vars.wrong(
+                    "homeserver",
+                    at,
+                    format!(
+                        "{name} is not supported: provision drives continuwuity's admin bot, whose commands and answers it reads word for word, and {name}'s differ; homeserver: continuwuity if the server is continuwuity"
+                    ),
+                ));
+            }
             let found = Homeserver::ALL.iter().find(|h| h.name() == name);
             Some(*found.ok_or_else(|| {
                 vars.wrong("homeserver", at, unknown("homeserver", &name, &names))

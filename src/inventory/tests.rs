@@ -593,9 +593,15 @@ all:
         e.contains("synapse-cli is for synapse hosts, and this one runs tuwunel per `homeserver`"),
         "{e}"
     );
-    let e = err(&src.replace("homeserver: tuwunel", "homeserver: conduit"));
+    let e = err(&src.replace("homeserver: tuwunel", "homeserver: construct"));
     assert!(
-        e.contains("unknown homeserver `conduit`") && e.contains("tuwunel"),
+        e.contains("unknown homeserver `construct`") && e.contains("tuwunel"),
+        "{e}"
+    );
+    // continuwuity's forebears are named, and refused with the reason.
+    let e = err(&src.replace("homeserver: tuwunel", "homeserver: conduwuit"));
+    assert!(
+        e.contains("conduwuit is not supported") && e.contains("homeserver: continuwuity"),
         "{e}"
     );
     // Backends that imply different homeservers cannot share a host.
@@ -643,4 +649,41 @@ fn an_admin_token_login_is_read_and_its_mistakes_are_located() {
         "{host}      admin_token: {{login: {{user: admin, pasword: {{env: P}}}}}}\n"
     ));
     assert!(e.contains("unknown key `login.pasword`"), "{e}");
+}
+
+#[test]
+fn admin_room_implies_continuwuity_and_bounds_its_reply_timeout() {
+    let src = "\
+all:
+  hosts:
+    c1:
+      server_name: c.org
+      backend: admin-room
+      url: https://c.org
+      admin_token: {env: T}
+      reply_timeout: 10
+";
+    let inv = parse(src).unwrap();
+    assert_eq!(inv.hosts[0].plan()["homeserver"], "continuwuity");
+    for bad in ["0", "3601", "soon"] {
+        let e = err(&src.replace("reply_timeout: 10", &format!("reply_timeout: {bad}")));
+        assert!(e.contains("`reply_timeout`") && e.contains(":8:"), "{e}");
+    }
+    // RocksDB, not SQL; and a Synapse-only backend is refused on such a host.
+    let e = err(&src.replace(
+        "reply_timeout: 10",
+        "admin_backend: sql\n      database_url: {env: DB}",
+    ));
+    assert!(
+        e.contains("continuwuity keeps its accounts in RocksDB"),
+        "{e}"
+    );
+    let e = err(&src.replace(
+        "backend: admin-room",
+        "backend: admin-room\n      homeserver: synapse",
+    ));
+    assert!(
+        e.contains("admin-room is for continuwuity hosts, and this one runs synapse"),
+        "{e}"
+    );
 }

@@ -5,6 +5,7 @@ mod admin;
 mod ansible;
 mod apply;
 mod bulk;
+mod continuwuity;
 mod dendrite;
 mod dendrite_standin;
 mod exec;

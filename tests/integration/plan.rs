@@ -155,7 +155,7 @@ fn a_host_without_a_reader_says_for_each_user_that_it_cannot_tell() {
     assert_eq!(
         warnings,
         [&ann, &ben].map(|u| format!(
-            "cannot tell whether {} exists: no backend of this host reads users (admin_backend: sql, synapse-api or mas-api can)",
+            "cannot tell whether {} exists: no backend of this host reads users (admin_backend: sql, synapse-api, mas-api or admin-room can)",
             id(u)
         ))
     );
