@@ -80,7 +80,7 @@ struct AdminRoomConfig {
 
 impl Backend for AdminRoom {
     const NAME: &'static str = "admin-room";
-    const KEYS: &'static [&'static str] = &["url", "admin_token", "reply_timeout"];
+    const KEYS: &'static [&'static str] = &["url", "url_on_host", "admin_token", "reply_timeout"];
     const OPS: &'static [Op] = &[
         Op::Register,
         Op::Read,

@@ -254,7 +254,9 @@ fn synapse_cli_in_a_local_container_registers_through_the_api() {
     assert!(!argv.exists(), "the tool ran: {}", text(&out));
     let out = provision(&["ping", "-i", inv.to_str().unwrap()], "");
     assert!(
-        text(&out).contains(&format!("in the container {container} of the local Docker Engine")),
+        text(&out).contains(&format!(
+            "in the container {container} of the local Docker Engine"
+        )),
         "{}",
         text(&out)
     );

@@ -202,7 +202,7 @@ fn a_host_without_a_backend_that_can_says_which_would() {
     assert_eq!(status, "failed");
     assert!(
         text(&out).contains(
-            "no backend of this host can deactivate users (those that can: synapse-api, mas-api)"
+            "no backend of this host can deactivate users (those that can: synapse-api, mas-api, admin-room)"
         ),
         "{}",
         text(&out)

@@ -208,7 +208,7 @@ fn a_host_that_reads_users_one_at_a_time_plans_the_same() {
     let warnings = doc["hosts"][0]["warnings"].to_string();
     assert!(
         warnings.contains(
-            "1 change cannot be made on this host: no backend of this host can deactivate users (those that can: synapse-api, mas-api)"
+            "1 change cannot be made on this host: no backend of this host can deactivate users (those that can: synapse-api, mas-api, admin-room)"
         ),
         "{warnings}"
     );
