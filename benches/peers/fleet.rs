@@ -155,6 +155,9 @@ struct Measure {
     wall: Duration,
     /// CPU of the client: every process it started and waited for (getrusage's children).
     cpu: Duration,
+    /// CPU of the client's main process alone (provision, ansible-playbook, sh), without
+    /// the processes it started (added up over several).
+    main_cpu: Duration,
     /// CPU of the whole machine over the run (/proc/stat): servers, sshd, tools and client,
     /// and whatever else ran on the machine.
     machine: Duration,
@@ -278,6 +281,41 @@ fn own_cpu() -> Duration {
     Duration::from_secs_f64(ticks as f64 / hz)
 }
 
+/// Whether a child has exited, without reaping it (waitid's WNOWAIT): its /proc entry stays.
+fn exited(pid: u32) -> bool {
+    // SAFETY: waitid fills the siginfo it is given; WNOWAIT leaves the child unreaped.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        libc::waitid(
+            libc::P_PID,
+            pid,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        ) == 0
+            && info.si_pid() != 0
+    }
+}
+
+/// The CPU time (user and system) of a process itself, not its children's.
+fn self_cpu(pid: u32) -> Duration {
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let rest: Vec<u64> = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .skip(1)
+                .map(|v| v.parse().unwrap_or(0))
+                .collect();
+            Some(rest.get(10)? + rest.get(11)?)
+        })
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Duration::from_secs_f64(ticks as f64 / hz)
+}
+
 /// Starts `commands` all at once and waits for them, each to exit 0 (else a panic naming its
 /// output file), within RUN_LIMIT; what the run took. `hosts` are the indexes of the hosts
 /// whose connections count.
@@ -303,7 +341,7 @@ fn measure(commands: Vec<Command>, proxy: &LatencyProxy, hosts: &[usize]) -> Mea
             (Some(child), log, format!("{c:?}"))
         })
         .collect();
-    let (mut peak_main, mut peak_tree) = (0, 0);
+    let (mut peak_main, mut peak_tree, mut main_cpu) = (0, 0, Duration::ZERO);
     let mut last_tree = Instant::now() - Duration::from_secs(1);
     let poll = if children.len() > 4 {
         Duration::from_millis(100)
@@ -324,8 +362,11 @@ fn measure(commands: Vec<Command>, proxy: &LatencyProxy, hosts: &[usize]) -> Mea
         }
         for (slot, log, what) in &mut children {
             if let Some(child) = slot
-                && let Some(status) = child.try_wait().unwrap()
+                && exited(child.id())
             {
+                // Read before it is reaped: the process's own CPU, apart from its children's.
+                main_cpu += self_cpu(child.id());
+                let status = child.wait().unwrap();
                 assert!(
                     status.success(),
                     "{what} exited {status}; its output is in {}",
@@ -356,6 +397,7 @@ fn measure(commands: Vec<Command>, proxy: &LatencyProxy, hosts: &[usize]) -> Mea
         cpu: super::cpu_time(libc::RUSAGE_CHILDREN) - cpu,
         machine: machine_cpu() - machine,
         own: own_cpu() - own,
+        main_cpu,
         peak_main,
         peak_tree,
         conns: (
@@ -622,6 +664,7 @@ pub fn fleet(out: &mut String, sizes: &Sizes) {
     let shell_loop = Measure {
         wall: shell_loop.wall.mul_f64(scale),
         cpu: shell_loop.cpu.mul_f64(scale),
+        main_cpu: shell_loop.main_cpu.mul_f64(scale),
         machine: shell_loop.machine.mul_f64(scale),
         own: shell_loop.own.mul_f64(scale),
         ..shell_loop
@@ -665,13 +708,13 @@ pub fn fleet(out: &mut String, sizes: &Sizes) {
     // The table.
     let _ = writeln!(
         out,
-        "## 8. A fleet of {n} SSH hosts, 50 ms away\n\n{n} hosts, each a real sshd (Debian's openssh-server, as the fixtures start it) on its own loopback address (127.0.1.1 …), each reached through a latency proxy of the harness that delays every chunk 25 ms each way (50 ms round trip; the chunks' delays overlap, order kept), all in front of {FLEET_SYNAPSES} Synapse servers (SQLite, bcrypt_rounds=4; host i uses server i mod {FLEET_SYNAPSES}; `register_new_matrix_user` from the fixtures' venv). Every method registers the same user on every host (a new user per method: the first host of each server creates it, the others find it there); `register --from` registers {total} users, each host its own {}–{} (one users file and one provision process per host, all started at once: a users file's users go to every host a run selects). ansible-playbook ({ansible_version}) runs a play doing what matrix-docker-ansible-deploy's `register-user` does on each host (`register_new_matrix_user -u USER -p PASSWORD --no-admin -c CONFIG URL`, here with `--exists-ok`), `gather_facts: false`, pipelining on, `-f {n}`, its ControlPersist masters ended after the run. The shell loop is `while read host; do ssh host register_new_matrix_user …; done`, one host after another, timed on the first {looped} hosts and multiplied by {scale:.1} (extrapolated). Client CPU is getrusage's children (provision's ssh masters included; ansible's ControlPersist masters, which outlive it, not); machine CPU is /proc/stat's busy time over the run (servers, sshd, tools and client; other load on the machine included); client peak RSS is the main process's VmHWM (the largest of the {n} for `--from`); tree RSS adds up the RSS of every process of the client (sampled every 250 ms, shared pages counted in each process). Connections per host are counted by the proxy (fewest–most on one host). Load average before and after: `{load_before}`, `{load_after}`.\n",
+        "## 8. A fleet of {n} SSH hosts, 50 ms away\n\n{n} hosts, each a real sshd (Debian's openssh-server, as the fixtures start it) on its own loopback address (127.0.1.1 …), each reached through a latency proxy of the harness that delays every chunk 25 ms each way (50 ms round trip; the chunks' delays overlap, order kept), all in front of {FLEET_SYNAPSES} Synapse servers (SQLite, bcrypt_rounds=4; host i uses server i mod {FLEET_SYNAPSES}; `register_new_matrix_user` from the fixtures' venv). Every method registers the same user on every host (a new user per method: the first host of each server creates it, the others find it there); `register --from` registers {total} users, each host its own {}–{} (one users file and one provision process per host, all started at once: a users file's users go to every host a run selects). ansible-playbook ({ansible_version}) runs a play doing what matrix-docker-ansible-deploy's `register-user` does on each host (`register_new_matrix_user -u USER -p PASSWORD --no-admin -c CONFIG URL`, here with `--exists-ok`), `gather_facts: false`, pipelining on, `-f {n}`, its ControlPersist masters ended after the run. The shell loop is `while read host; do ssh host register_new_matrix_user …; done`, one host after another, timed on the first {looped} hosts and multiplied by {scale:.1} (extrapolated). Client CPU is the main process's own (read before it is reaped) and getrusage's children, all it started included (provision's ssh masters; not ansible's ControlPersist masters, which outlive it); the benchmark's CPU is that of the harness (the latency proxy is in it) and everything below it: servers, sshd, tools and clients; machine CPU is /proc/stat's busy time over the run (servers, sshd, tools and client; other load on the machine included); client peak RSS is the main process's VmHWM (the largest of the {n} for `--from`); tree RSS adds up the RSS of every process of the client (sampled every 250 ms, shared pages counted in each process). Connections per host are counted by the proxy (fewest–most on one host). Load average before and after: `{load_before}`, `{load_after}`.\n",
         shares.iter().min().unwrap_or(&0),
         shares.iter().max().unwrap_or(&0),
     );
     let _ = writeln!(
         out,
-        "| method | wall time (s) | registrations/s | client CPU (s) | benchmark's CPU (s) | machine CPU (s) | client peak RSS (MB) | client tree peak RSS (MB) | SSH connections per host |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| method | wall time (s) | registrations/s | client CPU: main process / all (s) | benchmark's CPU (s) | machine CPU (s) | client peak RSS (MB) | client tree peak RSS (MB) | SSH connections per host |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     let rows: [(String, &Measure, usize); 5] = [
         (
@@ -706,9 +749,10 @@ pub fn fleet(out: &mut String, sizes: &Sizes) {
         };
         let _ = writeln!(
             out,
-            "| {label} | {:.2} | {:.1} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {conns} |",
+            "| {label} | {:.2} | {:.1} | {:.2} / {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {conns} |",
             m.wall.as_secs_f64(),
             rate(*count, m.wall),
+            m.main_cpu.as_secs_f64(),
             m.cpu.as_secs_f64(),
             m.own.as_secs_f64(),
             m.machine.as_secs_f64(),
