@@ -1,6 +1,7 @@
 //! provision against the real peers, side by side, in one run: `cargo bench --bench peers`
-//! (about twenty minutes), or `cargo bench --bench peers -- --quick` (about four). It starts
-//! its own Synapse servers and sshd hosts with the test fixtures (and installs synadm), prints a
+//! (about twenty-five minutes), or `cargo bench --bench peers -- --quick` (about six). It starts
+//! its own Synapse servers and sshd hosts with the test fixtures (and installs synadm and
+//! ansible-core), prints a
 //! table of rates and ratios, and writes it to target/bench/results.md. Absolute figures are noisy on a shared
 //! 2-core machine; the ratios, measured minutes apart in one run, are what to compare.
 
@@ -126,10 +127,10 @@ fn main() {
     );
     flush(&out);
 
-    // PROVISION_BENCH_ONLY=http|ssh|fleet|footprint|users|apply|tunnel|fleet100 runs one part,
+    // PROVISION_BENCH_ONLY=http|ssh|fleet|footprint|users|apply|tunnel|fleet100 runs one part (or a few, comma-separated),
     // for working on it.
     let only = std::env::var("PROVISION_BENCH_ONLY").unwrap_or_default();
-    let part = |name: &str| only.is_empty() || only == name;
+    let part = |name: &str| only.is_empty() || only.split(',').any(|o| o == name);
     if part("http") {
         for rounds in [4, 12] {
             bulk_http(&mut out, &sizes, rounds);
