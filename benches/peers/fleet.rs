@@ -140,6 +140,8 @@ pub fn tunnel(out: &mut String, sizes: &Sizes) {
 const FLEET_SYNAPSES: usize = 2;
 /// The latency proxy's delay, each way.
 const DELAY: Duration = Duration::from_millis(25);
+/// The key exchange of the fleet part's last two runs (ssh_config's KexAlgorithms).
+const KEX: &str = "curve25519-sha256";
 /// A measured run of the fleet part that takes longer than this is stopped and fails.
 const RUN_LIMIT: Duration = Duration::from_secs(900);
 
@@ -503,7 +505,7 @@ pub fn fleet(out: &mut String, sizes: &Sizes) {
             );
         }
     };
-    let inventory = |via: &str| {
+    let inventory = |via: &str, options: &str| {
         let mut yaml = format!(
             "all:\n  vars:\n    server_name: {SERVER_NAME}\n    backend: synapse-cli\n    transport: ssh\n    via: {via}\n    command: {tool}\n  hosts:\n"
         );
@@ -511,7 +513,7 @@ pub fn fleet(out: &mut String, sizes: &Sizes) {
             let s = synapse_of(i);
             let _ = write!(
                 yaml,
-                "    h{i}:\n      ssh: {{host: {a}, port: {}, user: root, identity_file: {}, known_hosts: {}}}\n      config: {}\n      url: {}\n",
+                "    h{i}:\n      ssh: {{host: {a}, port: {}, user: root, identity_file: {}, known_hosts: {}{options}}}\n      config: {}\n      url: {}\n",
                 proxy.port,
                 key.display(),
                 known.display(),
@@ -521,7 +523,7 @@ pub fn fleet(out: &mut String, sizes: &Sizes) {
         }
         write_file("bench-fleet100.yaml", &yaml)
     };
-    let (api, via_tool) = (inventory("api"), inventory("tool"));
+    let (api, via_tool) = (inventory("api", ""), inventory("tool", ""));
     let pw = write_file("bench-fleet100.pw", "fleet-password");
     let all: Vec<usize> = (0..n).collect();
     // provision register USER on every host (or `limit`): one process.
@@ -579,24 +581,6 @@ pub fn fleet(out: &mut String, sizes: &Sizes) {
     let bin = ansible_bin();
     let dir = scratch().join(unique("bench-ansible"));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut hosts = String::from("all:\n  hosts:\n");
-    for (i, a) in addresses.iter().enumerate() {
-        let s = synapse_of(i);
-        let _ = writeln!(
-            hosts,
-            "    h{i}:\n      ansible_host: {a}\n      synapse_config: {}\n      synapse_url: {}",
-            s.config().display(),
-            s.url
-        );
-    }
-    let _ = write!(
-        hosts,
-        "  vars:\n    ansible_user: root\n    ansible_port: {}\n    ansible_ssh_private_key_file: {}\n    ansible_ssh_common_args: -o UserKnownHostsFile={}\n    ansible_python_interpreter: /usr/bin/python3\n",
-        proxy.port,
-        key.display(),
-        known.display()
-    );
-    std::fs::write(dir.join("hosts.yml"), hosts).unwrap();
     std::fs::write(
         dir.join("play.yml"),
         format!(
@@ -604,37 +588,61 @@ pub fn fleet(out: &mut String, sizes: &Sizes) {
         ),
     )
     .unwrap();
-    // A short folder of ours for ansible's control sockets (a Unix socket path is at most 107
-    // bytes): its masters are found by it and ended after the run.
-    let control = PathBuf::from(format!("/tmp/pfa-{}", unique("")));
-    std::fs::create_dir_all(&control).unwrap();
-    let user = unique("fla");
-    std::fs::write(
-        dir.join("vars.json"),
-        serde_json::json!({"username": user, "password": "fleet-password"}).to_string(),
-    )
-    .unwrap();
-    let mut play = Command::new(bin.join("ansible-playbook"));
-    play.args([
-        "-i",
-        "hosts.yml",
-        "play.yml",
-        "-e",
-        "@vars.json",
-        "-f",
-        &n.to_string(),
-    ])
-    .current_dir(&dir)
-    .env("ANSIBLE_NOCOLOR", "1")
-    .env("ANSIBLE_PIPELINING", "True")
-    .env("ANSIBLE_SSH_CONTROL_PATH_DIR", &control)
-    .env("ANSIBLE_LOCAL_TEMP", dir.join("tmp"));
-    let ansible = measure(vec![play], &proxy, &all);
-    stop_naming(&control);
-    let _ = std::fs::remove_dir_all(&control);
-    on_their_servers(&user, &all);
+    // One run of the play, with `ssh_args` added to ansible's ssh command lines.
+    let playbook = |ssh_args: &str| {
+        let mut hosts = String::from("all:\n  hosts:\n");
+        for (i, a) in addresses.iter().enumerate() {
+            let s = synapse_of(i);
+            let _ = writeln!(
+                hosts,
+                "    h{i}:\n      ansible_host: {a}\n      synapse_config: {}\n      synapse_url: {}",
+                s.config().display(),
+                s.url
+            );
+        }
+        let _ = write!(
+            hosts,
+            "  vars:\n    ansible_user: root\n    ansible_port: {}\n    ansible_ssh_private_key_file: {}\n    ansible_ssh_common_args: -o UserKnownHostsFile={}{ssh_args}\n    ansible_python_interpreter: /usr/bin/python3\n",
+            proxy.port,
+            key.display(),
+            known.display()
+        );
+        std::fs::write(dir.join("hosts.yml"), hosts).unwrap();
+        // A short folder of ours for ansible's control sockets (a Unix socket path is at most
+        // 107 bytes): its masters are found by it and ended after the run.
+        let control = PathBuf::from(format!("/tmp/pfa-{}", unique("")));
+        std::fs::create_dir_all(&control).unwrap();
+        let user = unique("fla");
+        std::fs::write(
+            dir.join("vars.json"),
+            serde_json::json!({"username": user, "password": "fleet-password"}).to_string(),
+        )
+        .unwrap();
+        let mut play = Command::new(bin.join("ansible-playbook"));
+        play.args([
+            "-i",
+            "hosts.yml",
+            "play.yml",
+            "-e",
+            "@vars.json",
+            "-f",
+            &n.to_string(),
+        ])
+        .current_dir(&dir)
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env("ANSIBLE_PIPELINING", "True")
+        .env("ANSIBLE_SSH_CONTROL_PATH_DIR", &control)
+        .env("ANSIBLE_LOCAL_TEMP", dir.join("tmp"));
+        let m = measure(vec![play], &proxy, &all);
+        stop_naming(&control);
+        let _ = std::fs::remove_dir_all(&control);
+        on_their_servers(&user, &all);
+        m
+    };
+    let ansible = playbook("");
+    // "ansible-playbook [core 2.19.14]": the version of ansible-core.
     let ansible_version = shell(&format!(
-        "{} --version | head -1",
+        "{} --version | head -1 | sed 's/.*core \\([^]]*\\)].*/ansible-core \\1/'",
         bin.join("ansible-playbook").display()
     ));
 
@@ -703,20 +711,35 @@ pub fn fleet(out: &mut String, sizes: &Sizes) {
             assert!(listed.contains(&id), "spread: {id} is not on its Synapse");
         }
     }
+    // The same two clients with the classic key exchange, cheaper than OpenSSH 9.2's
+    // default (sntrup761x25519-sha512) for the client: what the SSH handshakes cost of each.
+    let tunnel_kex = register(
+        &inventory("api", &format!(", options: {{KexAlgorithms: {KEX}}}")),
+        None,
+        &all,
+    );
+    let ansible_kex = playbook(&format!(" -o KexAlgorithms={KEX}"));
     let load_after = shell("cat /proc/loadavg");
 
     // The table.
-    let _ = writeln!(
-        out,
-        "## 8. A fleet of {n} SSH hosts, 50 ms away\n\n{n} hosts, each a real sshd (Debian's openssh-server, as the fixtures start it) on its own loopback address (127.0.1.1 …), each reached through a latency proxy of the harness that delays every chunk 25 ms each way (50 ms round trip; the chunks' delays overlap, order kept), all in front of {FLEET_SYNAPSES} Synapse servers (SQLite, bcrypt_rounds=4; host i uses server i mod {FLEET_SYNAPSES}; `register_new_matrix_user` from the fixtures' venv). Every method registers the same user on every host (a new user per method: the first host of each server creates it, the others find it there); `register --from` registers {total} users, each host its own {}–{} (one users file and one provision process per host, all started at once: a users file's users go to every host a run selects). ansible-playbook ({ansible_version}) runs a play doing what matrix-docker-ansible-deploy's `register-user` does on each host (`register_new_matrix_user -u USER -p PASSWORD --no-admin -c CONFIG URL`, here with `--exists-ok`), `gather_facts: false`, pipelining on, `-f {n}`, its ControlPersist masters ended after the run. The shell loop is `while read host; do ssh host register_new_matrix_user …; done`, one host after another, timed on the first {looped} hosts and multiplied by {scale:.1} (extrapolated). Client CPU is the main process's own (read before it is reaped) and getrusage's children, all it started included (provision's ssh masters; not ansible's ControlPersist masters, which outlive it); the benchmark's CPU is that of the harness (the latency proxy is in it) and everything below it: servers, sshd, tools and clients; machine CPU is /proc/stat's busy time over the run (servers, sshd, tools and client; other load on the machine included); client peak RSS is the main process's VmHWM (the largest of the {n} for `--from`); tree RSS adds up the RSS of every process of the client (sampled every 250 ms, shared pages counted in each process). Connections per host are counted by the proxy (fewest–most on one host). Load average before and after: `{load_before}`, `{load_after}`.\n",
+    let (fewest, most) = (
         shares.iter().min().unwrap_or(&0),
         shares.iter().max().unwrap_or(&0),
+    );
+    let shares_text = if fewest == most {
+        fewest.to_string()
+    } else {
+        format!("{fewest}–{most}")
+    };
+    let _ = writeln!(
+        out,
+        "## 8. A fleet of {n} SSH hosts, 50 ms away\n\n{n} hosts, each a real sshd (Debian's openssh-server, as the fixtures start it) on its own loopback address (127.0.1.1 …), each reached through a latency proxy of the harness that delays every chunk 25 ms each way (50 ms round trip; the chunks' delays overlap, order kept), all in front of {FLEET_SYNAPSES} Synapse servers (SQLite, bcrypt_rounds=4; host i uses server i mod {FLEET_SYNAPSES}; `register_new_matrix_user` from the fixtures' venv). Every method registers the same user on every host (a new user per method: the first host of each server creates it, the others find it there); `register --from` registers {total} users, each host its own {shares_text} (one users file and one provision process per host, all started at once: a users file's users go to every host a run selects). ansible-playbook ({ansible_version}) runs a play doing what matrix-docker-ansible-deploy's `register-user` does on each host (`register_new_matrix_user -u USER -p PASSWORD --no-admin -c CONFIG URL`, here with `--exists-ok`), `gather_facts: false`, pipelining on, `-f {n}`, its ControlPersist masters ended after the run. The shell loop is `while read host; do ssh host register_new_matrix_user …; done`, one host after another, timed on the first {looped} hosts and multiplied by {scale:.1} (extrapolated). The last two rows repeat the tunnel and ansible-playbook with the client's key exchange set to {KEX} (the inventory's `ssh: {{options: {{KexAlgorithms: …}}}}`, ansible's `ansible_ssh_common_args`) instead of OpenSSH's default. Client CPU is the main process's own (read before it is reaped) and getrusage's children, all it started included (provision's ssh masters; not ansible's ControlPersist masters, which outlive it); the benchmark's CPU is that of the harness (the latency proxy is in it) and everything below it: servers, sshd, tools and clients; machine CPU is /proc/stat's busy time over the run (servers, sshd, tools and client; other load on the machine included); client peak RSS is the main process's VmHWM (the largest of the {n} for `--from`); tree RSS adds up the RSS of every process of the client (sampled every 250 ms, shared pages counted in each process). Connections per host are counted by the proxy (fewest–most on one host). Load average before and after: `{load_before}`, `{load_after}`.\n",
     );
     let _ = writeln!(
         out,
         "| method | wall time (s) | registrations/s | client CPU: main process / all (s) | benchmark's CPU (s) | machine CPU (s) | client peak RSS (MB) | client tree peak RSS (MB) | SSH connections per host |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
-    let rows: [(String, &Measure, usize); 5] = [
+    let rows: [(String, &Measure, usize); 7] = [
         (
             format!("provision `register USER --forks {n}`, tunnel (`via: api`)"),
             &tunnel,
@@ -739,6 +762,16 @@ pub fn fleet(out: &mut String, sizes: &Sizes) {
             format!("provision `register --from` (tunnel), {total} users, one process per host"),
             &spread,
             total,
+        ),
+        (
+            format!("provision `register USER --forks {n}`, tunnel, `KexAlgorithms {KEX}`"),
+            &tunnel_kex,
+            n,
+        ),
+        (
+            format!("ansible-playbook `-f {n}`, `-o KexAlgorithms={KEX}`"),
+            &ansible_kex,
+            n,
         ),
     ];
     for (label, m, count) in &rows {
@@ -788,8 +821,9 @@ pub fn fleet(out: &mut String, sizes: &Sizes) {
     let secs = |m: &Measure| m.wall.as_secs_f64();
     let _ = writeln!(
         out,
-        "ansible-playbook / provision (tunnel) = **{:.1}×** (target ≥ 10×); ansible-playbook / provision (tool) = **{:.1}×**; tool / tunnel = **{:.1}×**; shell loop / provision (tunnel) = **{:.0}×** (extrapolated); connections per host: tunnel {}, tool {} (target: exactly 1); provision's peak RSS {:.1} MB (tunnel), {:.1} MB (tool) (target < 50 MB)\n",
+        "ansible-playbook / provision (tunnel) = **{:.1}×** (target ≥ 10×; {:.1}× both with `KexAlgorithms {KEX}`); ansible-playbook / provision (tool) = **{:.1}×**; tool / tunnel = **{:.1}×**; shell loop / provision (tunnel) = **{:.0}×** (extrapolated); connections per host: tunnel {}, tool {} (target: exactly 1); provision's peak RSS {:.1} MB (tunnel), {:.1} MB (tool) (target < 50 MB)\n",
         secs(&ansible) / secs(&tunnel),
+        secs(&ansible_kex) / secs(&tunnel_kex),
         secs(&ansible) / secs(&tool_run),
         secs(&tool_run) / secs(&tunnel),
         secs(&shell_loop) / secs(&tunnel),
