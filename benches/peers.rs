@@ -1,12 +1,17 @@
 //! provision against the real peers, side by side, in one run: `cargo bench --bench peers`
-//! (about twenty minutes), or `cargo bench --bench peers -- --quick` (about four). It starts
-//! its own Synapse servers and sshd hosts with the test fixtures (and installs synadm), prints a
+//! (about twenty-five minutes), or `cargo bench --bench peers -- --quick` (about six). It starts
+//! its own Synapse servers and sshd hosts with the test fixtures (and installs synadm and
+//! ansible-core), prints a
 //! table of rates and ratios, and writes it to target/bench/results.md. Absolute figures are noisy on a shared
 //! 2-core machine; the ratios, measured minutes apart in one run, are what to compare.
 
 #[allow(dead_code, unused_imports)]
 #[path = "../tests/integration/fixtures/mod.rs"]
 mod fixtures;
+#[path = "peers/fleet.rs"]
+mod fleet;
+#[path = "peers/proxy.rs"]
+mod proxy;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -38,6 +43,26 @@ struct Sizes {
     applied_users: usize,
     register_loop: usize,
     synadm_details: usize,
+    /// Part 7: users of the tunnel and floor runs, and of the tool's run.
+    tunnel_users: usize,
+    tunnel_tool_users: usize,
+    /// Part 8: hosts of the fleet, users of its `register --from`, hosts the shell loop is
+    /// timed on.
+    fleet_hosts: usize,
+    fleet_users: usize,
+    loop_sample: usize,
+}
+
+/// A size from the environment (`PROVISION_BENCH_FLEET_HOSTS=10`, for a quick try), else `default`.
+fn size(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name}={v}: not a number"))
+        })
+        .unwrap_or(default)
 }
 
 fn main() {
@@ -53,6 +78,11 @@ fn main() {
             applied_users: 100,
             register_loop: 20,
             synadm_details: 10,
+            tunnel_users: size("PROVISION_BENCH_TUNNEL_USERS", 200),
+            tunnel_tool_users: 8,
+            fleet_hosts: size("PROVISION_BENCH_FLEET_HOSTS", 20),
+            fleet_users: size("PROVISION_BENCH_FLEET_USERS", 200),
+            loop_sample: 5,
         }
     } else {
         Sizes {
@@ -65,6 +95,11 @@ fn main() {
             applied_users: 1_000,
             register_loop: 1_000,
             synadm_details: 100,
+            tunnel_users: size("PROVISION_BENCH_TUNNEL_USERS", 1_000),
+            tunnel_tool_users: 20,
+            fleet_hosts: size("PROVISION_BENCH_FLEET_HOSTS", 100),
+            fleet_users: size("PROVISION_BENCH_FLEET_USERS", 1_000),
+            loop_sample: 20,
         }
     };
     let mut out = String::new();
@@ -92,9 +127,10 @@ fn main() {
     );
     flush(&out);
 
-    // PROVISION_BENCH_ONLY=http|ssh|fleet|footprint|users|apply runs one part, for working on it.
+    // PROVISION_BENCH_ONLY=http|ssh|fleet|footprint|users|apply|tunnel|fleet100 runs one part (or a few, comma-separated),
+    // for working on it.
     let only = std::env::var("PROVISION_BENCH_ONLY").unwrap_or_default();
-    let part = |name: &str| only.is_empty() || only == name;
+    let part = |name: &str| only.is_empty() || only.split(',').any(|o| o == name);
     if part("http") {
         for rounds in [4, 12] {
             bulk_http(&mut out, &sizes, rounds);
@@ -118,6 +154,12 @@ fn main() {
     if part("apply") {
         let p = populated.get_or_insert_with(|| Populated::new(sizes.listed_users));
         plan_and_apply(&mut out, &sizes, p);
+    }
+    if part("tunnel") {
+        fleet::tunnel(&mut out, &sizes);
+    }
+    if part("fleet100") {
+        fleet::fleet(&mut out, &sizes);
     }
 
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../bench");
