@@ -253,6 +253,18 @@ impl AdminSession {
         self.http.send(request.auth(Auth::Bearer(token))).await
     }
 
+    /// Whose token it is (`GET /_matrix/client/v3/account/whoami`, the spec's): its user ID,
+    /// or the answer when it is not 200, for the backend to say why in its own words.
+    pub async fn whoami(&self) -> Result<Result<String, Response>, Failure> {
+        let resp = self
+            .send(Request::get("/_matrix/client/v3/account/whoami"))
+            .await?;
+        if resp.status != 200 {
+            return Ok(Err(resp));
+        }
+        Ok(Ok(resp.json()["user_id"].as_str().unwrap_or("").to_owned()))
+    }
+
     /// Logs out the device this run's login made (`POST /_matrix/client/v3/logout`), so that
     /// runs do not pile devices up on the admin's account. A failure is a warning: the run's
     /// work is done by then.

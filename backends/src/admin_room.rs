@@ -350,14 +350,11 @@ impl Account for AdminRoom {
     /// Whose token it is, that the admin room resolves, and that both the token's user and the
     /// bot are in it (so commands would be obeyed and answered). Sends no command.
     async fn ping(&self) -> Result<String, Failure> {
-        let resp = self
+        let me = self
             .api
-            .send(Request::get("/_matrix/client/v3/account/whoami"))
-            .await?;
-        if resp.status != 200 {
-            return Err(refused("whoami", &resp));
-        }
-        let me = resp.json()["user_id"].as_str().unwrap_or("").to_owned();
+            .whoami()
+            .await?
+            .map_err(|resp| refused("whoami", &resp))?;
         let room = self.room().await?;
         let members = self.members(&room).await?;
         if !members.contains(&me) {

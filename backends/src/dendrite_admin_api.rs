@@ -79,14 +79,7 @@ impl Account for DendriteAdminApi {
     /// Whose token it is, and that it is an admin's: the token list is an admin endpoint that
     /// changes nothing and is served whether or not registration takes tokens.
     async fn ping(&self) -> Result<String, Failure> {
-        let resp = self
-            .api
-            .send(Request::get("/_matrix/client/v3/account/whoami"))
-            .await?;
-        if resp.status != 200 {
-            return Err(refused(&resp));
-        }
-        let me = resp.json()["user_id"].as_str().unwrap_or("").to_owned();
+        let me = self.api.whoami().await?.map_err(|resp| refused(&resp))?;
         self.tokens().list(None).await?;
         Ok(format!(
             "Dendrite admin API answers; admin_token is {me}'s, an admin"

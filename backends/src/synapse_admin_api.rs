@@ -81,14 +81,7 @@ impl Account for SynapseAdminApi {
 
     /// Whose token it is, and that it is a server admin's.
     async fn ping(&self) -> Result<String, Failure> {
-        let resp = self
-            .api
-            .send(Request::get("/_matrix/client/v3/account/whoami"))
-            .await?;
-        if resp.status != 200 {
-            return Err(refused(&resp));
-        }
-        let me = resp.json()["user_id"].as_str().unwrap_or("").to_owned();
+        let me = self.api.whoami().await?.map_err(|resp| refused(&resp))?;
         let resp = self
             .api
             .send(Request::get(format!(
