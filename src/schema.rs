@@ -48,75 +48,60 @@ fn shape<F: JsonSchema, B: JsonSchema>(generator: &mut SchemaGenerator) -> Schem
     generator.subschema_for::<Document<'static, F, B>>()
 }
 
-/// Every command's schema: (the file's name without `.json`, the command as `command` says it,
-/// the shapes its document takes).
-fn commands() -> Vec<(&'static str, &'static str, Vec<Shape>)> {
+/// Every command's schema: (the command as `command` says it, the shapes its document takes).
+fn commands() -> Vec<(&'static str, Vec<Shape>)> {
     type User = fields::User<'static>;
     vec![
         (
-            "register",
             "register",
             vec![
                 shape::<fields::Register<'static>, NoBulk>,
                 shape::<fields::From, Bulk<'static>>,
             ],
         ),
+        ("admin", vec![shape::<fields::Admin<'static>, NoBulk>]),
+        ("password", vec![shape::<fields::Password<'static>, NoBulk>]),
+        ("lock", vec![shape::<User, NoBulk>]),
+        ("unlock", vec![shape::<User, NoBulk>]),
         (
-            "admin",
-            "admin",
-            vec![shape::<fields::Admin<'static>, NoBulk>],
-        ),
-        (
-            "password",
-            "password",
-            vec![shape::<fields::Password<'static>, NoBulk>],
-        ),
-        ("lock", "lock", vec![shape::<User, NoBulk>]),
-        ("unlock", "unlock", vec![shape::<User, NoBulk>]),
-        (
-            "deactivate",
             "deactivate",
             vec![shape::<fields::Deactivate<'static>, NoBulk>],
         ),
-        ("reactivate", "reactivate", vec![shape::<User, NoBulk>]),
-        ("show", "show", vec![shape::<User, NoBulk>]),
-        ("users", "users", vec![shape::<Users, NoBulk>]),
+        ("reactivate", vec![shape::<User, NoBulk>]),
+        ("show", vec![shape::<User, NoBulk>]),
+        ("users", vec![shape::<Users, NoBulk>]),
         (
-            "token-issue",
             "token issue",
             vec![shape::<fields::TokenIssue<'static>, NoBulk>],
         ),
-        ("token-list", "token list", vec![shape::<Tokens, NoBulk>]),
+        ("token list", vec![shape::<Tokens, NoBulk>]),
+        ("token revoke", vec![shape::<NoBulk, NoBulk>]),
+        ("plan", vec![shape::<fields::Plan, NoBulk>]),
+        ("apply", vec![shape::<fields::Plan, Option<Bulk<'static>>>]),
+        ("login", vec![shape::<fields::Login<'static>, NoBulk>]),
+        ("ping", vec![shape::<NoBulk, NoBulk>]),
         (
-            "token-revoke",
-            "token revoke",
-            vec![shape::<NoBulk, NoBulk>],
-        ),
-        ("plan", "plan", vec![shape::<fields::Plan, NoBulk>]),
-        (
-            "apply",
-            "apply",
-            vec![shape::<fields::Plan, Option<Bulk<'static>>>],
-        ),
-        (
-            "login",
-            "login",
-            vec![shape::<fields::Login<'static>, NoBulk>],
-        ),
-        ("ping", "ping", vec![shape::<NoBulk, NoBulk>]),
-        (
-            "inventory",
             "inventory",
             vec![|g| g.subschema_for::<InventoryDocument<'static>>()],
         ),
     ]
 }
 
-/// Every schema: (file name without `.json`, schema).
-pub fn all() -> Vec<(&'static str, Value)> {
+/// The command's name in its schema's file and `$id`: `token list` is `token-list`.
+fn slug(command: &str) -> String {
+    command.replace(' ', "-")
+}
+
+/// The schema's file in schemas/: `token-list.json`.
+pub fn file(command: &str) -> String {
+    format!("{}.json", slug(command))
+}
+
+/// Every schema: (its file in schemas/, schema).
+pub fn all() -> Vec<(String, Value)> {
     commands()
         .into_iter()
-        .map(|(file, command, shapes)| {
+        .map(|(command, shapes)| {
             let mut generator = SchemaSettings::draft2020_12().into_generator();
             let shapes: Vec<Value> = shapes
                 .iter()
@@ -124,7 +109,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
                 .collect();
             let mut schema = json!({
                 "$schema": "https://json-schema.org/draft/2020-12/schema",
-                "$id": format!("urn:provision:output:v{VERSION}:{file}"),
+                "$id": format!("urn:provision:output:v{VERSION}:{}", slug(command)),
                 "title": format!("provision {command} --output json"),
                 "description": format!(
                     "The document `provision {command} --output json` prints (schema version {VERSION})."
@@ -136,7 +121,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
                 Err(shapes) => schema["oneOf"] = Value::Array(shapes),
             }
             schema["$defs"] = Value::Object(generator.take_definitions(true));
-            (file, schema)
+            (file(command), schema)
         })
         .collect()
 }
@@ -156,7 +141,7 @@ mod tests {
         let bless = std::env::var_os(BLESS).is_some();
         let mut stale = Vec::new();
         for (file, schema) in super::all() {
-            let path = dir.join(format!("{file}.json"));
+            let path = dir.join(&file);
             let text = format!("{}\n", serde_json::to_string_pretty(&schema).unwrap());
             if bless {
                 std::fs::create_dir_all(&dir).unwrap();
