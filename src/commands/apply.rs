@@ -256,7 +256,7 @@ fn host_work(
     }
     let mut work: IndexMap<String, Work> = IndexMap::new();
     // A field the registration cannot take was planned as a step after it.
-    let creates = plan::creates(host);
+    let creates = super::registration::passes(host);
     for change in &plan.changes {
         let key = change.user.to_string();
         let file_user = by_id.get(&change.user).copied();

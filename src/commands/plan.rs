@@ -111,20 +111,10 @@ pub fn planned<R>(
     })
 }
 
-/// What a registration on this host sets besides the password: the plan sets the rest right
-/// after it.
-pub fn creates(host: &Host) -> Fields {
-    let mut fields = host
-        .first(Op::Register)
-        .map_or(Fields::NONE, |b| b.kind.fields);
-    // User types are Synapse's (synapse/api/constants.py, `UserTypes`).
-    fields.user_type &= host.homeserver == provision_backends::settings::Homeserver::Synapse;
-    fields
-}
-
 fn host_job(host: &Host, users: &Arc<Vec<BulkUser>>, client: &reqwest::Client) -> Job<HostPlan> {
     let mut warnings = Vec::new();
-    let creates = creates(host);
+    // What a registration sets besides the password: the plan sets the rest right after it.
+    let creates = super::registration::passes(host);
     // The file's users this host serves, placed on its server: a full ID of another server
     // is not this host's.
     let mut wanted: Vec<(UserId, Wanted)> = Vec::with_capacity(users.len());

@@ -42,6 +42,18 @@ impl Request {
     }
 }
 
+/// What a registration on this host passes on besides the password, as its register backend
+/// declares it and its homeserver allows.
+pub fn passes(host: &Host) -> Fields {
+    let mut fields = host
+        .first(Op::Register)
+        .map_or(Fields::NONE, |b| b.kind.fields);
+    // User types are Synapse's (synapse/api/constants.py, `UserTypes`): a backend that
+    // passes one on to Synapse has nothing to pass it to on another homeserver.
+    fields.user_type &= host.homeserver == Homeserver::Synapse;
+    fields
+}
+
 /// Refuses a run that would silently drop `--display-name`, `--email` or
 /// `--ignore-password-complexity` on some host (`whose` says which users asked, in bulk runs).
 pub fn refuse_dropped_fields(hosts: &[&Host], wanted: &Fields, whose: &str) -> Result<(), Error> {
@@ -50,11 +62,7 @@ pub fn refuse_dropped_fields(hosts: &[&Host], wanted: &Fields, whose: &str) -> R
         let Some(backend) = host.first(Op::Register) else {
             continue;
         };
-        let mut passes = backend.kind.fields;
-        // User types are Synapse's (synapse/api/constants.py, `UserTypes`): a backend that
-        // passes one on to Synapse has nothing to pass it to on another homeserver.
-        passes.user_type &= host.homeserver == Homeserver::Synapse;
-        let missing = passes.missing(wanted);
+        let missing = passes(host).missing(wanted);
         if !missing.is_empty() {
             problems.push(format!(
                 "{} (backend {}) cannot pass on {}",
