@@ -34,17 +34,8 @@ fn on_host(url: &str) -> Result<(String, u16), String> {
         "plain http:// only: the forward reaches the host's own listener, where TLS is not needed",
     )?;
     let rest = rest.strip_suffix('/').unwrap_or(rest);
-    crate::user_id::check_server_name(rest).map_err(|e| e.replace("server name", "address"))?;
-    let (host, port) = match rest.strip_prefix('[') {
-        Some(v6) => {
-            let (host, port) = v6.split_once(']').unwrap_or((v6, ""));
-            (host, port.strip_prefix(':'))
-        }
-        None => match rest.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (rest, None),
-        },
-    };
+    let (host, port) =
+        crate::user_id::split_server_name(rest).map_err(|e| e.replace("server name", "address"))?;
     let port = match port {
         Some(p) => p.parse::<u16>().map_err(|_| format!("{p} is not a port"))?,
         None => 80,

@@ -132,6 +132,12 @@ fn is_localpart_char(c: char) -> bool {
 /// A server name is a DNS name, an IPv4 address or a bracketed IPv6 literal, with an
 /// optional port (spec: "Server Name").
 pub fn check_server_name(server_name: &str) -> Result<(), String> {
+    split_server_name(server_name).map(|_| ())
+}
+
+/// A server name, checked as [`check_server_name`] does, as (host, port): an IPv6 literal
+/// without its brackets, the port as written (1 to 5 digits).
+pub fn split_server_name(server_name: &str) -> Result<(&str, Option<&str>), String> {
     let bad = |why: &str| Err(format!("invalid server name {server_name:?}: {why}"));
     let (host, port) = if let Some(rest) = server_name.strip_prefix('[') {
         let Some((ip6, after)) = rest.split_once(']') else {
@@ -171,7 +177,7 @@ pub fn check_server_name(server_name: &str) -> Result<(), String> {
     {
         return bad("use only letters, digits, - and . (and :port)");
     }
-    Ok(())
+    Ok((host, port))
 }
 
 #[cfg(test)]
