@@ -12,6 +12,7 @@ use provision_backends::port::http::{Http, HttpPort, Request, Response};
 use provision_backends::port::tunnel::{Forward, Tunnel};
 use tokio::sync::OnceCell;
 
+use super::tunnel::{base_url, is_loopback};
 use super::{ContainerName, Docker, HttpTransport, Retry};
 
 pub struct DockerTunnel {
@@ -73,12 +74,7 @@ struct Direct {
 
 impl Direct {
     async fn open(&self) -> Result<HttpTransport, Failure> {
-        let loopback = self.host == "localhost"
-            || self
-                .host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        let target = match loopback {
+        let target = match is_loopback(&self.host) {
             true => self
                 .docker
                 .addresses()
@@ -88,14 +84,9 @@ impl Direct {
                 .unwrap_or_else(|| self.host.clone()),
             false => self.host.clone(),
         };
-        // An IPv6 address goes in brackets (RFC 3986).
-        let target = if target.contains(':') {
-            format!("[{target}]")
-        } else {
-            target
-        };
-        let url = reqwest::Url::parse(&format!("http://{target}:{}", self.port))
-            .map_err(|e| Failure::Permanent(format!("{target}:{}: {e}", self.port)))?;
-        Ok(HttpTransport::new(self.client.clone(), &url))
+        Ok(HttpTransport::new(
+            self.client.clone(),
+            &base_url(&target, self.port)?,
+        ))
     }
 }

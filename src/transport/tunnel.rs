@@ -100,16 +100,31 @@ impl Forwarded {
             .build()
             .map_err(|e| Failure::Permanent(format!("cannot set up HTTP: {e}")))?;
         // The address as the host sees it: it is what the Host header says, and where a
-        // message points the operator. An IPv6 address goes in brackets (RFC 3986).
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        let url = reqwest::Url::parse(&format!("http://{host}:{}", self.port))
-            .map_err(|e| Failure::Permanent(format!("{host}:{}: {e}", self.port)))?;
-        Ok(HttpTransport::new(client, &url))
+        // message points the operator.
+        Ok(HttpTransport::new(
+            client,
+            &base_url(&self.host, self.port)?,
+        ))
     }
+}
+
+/// `http://HOST:PORT`, an IPv6 address in brackets (RFC 3986).
+pub(super) fn base_url(host: &str, port: u16) -> Result<reqwest::Url, Failure> {
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    reqwest::Url::parse(&format!("http://{host}:{port}"))
+        .map_err(|e| Failure::Permanent(format!("{host}:{port}: {e}")))
+}
+
+/// `localhost` or a loopback address: in a container, the container's own.
+pub(super) fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Forwarded {
@@ -121,12 +136,7 @@ impl Forwarded {
         let Some(container) = &self.container else {
             return Ok(self.host.clone());
         };
-        let loopback = self.host == "localhost"
-            || self
-                .host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        if !loopback {
+        if !is_loopback(&self.host) {
             return Ok(self.host.clone());
         }
         let (host, name) = &**container;
