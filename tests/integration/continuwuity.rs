@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::fixtures::{Helper, client, json, provision, scratch, start_helper, text, unique};
+use crate::fixtures::{
+    Helper, argv_never_holds, client, json, provision, scratch, start_helper, text, unique,
+};
 
 const SERVER: &str = "continuwuity.test";
 const ADMIN_PASSWORD: &str = "admin-room-admin-password";
@@ -374,51 +376,18 @@ fn the_password_is_on_no_command_line_and_in_no_log_line() {
     let inv = c.inventory("");
     let user = unique("cwsecret");
     let password = format!("Sekrit{}Pw", std::process::id());
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_provision"))
-        .args([
-            "register",
-            &user,
-            "--admin",
-            "--password-stdin",
-            "-vvv",
-            "-i",
-        ])
-        .arg(&inv)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(password.as_bytes()).unwrap();
-    }
-    let mut seen = 0usize;
-    let status = loop {
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
-                continue;
-            };
-            seen += 1;
-            let line = String::from_utf8_lossy(&raw).replace('\0', " ");
-            assert!(
-                !line.contains(&password),
-                "the password is on a command line: {line}"
-            );
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-    };
-    let out = child.wait_with_output().unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(status.success(), "{said}");
-    assert!(seen > 0);
+    let args = [
+        "register",
+        &user,
+        "--admin",
+        "--password-stdin",
+        "-vvv",
+        "-i",
+        inv.to_str().unwrap(),
+    ];
+    let out = argv_never_holds(&password, || provision(&args, &password));
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
     assert_eq!(c.login(&user, &password), Ok(()), "{said}");
     // The run logged its commands, masked.
     assert!(

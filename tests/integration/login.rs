@@ -4,10 +4,10 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::fixtures::{
-    SERVER_NAME, Synapse, client, json, provision, synapse, text, unique, write_file,
+    SERVER_NAME, Synapse, argv_never_holds, client, json, provision, synapse, text, unique,
+    write_file,
 };
 use crate::lifecycle::verb;
 
@@ -78,33 +78,6 @@ fn devices(s: &Synapse, localpart: &str) -> u64 {
     )["total"]
         .as_u64()
         .unwrap()
-}
-
-/// Runs `run` while watching every process's command line for `secret`: none may carry it.
-fn argv_never_holds<T>(secret: &str, run: impl FnOnce() -> T) -> T {
-    let done = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        let watcher = scope.spawn(|| {
-            let mut seen = Vec::new();
-            while !done.load(Ordering::Relaxed) {
-                for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-                    if let Ok(raw) = std::fs::read(entry.path().join("cmdline")) {
-                        let line = String::from_utf8_lossy(&raw).replace('\0', " ");
-                        if line.contains(secret) {
-                            seen.push(line);
-                        }
-                    }
-                }
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-            seen
-        });
-        let out = run();
-        done.store(true, Ordering::Relaxed);
-        let seen = watcher.join().unwrap();
-        assert!(seen.is_empty(), "a secret on a command line: {seen:?}");
-        out
-    })
 }
 
 #[test]

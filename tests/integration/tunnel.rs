@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::fixtures::{
-    COUNTED, FLEET, SERVER_NAME, Synapse, argv_recorder, counted_lock, json, password_rows,
-    provision, scratch, sshd, synapse, text, unique, write_file,
+    COUNTED, FLEET, SERVER_NAME, Synapse, argv_never_holds, argv_recorder, counted_lock, json,
+    password_rows, provision, scratch, sshd, synapse, text, unique, write_file,
 };
 
 /// homeserver.yaml as the running Synapse has it, changed by `change`, written as JSON (YAML
@@ -66,6 +66,17 @@ fn register_from(inv: &Path, users: &Path, passwords: &Path) -> std::process::Co
         .env_remove("PROVISION_INVENTORY")
         .stdin(std::process::Stdio::null());
     cmd
+}
+
+/// The one line a run that fell back to the tool says why, and its whole stderr.
+fn the_fallback_note(out: &std::process::Output) -> (String, String) {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let notes: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("registering with"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{stderr}");
+    (notes[0].to_owned(), stderr)
 }
 
 fn ping(inv: &Path) -> String {
@@ -151,33 +162,14 @@ fn the_shared_secret_is_on_no_command_line() {
     let passwords = scratch().join(unique("tunnel-passwords.csv"));
     let users = users(&unique("tcl"), 20);
     // -vvv: every log line provision has (trace), none of which may hold the secret.
-    let mut child = register_from(&inv, &users, &passwords)
-        .arg("-vvv")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut seen = 0usize;
-    let status = loop {
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
-                continue;
-            };
-            seen += 1;
-            let line = String::from_utf8_lossy(&raw).replace('\0', " ");
-            assert!(
-                !line.contains(&secret),
-                "the shared secret is on a command line: {line}"
-            );
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert!(status.success(), "{stderr}");
-    assert!(seen > 0);
+    let out = argv_never_holds(&secret, || {
+        register_from(&inv, &users, &passwords)
+            .arg("-vvv")
+            .output()
+            .unwrap()
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains(&secret), "{stderr}");
     assert!(
         stderr.contains("registering via the shared-secret API"),
@@ -201,14 +193,9 @@ fn a_config_without_a_secret_falls_back_to_the_tool_and_says_so() {
     let users = users(&unique("tfb"), 3);
     let out = register_from(&inv, &users, &passwords).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let notes: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.contains("registering with"))
-        .collect();
-    assert_eq!(notes.len(), 1, "{stderr}");
+    let (note, stderr) = the_fallback_note(&out);
     assert!(
-        notes[0].contains(&format!("no shared secret in {}", config.display())),
+        note.contains(&format!("no shared secret in {}", config.display())),
         "{stderr}"
     );
     assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 3);
@@ -274,17 +261,12 @@ fn a_forward_that_fails_falls_back_to_the_tool_and_says_so() {
     let users = users(&unique("tff"), 2);
     let out = register_from(&inv, &users, &passwords).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let notes: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.contains("registering with"))
-        .collect();
-    assert_eq!(notes.len(), 1, "{stderr}");
+    let (note, stderr) = the_fallback_note(&out);
     assert!(
-        notes[0].contains(&format!(
+        note.contains(&format!(
             "the shared-secret API at 127.0.0.1:{closed} over ssh root@{}:",
             FLEET[2]
-        )) && notes[0].contains("failed"),
+        )) && note.contains("failed"),
         "{stderr}"
     );
     assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 2);
